@@ -1,0 +1,8 @@
+"""internals: a model-internals interpretability workbench for causal LMs."""
+
+from .capture import Activations, capture
+from .errors import InternalsError
+from .models import LoadedModel, load_model, wrap
+
+__version__ = "0.1.0"
+__all__ = ["Activations", "capture", "InternalsError", "LoadedModel", "load_model", "wrap", "__version__"]

@@ -1,0 +1,23 @@
+"""Capture backends: each runs one forward over a Batch and hands every requested site's tensor
+to a callback, in forward order. Same call, same arrays, three engines."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from ...errors import InternalsError
+
+BACKENDS = ("hooks", "transformer_lens", "nnsight")
+
+
+def get_backend(name: str) -> Callable:
+    """The `run(lm, batch, sites, on_site, stop_block, **options)` function of a backend."""
+    if name == "hooks":
+        from .hooks import run
+    elif name == "transformer_lens":
+        from .transformer_lens import run
+    elif name == "nnsight":
+        from .nnsight import run
+    else:
+        raise InternalsError(f"unknown backend {name!r}: use one of {', '.join(BACKENDS)}")
+    return run

@@ -1,0 +1,104 @@
+"""`capture()`: the one call that runs a model over prompts and returns reduced hidden states."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+from tqdm.auto import tqdm
+
+from ..errors import InternalsError
+from .backends import get_backend
+from .inputs import Batch, Prompt, encode
+from .reducers import Moments, reducer
+from .sites import Site, parse_sites, stop_block
+
+
+class Activations(dict):
+    """site name -> array, in the order the forward reaches the sites.
+
+    Per reducer: `mean`/`last` -> [n, *feature]; `none` -> [n, tokens, *feature] and `norm` ->
+    [n, tokens(, heads)], zero at padding, with `mask` [n, tokens] marking the real tokens of
+    the span; `stats` -> a Moments (count, mean, var) per site over all tokens of all prompts.
+    """
+
+    def __init__(self, data: dict, reduce: str, mask: torch.Tensor | None = None):
+        super().__init__(data)
+        self.reduce = reduce
+        self.mask = mask
+
+    def numpy(self) -> dict:
+        return {k: v.numpy() for k, v in self.items() if isinstance(v, torch.Tensor)}
+
+
+def capture(lm, prompts: Sequence[Prompt] | str, sites, reduce: str = "mean", *, span: str = "all",
+            backend: str = "hooks", batch_size: int = 8, stop_early: bool = True, max_tokens: int | None = None,
+            progress: bool = False, **backend_options) -> Activations:
+    """Run `lm` over `prompts` and return the reduced hidden states at `sites`.
+
+    prompts: strings, token-id lists, or (input, output) pairs (span "input"/"output" pick a part).
+    sites: site specs such as "resid_post.*", "attn_z.3-5", "embed" (see `internals.capture.sites`).
+    reduce: none | mean | last | norm | stats, applied inside the hook.
+    span: which real tokens the reducer sees: all | input | output | drop_last:N.
+    backend: hooks (plain torch hooks) | transformer_lens | nnsight (nnsight also takes remote=True).
+    stop_early: end the forward after the last block any site needs.
+    """
+    if isinstance(prompts, str):
+        prompts = [prompts]
+    site_list = resolve_sites(lm, sites)
+    run = get_backend(backend)
+    reduce_fn = reducer(reduce)
+    if batch_size < 1:
+        raise InternalsError(f"batch_size must be >= 1, got {batch_size}")
+    stop = stop_block(site_list) if stop_early else None
+    parts: dict[str, list] = {s.name: [] for s in site_list}
+    moments = {s.name: Moments() for s in site_list}
+    masks = []
+    starts = range(0, len(prompts), batch_size)
+    for start in tqdm(starts, desc="capture", unit="batch", disable=not progress):
+        batch = encode(lm.tokenizer, prompts[start:start + batch_size], span, max_tokens).to(lm.device)
+        out = run_batch(lm, batch, site_list, reduce, reduce_fn, run, stop, backend_options)
+        for name, value in out.items():
+            if reduce == "stats":
+                moments[name] = moments[name].merge(value)
+            else:
+                parts[name].append(value)
+        masks.append(batch.span_mask.cpu())
+    if reduce == "stats":
+        return Activations({k: m.cpu() for k, m in moments.items()}, reduce)
+    if reduce in ("none", "norm"):
+        return Activations({k: _pad_cat(v) for k, v in parts.items()}, reduce, _pad_cat(masks))
+    return Activations({k: torch.cat(v) for k, v in parts.items()}, reduce)
+
+
+def resolve_sites(lm, sites) -> list[Site]:
+    from .arch import architecture
+
+    if sites and isinstance(sites, (list, tuple)) and isinstance(sites[0], Site):
+        return sorted(sites)
+    return parse_sites(sites, architecture(lm.model).n_layers)
+
+
+def run_batch(lm, batch: Batch, sites: list[Site], reduce: str, reduce_fn, run, stop, options) -> dict:
+    """One forward over one batch; returns site name -> reduced tensor on the CPU (or Moments)."""
+    out: dict = {}
+
+    def on_site(site: Site, x: torch.Tensor) -> None:
+        if reduce == "stats":
+            out[site.name] = Moments().add(x, batch.span_mask)
+        else:
+            out[site.name] = reduce_fn(x, batch.span_mask)
+
+    run(lm, batch, sites, on_site, stop, **options)
+    missing = [s.name for s in sites if s.name not in out]
+    if missing:
+        raise InternalsError(f"sites {', '.join(missing)} were never reached in the forward: is the model's layout supported?")
+    if reduce == "stats":
+        return out
+    return {k: v.detach().cpu() for k, v in out.items()}
+
+
+def _pad_cat(tensors: list[torch.Tensor]) -> torch.Tensor:
+    width = max(t.shape[1] for t in tensors)
+    padded = [torch.nn.functional.pad(t, (0, 0) * (t.dim() - 2) + (0, width - t.shape[1])) for t in tensors]
+    return torch.cat(padded)

@@ -1,0 +1,108 @@
+"""The site grammar: names for the places hidden states are read, the same for every family.
+
+| site           | what                                                              | shape per token |
+|----------------|-------------------------------------------------------------------|-----------------|
+| `embed`        | token embedding output (scaled as the model scales it, e.g. Gemma)| d_model         |
+| `resid_pre.L`  | residual stream entering block L                                  | d_model         |
+| `resid_post.L` | residual stream leaving block L                                   | d_model         |
+| `attn_out.L`   | attention module output (after o_proj; before Gemma's post-norm)  | d_model         |
+| `attn_z.L`     | per-head attention result, the input of o_proj split by head      | n_heads x d_head|
+| `mlp_out.L`    | MLP module output (before Gemma's post-feedforward norm)          | d_model         |
+| `final_norm`   | output of the final norm (what the LM head reads)                 | d_model         |
+
+L is a layer index (0-based), `*` (all layers), an inclusive range `a-b`, or a comma list `1,5,9`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from ..errors import InternalsError
+
+LAYERED = ("resid_pre", "resid_post", "attn_out", "attn_z", "mlp_out")
+GLOBAL = ("embed", "final_norm")
+GRAMMAR = "embed, resid_pre.L, resid_post.L, attn_out.L, attn_z.L, mlp_out.L, final_norm (L: 3, *, 2-5 or 1,4)"
+
+
+@dataclass(frozen=True, order=True)
+class Site:
+    """One capture site. `order` sorts sites in the order the forward reaches them."""
+
+    order: float
+    kind: str
+    layer: int | None = None
+
+    @property
+    def name(self) -> str:
+        return self.kind if self.layer is None else f"{self.kind}.{self.layer}"
+
+    @property
+    def last_block(self) -> int | None:
+        """The last block that must run for this site to be reached (None: the whole model)."""
+        if self.kind == "embed":
+            return -1
+        if self.kind == "final_norm":
+            return None
+        return self.layer
+
+    def __str__(self) -> str:
+        return self.name
+
+
+_ORDER = {"resid_pre": 0.0, "attn_z": 0.2, "attn_out": 0.4, "mlp_out": 0.6, "resid_post": 0.8}
+
+
+def make_site(kind: str, layer: int | None = None) -> Site:
+    if kind == "embed":
+        return Site(-1.0, kind)
+    if kind == "final_norm":
+        return Site(1e9, kind)
+    return Site(layer + _ORDER[kind], kind, layer)
+
+
+def parse_sites(specs: str | list[str] | tuple[str, ...], n_layers: int) -> list[Site]:
+    """Expand site specs ("resid_post.*", "attn_z.3-5", "embed") into sorted, unique Sites.
+
+    Raises InternalsError for an unknown site or a layer outside 0..n_layers-1.
+    """
+    if isinstance(specs, str):
+        specs = [s for s in re.split(r"[\s;]+", specs) if s] if " " in specs or ";" in specs else [specs]
+    if not specs:
+        raise InternalsError(f"no sites given: use {GRAMMAR}")
+    out: set[Site] = set()
+    for spec in specs:
+        spec = spec.strip()
+        if spec in GLOBAL:
+            out.add(make_site(spec))
+            continue
+        kind, _, layers = spec.partition(".")
+        if kind not in LAYERED or not layers:
+            raise InternalsError(f"unknown site {spec!r}: sites are {GRAMMAR}")
+        for layer in _parse_layers(layers, n_layers, spec):
+            out.add(make_site(kind, layer))
+    return sorted(out)
+
+
+def _parse_layers(text: str, n_layers: int, spec: str) -> list[int]:
+    if text == "*":
+        return list(range(n_layers))
+    layers: list[int] = []
+    for part in text.split(","):
+        m = re.fullmatch(r"(\d+)(?:-(\d+))?", part.strip())
+        if not m:
+            raise InternalsError(f"bad layer {part!r} in site {spec!r}: use a number, *, a range 2-5 or a list 1,4")
+        lo, hi = int(m.group(1)), int(m.group(2) or m.group(1))
+        for layer in (lo, hi):
+            if layer >= n_layers:
+                raise InternalsError(f"layer {layer} out of range in site {spec!r}: this model has {n_layers} layers (0-{n_layers - 1})")
+        if hi < lo:
+            raise InternalsError(f"empty layer range {part!r} in site {spec!r}: write low-high")
+        layers.extend(range(lo, hi + 1))
+    return layers
+
+
+def stop_block(sites: list[Site]) -> int | None:
+    """The block after which the forward can stop (None when some site needs the whole model)."""
+    blocks = [s.last_block for s in sites]
+    return None if any(b is None for b in blocks) else max(blocks)

