@@ -45,6 +45,8 @@ def capture(lm, prompts: Sequence[Prompt] | str, sites, reduce: str = "mean", *,
     """
     if isinstance(prompts, str):
         prompts = [prompts]
+    if len(prompts) == 0:
+        raise InternalsError("no prompts given: pass a list of strings, token-id lists or (input, output) pairs")
     site_list = resolve_sites(lm, sites)
     run = get_backend(backend)
     reduce_fn = reducer(reduce)
