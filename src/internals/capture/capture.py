@@ -85,13 +85,14 @@ def run_batch(lm, batch: Batch, sites: list[Site], reduce: str, reduce_fn, run, 
     """One forward over one batch; returns site name -> reduced tensor on the CPU (or Moments)."""
     out: dict = {}
 
-    def on_site(site: Site, x: torch.Tensor) -> None:
-        if reduce == "stats":
-            out[site.name] = Moments().add(x, batch.span_mask)
-        else:
-            out[site.name] = reduce_fn(x, batch.span_mask)
+    def on_site(site: Site, x: torch.Tensor):
+        value = Moments().add(x, batch.span_mask) if reduce == "stats" else reduce_fn(x, batch.span_mask)
+        out[site.name] = value
+        return value
 
-    run(lm, batch, sites, on_site, stop, **options)
+    returned = run(lm, batch, sites, on_site, stop, **options)
+    if returned:  # nnsight hands back its saved values (the only way they return from NDIF)
+        out.update(returned)
     missing = [s.name for s in sites if s.name not in out]
     if missing:
         raise InternalsError(f"sites {', '.join(missing)} were never reached in the forward: is the model's layout supported?")

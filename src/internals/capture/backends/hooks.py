@@ -20,8 +20,8 @@ class _StopForward(Exception):
     """Raised after the last needed block so the rest of the model never runs."""
 
 
-def _first(x):
-    return x[0] if isinstance(x, (tuple, list)) else x
+# The module whose output a site is (for the sites read after a module runs).
+_OUTPUT_OF = {"embed": "embed", "final_norm": "final_norm", "resid_post": "block", "attn_out": "attn", "mlp_out": "mlp"}
 
 
 class Trace:
@@ -46,22 +46,28 @@ class Trace:
         return self
 
     def _hook(self, site: Site) -> None:
+        # Every hook returns None: a forward hook that returns a value would replace the module's output.
         arch, model, emit = self.arch, self.model, self.on_site
         kind = site.kind
         if kind == "resid_pre":
+            def pre(module, args, kwargs):
+                emit(site, args[0] if args else kwargs["hidden_states"])
+
             block = arch.module(model, "block", site.layer)
-            fn = lambda m, args, kwargs: emit(site, args[0] if args else kwargs["hidden_states"])  # noqa: E731
-            self.handles.append(block.register_forward_pre_hook(fn, with_kwargs=True))
+            self.handles.append(block.register_forward_pre_hook(pre, with_kwargs=True))
         elif kind == "attn_z":
-            proj = arch.module(model, "out_proj", site.layer)
             h, d = arch.n_heads, arch.d_head
-            fn = lambda m, args: emit(site, args[0].reshape(*args[0].shape[:-1], h, d))  # noqa: E731
-            self.handles.append(proj.register_forward_pre_hook(fn))
+
+            def pre_z(module, args):
+                emit(site, args[0].unflatten(-1, (h, d)))
+
+            self.handles.append(arch.module(model, "out_proj", site.layer).register_forward_pre_hook(pre_z))
         else:
-            module = {"embed": ("embed", None), "final_norm": ("final_norm", None), "resid_post": ("block", site.layer),
-                      "attn_out": ("attn", site.layer), "mlp_out": ("mlp", site.layer)}[kind]
-            target = arch.module(model, *module)
-            self.handles.append(target.register_forward_hook(lambda m, args, out: emit(site, _first(out))))
+            def post(module, args, output):
+                emit(site, output[0] if isinstance(output, (tuple, list)) else output)
+
+            target = arch.module(model, _OUTPUT_OF[kind], site.layer)
+            self.handles.append(target.register_forward_hook(post))
 
     def close(self) -> None:
         for h in self.handles:

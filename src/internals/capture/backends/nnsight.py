@@ -54,22 +54,41 @@ def site_value(nn_model, arch, site: Site):
     return z.reshape(*z.shape[:-1], arch.n_heads, arch.d_head)
 
 
-def remote_backend(lm, host: str | None = None, api_key: str | None = None):
-    """An nnsight RemoteBackend for NDIF, addressed by the model's hub id (`lm.name`)."""
+def remote_backend(lm, host: str | None = None, api_key: str | None = None, repo_id: str | None = None):
+    """An nnsight RemoteBackend for NDIF, addressing the model by its hub id.
+
+    repo_id: the model's id on the hub (default: `lm.name`, which is the hub id when the model was
+    loaded by name). NDIF runs the trace on its copy of that model; nothing but the request leaves.
+    """
     from nnsight.intervention.backends.remote import RemoteBackend
 
-    return RemoteBackend(wrapped(lm).to_model_key(), host=host, api_key=api_key)
+    nn_model = wrapped(lm)
+    local_id = nn_model.repo_id
+    nn_model.repo_id = repo_id or lm.name
+    try:
+        key = nn_model.to_model_key()
+    finally:
+        nn_model.repo_id = local_id
+    return RemoteBackend(key, host=host, api_key=api_key)
 
 
-def run(lm, batch, sites: list[Site], on_site: Callable, stop_block: int | None = None,
-        remote: bool = False, host: str | None = None, api_key: str | None = None) -> None:
-    """One traced forward, reading every site in forward order and reducing inside the trace."""
+def run(lm, batch, sites: list[Site], on_site: Callable, stop_block: int | None = None, remote: bool = False,
+        host: str | None = None, api_key: str | None = None, repo_id: str | None = None) -> dict:
+    """One traced forward, reading every site in forward order and reducing inside the trace.
+
+    Returns site name -> reduced value. The values are `nnsight.save`d, so with remote=True they
+    come back from NDIF the same way.
+    """
+    import nnsight
+
     nn_model = wrapped(lm)
     arch = architecture(lm.model)
     inputs = {"input_ids": batch.input_ids, "attention_mask": batch.attention_mask}
-    options = {"backend": remote_backend(lm, host, api_key)} if remote else {}
+    options = {"backend": remote_backend(lm, host, api_key, repo_id)} if remote else {}
     with torch.no_grad(), nn_model.trace(inputs, use_cache=False, **options) as tracer:
+        reduced = nnsight.save({})
         for site in sites:
-            on_site(site, site_value(nn_model, arch, site))
+            reduced[site.name] = on_site(site, site_value(nn_model, arch, site))
         if stop_block is not None:
             tracer.stop()
+    return reduced

@@ -49,7 +49,13 @@ def bridge(lm):
 def run(lm, batch, sites: list[Site], on_site: Callable, stop_block: int | None = None) -> None:
     """One forward through the bridge with a TL hook per site."""
     b = bridge(lm)
-    hooks = [(hook_name(s), (lambda s: lambda t, hook: on_site(s, t))(s)) for s in sites]
+    def hook_for(site: Site):
+        def fn(tensor, hook):
+            on_site(site, tensor)  # returns None: a TL hook that returns a value replaces the activation
+
+        return fn
+
+    hooks = [(hook_name(s), hook_for(s)) for s in sites]
     stop = None if stop_block is None else stop_block + 1
     with torch.no_grad():
         b.run_with_hooks(batch.input_ids, attention_mask=batch.attention_mask, fwd_hooks=hooks,
