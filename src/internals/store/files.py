@@ -85,9 +85,13 @@ class Shard:
 
     def __init__(self, path: Path):
         self.path = path
-        with open(path, "rb") as f:
-            (n,) = struct.unpack("<Q", f.read(8))
-            header = json.loads(f.read(n))
+        try:
+            with open(path, "rb") as f:
+                (n,) = struct.unpack("<Q", f.read(8))
+                header = json.loads(f.read(n))
+        except (OSError, struct.error, ValueError):
+            raise InternalsError(f"store shard {path} is unreadable (missing, truncated or not safetensors): delete "
+                                 "that file and run the same capture command again to re-capture its rows") from None
         header.pop("__metadata__", None)
         self.header = header
         self.data_start = 8 + n

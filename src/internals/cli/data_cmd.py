@@ -1,0 +1,45 @@
+"""`internals data list` / `internals data show NAME`: the datasets found by name, and a look at their records."""
+
+from __future__ import annotations
+
+import json
+
+CONTEXT_CHARS = 300
+
+
+def register(sub) -> None:
+    p = sub.add_parser("data", help="list the registered datasets or show a few records of one")
+    actions = p.add_subparsers(dest="action", required=True)
+    ls = actions.add_parser("list", help="name, kind, records (when on disk already) and licence of every dataset")
+    ls.set_defaults(func=run_list)
+    show = actions.add_parser("show", help="print the first records of a dataset (a name or a .jsonl/.csv file)")
+    show.add_argument("name")
+    show.add_argument("--split", default="all", help="all | train | validation | test (default: all)")
+    show.add_argument("--limit", type=int, default=3, help="how many records to print (default: 3)")
+    show.add_argument("--seed", type=int, default=0, help="seed of the split (default: 0)")
+    show.set_defaults(func=run_show)
+
+
+def run_list(args) -> int:
+    from ..data import list_datasets
+
+    rows = [(d.name, d.kind, "-" if d.size is None else str(d.size), d.licence) for d in list_datasets()]
+    header = ("name", "kind", "records", "licence")
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(3)]
+    for r in [header, *rows]:
+        print(f"{r[0]:<{widths[0]}}  {r[1]:<{widths[1]}}  {r[2]:>{widths[2]}}  {r[3]}")
+    print("(records: '-' until the data is downloaded on first load)")
+    return 0
+
+
+def run_show(args) -> int:
+    from ..data import load_dataset
+
+    data = load_dataset(args.name, split=args.split, seed=args.seed)
+    print(f"{data.name}: {len(data)} records (split {data.split}), fingerprint {data.fingerprint}, from {data.source}")
+    for record in data[: max(args.limit, 0)]:
+        row = {k: v for k, v in record.to_dict().items() if v not in (None, [], {})}
+        if isinstance(row.get("context"), str) and len(row["context"]) > CONTEXT_CHARS:
+            row["context"] = row["context"][:CONTEXT_CHARS] + f"... [{len(record.context)} chars]"
+        print(json.dumps(row, ensure_ascii=False, indent=2))
+    return 0

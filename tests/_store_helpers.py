@@ -1,0 +1,34 @@
+"""Helpers for the store / CLI tests: the committed data slices, and running the CLI in a subprocess."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+DATA = Path(__file__).parent / "data"
+SLICES = {"INTERNALS_BIGBENCH_DIR": str(DATA / "bigbench"),
+          "INTERNALS_FANOUTQA_FILE": str(DATA / "fanoutqa" / "fanout-final-dev.json")}
+CLI = "import sys; from internals.cli import main; sys.exit(main())"
+
+
+@pytest.fixture
+def slices(monkeypatch):
+    """Point the data loaders at the committed slices (the user cache, with the converted model, stays)."""
+    for k, v in SLICES.items():
+        monkeypatch.setenv(k, v)
+
+
+def cli_env() -> dict:
+    return {**os.environ, **SLICES, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
+
+
+def cli_command(*args: str) -> list[str]:
+    return [sys.executable, "-c", CLI, *args]
+
+
+def run_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run(cli_command(*args), env=cli_env(), capture_output=True, text=True, timeout=timeout)
