@@ -5,9 +5,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+import torch
 
 DATA = Path(__file__).parent / "data"
 SLICES = {"INTERNALS_BIGBENCH_DIR": str(DATA / "bigbench"),
@@ -32,3 +34,15 @@ def cli_command(*args: str) -> list[str]:
 
 def run_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
     return subprocess.run(cli_command(*args), env=cli_env(), capture_output=True, text=True, timeout=timeout)
+
+
+@contextmanager
+def one_thread():
+    """Run torch on one thread, as the CLI subprocesses do (OMP_NUM_THREADS=1): a CPU matmul's
+    float rounding depends on the thread count, and these tests compare arrays bit for bit."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

@@ -37,7 +37,7 @@ def register(sub) -> None:
     p.add_argument("--backend", default="hooks", choices=BACKENDS, help="capture engine (default: hooks)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (default: auto; under torchrun: this rank's GPU)")
     p.add_argument("--out", required=True, help="the store goes to OUT/<config hash>/ (printed)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--quiet", action="store_true", help="no progress bar or store notes on stderr")
     p.set_defaults(func=run)
 
 
