@@ -1,0 +1,133 @@
+"""Long contexts with a known evidence span: one gold passage hidden among real distractors.
+
+Each example takes a record with a passage and the character span of its gold evidence
+(`internals.data`: contextual_parametric_knowledge_conflicts, disfl_qa, coqa, ...), and
+surrounds that passage with other records' passages (other documents of the same split)
+until the context holds about `target_tokens` tokens. Where the gold passage goes is drawn,
+seeded, uniformly over the slots between distractors, so the evidence position spreads
+across the context and "the answer is always in the middle" is not a shortcut.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from dataclasses import dataclass, field
+
+from ...errors import InternalsError
+
+SEPARATOR = "\n\n"
+
+
+@dataclass(frozen=True)
+class Example:
+    """One question over a long context.
+
+    Attributes:
+        id: the source record's id (unique within its dataset).
+        dataset: the dataset name.
+        question: the question text.
+        answers: gold answer aliases.
+        context: the long context (passages joined by blank lines).
+        evidence: ``[start, end)`` character offsets of the gold evidence in ``context``.
+        depth: where the evidence ends, as a fraction of the context's characters.
+        meta: provenance (number of passages, the gold passage's slot).
+    """
+
+    id: str
+    dataset: str
+    question: str
+    answers: tuple[str, ...]
+    context: str
+    evidence: tuple[int, int]
+    depth: float = 0.0
+    meta: dict = field(default_factory=dict, hash=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if not self.context or not self.context.strip():
+            raise InternalsError(f"example {self.id}: the context is empty; give a passage that holds the evidence")
+        start, end = self.evidence
+        if not 0 <= start < end <= len(self.context):
+            raise InternalsError(f"example {self.id}: evidence span {self.evidence} is not inside the context "
+                                 f"(0..{len(self.context)}); give a non-empty [start, end) within it")
+
+    def to_dict(self) -> dict:
+        return {"id": self.id, "dataset": self.dataset, "question": self.question, "answers": list(self.answers),
+                "context": self.context, "evidence": list(self.evidence), "depth": self.depth, "meta": self.meta}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Example":
+        return cls(d["id"], d["dataset"], d["question"], tuple(d["answers"]), d["context"], tuple(d["evidence"]),
+                   d.get("depth", 0.0), d.get("meta", {}))
+
+
+def usable(record) -> bool:
+    """A record can seed an example: a passage, an evidence span, gold answers, and (CoQA) no history."""
+    return bool(record.context and record.evidence and record.answers and record.evidence[1] > record.evidence[0]
+                and not record.meta.get("history"))
+
+
+def build_examples(records, tokenizer, n: int | None = None, target_tokens: int = 1024, seed: int = 0,
+                   dataset: str | None = None) -> list[Example]:
+    """Up to `n` long-context examples from `records` (one `internals.data.Dataset` split).
+
+    The gold records are a seeded sample of the usable ones; distractors are the passages of the
+    split's other documents (a different ``meta["group"]``), deduplicated.
+    Raises InternalsError when no record has a passage with an evidence span.
+    """
+    name = dataset or getattr(records, "name", "data")
+    pool = [r for r in records if usable(r)]
+    if not pool:
+        raise InternalsError(f"dataset {name} has no record with a context and an evidence span: use a "
+                             "reading-comprehension set such as contextual_parametric_knowledge_conflicts, disfl_qa or coqa")
+    rng = random.Random(f"cutoff:{seed}:{name}")
+    chosen = rng.sample(pool, min(n, len(pool))) if n is not None else list(pool)
+    passages: dict[str, tuple[str, str]] = {}
+    for r in records:
+        if r.context and r.context.strip():
+            passages.setdefault(r.context.strip(), (r.context.strip(), str(r.meta.get("group") or r.id)))
+    distractors = list(passages.values())
+    memo: dict[str, int] = {}
+
+    def lengths(text: str) -> int:
+        if text not in memo:
+            memo[text] = len(tokenizer(text, add_special_tokens=False)["input_ids"])
+        return memo[text]
+
+    return [embed(r, distractors, lengths, target_tokens, random.Random(f"{seed}:{r.id}"), name) for r in chosen]
+
+
+def embed(record, distractors: list[tuple[str, str]], lengths, target_tokens: int,
+          rng: random.Random, dataset: str) -> Example:
+    """Place `record`'s passage among distractor passages (text, group) at a random slot.
+
+    lengths: text -> its number of tokens (used to stop adding distractors near `target_tokens`).
+    """
+    if not usable(record):
+        raise InternalsError(f"record {record.id} has no context with an evidence span: it cannot seed an example")
+    gold = record.context
+    group = str(record.meta.get("group") or record.id)
+    others = [(t, g) for t, g in distractors if g != group and t != gold.strip()]
+    rng.shuffle(others)
+    picked, total = [], lengths(gold.strip())
+    for text, _ in others:
+        if total >= target_tokens:
+            break
+        picked.append(text)
+        total += lengths(text)
+    slot = rng.randint(0, len(picked))
+    before = SEPARATOR.join(picked[:slot])
+    offset = len(before) + (len(SEPARATOR) if before else 0)
+    context = SEPARATOR.join(picked[:slot] + [gold] + picked[slot:])
+    start, end = record.evidence[0] + offset, record.evidence[1] + offset
+    return Example(record.id, dataset, record.question, tuple(record.answers), context, (start, end),
+                   depth=round(end / len(context), 4),
+                   meta={"passages": len(picked) + 1, "slot": slot, "approx_tokens": total})
+
+
+def examples_fingerprint(examples: list[Example]) -> str:
+    """First 16 hex digits of a sha256 over the examples' content."""
+    h = hashlib.sha256()
+    for ex in examples:
+        h.update(repr((ex.id, ex.question, ex.answers, ex.context, ex.evidence)).encode("utf-8"))
+    return h.hexdigest()[:16]

@@ -1,0 +1,129 @@
+"""Per-head sufficiency features, computed by one function for training and for inference.
+
+For each (layer, head): a head-sized vector averaged over every position of the prefix
+(question header + context up to the chunk boundary). Two kinds:
+
+| kind            | what is averaged                                                     | site        |
+|-----------------|----------------------------------------------------------------------|-------------|
+| `attn_z`        | the true per-head attention result z (input of o_proj, split by head) | `attn_z.L`  |
+| `o_proj_slices` | the attention module's output (after o_proj) cut into n_heads slices  | `attn_out.L`|
+
+`o_proj_slices` is what the paper's code computes (`activation_manager.py` hooks the
+attention module's output and views it as [seq, num_heads, -1]): slices of the projected
+output, not heads. `attn_z` is ours. Both can be read in the same pass.
+
+`stream` reads the context chunk by chunk through the KV cache (nothing is re-encoded) and keeps
+running sums per head over positions, so each chunk's prefix mean costs only that chunk's
+forward. Training (`read_all`) and inference (`infer.cutoff`) both iterate `stream`.
+`prefix_features` recomputes one prefix from scratch through `internals.capture` (the check).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterator, Sequence
+
+import numpy as np
+import torch
+
+from ...capture import capture
+from ...capture.arch import architecture
+from ...capture.backends.hooks import Trace
+from ...capture.sites import parse_sites
+from ...errors import InternalsError
+from .prompting import forward, new_cache
+
+KINDS = ("attn_z", "o_proj_slices")
+_SITE = {"attn_z": "attn_z", "o_proj_slices": "attn_out"}
+
+
+def check_kinds(kinds: Sequence[str]) -> tuple[str, ...]:
+    kinds = (kinds,) if isinstance(kinds, str) else tuple(kinds)
+    bad = [k for k in kinds if k not in KINDS]
+    if bad or not kinds:
+        raise InternalsError(f"unknown feature kind {', '.join(bad) or '(none)'}: use {' or '.join(KINDS)}")
+    return kinds
+
+
+def feature_shape(lm, kind: str = "attn_z") -> tuple[int, int, int]:
+    """(layers, heads, width) of one kind's features: width d_head for z, d_model / heads for o_proj slices."""
+    arch = architecture(lm.model)
+    if kind == "attn_z":
+        return arch.n_layers, arch.n_heads, arch.d_head
+    if arch.d_model % arch.n_heads:
+        raise InternalsError(f"d_model {arch.d_model} is not divisible by {arch.n_heads} heads: o_proj slices are undefined")
+    return arch.n_layers, arch.n_heads, arch.d_model // arch.n_heads
+
+
+@dataclass
+class Step:
+    """The state after reading chunk `index` (0-based).
+
+    features: kind -> [layers, heads, d_head] float32, the mean over the `n_prefix` positions read.
+    n_context: context tokens read so far; cache: the live KV cache (header + n_context tokens).
+    """
+
+    index: int
+    n_context: int
+    n_prefix: int
+    features: dict[str, np.ndarray]
+    cache: object
+
+
+class _Sums:
+    """Hook callback: adds each site's values, summed over the chunk's positions, per head."""
+
+    def __init__(self, lm, kinds: tuple[str, ...]):
+        self.kind_of = {_SITE[k]: k for k in kinds}
+        self.shape = {k: feature_shape(lm, k) for k in kinds}
+        self.sums = {k: torch.zeros(*self.shape[k], dtype=torch.float64) for k in kinds}
+
+    def __call__(self, site, x: torch.Tensor) -> None:
+        # x: [1, t, heads, d_head] (attn_z) or [1, t, d_model] (attn_out) -> sum over t per head
+        kind = self.kind_of[site.kind]
+        _, heads, width = self.shape[kind]
+        self.sums[kind][site.layer] += x[0].reshape(x.shape[1], heads, width).double().sum(0).cpu()
+
+    def means(self, n: int) -> dict[str, np.ndarray]:
+        return {k: (s / n).float().numpy() for k, s in self.sums.items()}
+
+
+def stream(lm, header: list[int], context_ids: list[int], ends: list[int],
+           kinds: Sequence[str] = ("attn_z",)) -> Iterator[Step]:
+    """Read `header` + `context_ids` chunk by chunk (chunk k ends at context token ends[k]).
+
+    Yields a Step after each chunk; the caller may stop early (nothing after is computed) or
+    append to `step.cache` inside `prompting.branch` to ask the model something at the boundary.
+    """
+    kinds = check_kinds(kinds)
+    if not context_ids:
+        raise InternalsError("the context has no tokens: give a non-empty context")
+    if not ends or ends[-1] > len(context_ids) or any(b <= a for a, b in zip([0] + ends[:-1], ends)):
+        raise InternalsError(f"chunk ends {ends} must increase within the context's {len(context_ids)} tokens")
+    arch = architecture(lm.model)
+    sites = parse_sites([f"{_SITE[k]}.*" for k in kinds], arch.n_layers)
+    sums = _Sums(lm, kinds)
+    cache = new_cache(lm)
+    start = 0
+    for index, end in enumerate(ends):
+        ids = (list(header) if index == 0 else []) + list(context_ids[start:end])
+        with Trace(lm.model, sites, sums):
+            forward(lm, ids, cache)
+        n_prefix = len(header) + end
+        yield Step(index, end, n_prefix, sums.means(n_prefix), cache)
+        start = end
+
+
+def prefix_features(lm, ids: list[int], kinds: Sequence[str] = ("attn_z",)) -> dict[str, np.ndarray]:
+    """One prefix's features recomputed from scratch with `internals.capture` (mean over all positions).
+
+    Returns kind -> [layers, heads, d_head]; equals `stream`'s Step.features for the same prefix.
+    """
+    kinds = check_kinds(kinds)
+    out = {}
+    for kind in kinds:
+        n_layers, n_heads, d_head = feature_shape(lm, kind)
+        acts = capture(lm, [list(ids)], f"{_SITE[kind]}.*", reduce="mean", batch_size=1)
+        layers = [acts[f"{_SITE[kind]}.{layer}"][0].reshape(n_heads, d_head) for layer in range(n_layers)]
+        out[kind] = torch.stack(layers).float().numpy()
+    return out

@@ -1,0 +1,122 @@
+"""Prompt pieces around a streamed context, and what the model says from a KV cache.
+
+The reading prompt puts the question first, so the heads can tell whether the prefix read so
+far answers it (the paper's `prepare_sufficiency_input`: query, then context):
+
+    header  = <chat start> user: "Question: {q}\\n\\nContext:\\n"      (then the context, chunk by chunk)
+    answer  = "\\n\\nQuestion: {q}\\nAnswer with a short phrase." <end of turn> assistant:
+    assess  = "\\n\\nIs the context so far sufficient to answer the question? Answer Yes or No." <end> assistant:
+
+`answer` and `assess` are appended to the cache at a chunk boundary and removed again
+(`branch`), so asking never re-encodes the prefix. With `answer` the passage comes before the
+question the model answers (passage first, then question, which a 135M model needs: see
+SOURCES.md). `fresh_answer_ids` builds the plain passage-then-question prompt instead, for
+`answer_from="fresh"` (re-encodes the prefix).
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import torch
+
+ANSWER_INSTRUCTION = "Answer with a short phrase."
+ASSESS_QUESTION = "Is the context so far sufficient to answer the question? Answer Yes or No."
+_MARK = "\u2063CONTEXT\u2063"
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Token ids of the pieces around the context for one question.
+
+    header: [n] before the context; answer / assess: [m] after it; yes / no: the first token of
+    " Yes"-style answers ("Yes", "No") whose logits the self-assessment compares.
+    """
+
+    header: list[int]
+    answer: list[int]
+    assess: list[int]
+    yes: int
+    no: int
+
+
+def _wrap(tokenizer, user: str) -> tuple[str, str]:
+    """The chat-formatted text before and after the marker in `user` (plain text without a template)."""
+    if getattr(tokenizer, "chat_template", None):
+        text = tokenizer.apply_chat_template([{"role": "user", "content": user}], tokenize=False,
+                                             add_generation_prompt=True)
+    else:
+        text = user + "\n"
+    before, _, after = text.partition(_MARK)
+    return before, after
+
+
+def _ids(tokenizer, text: str) -> list[int]:
+    return list(tokenizer(text, add_special_tokens=False)["input_ids"]) if text else []
+
+
+def layout(tokenizer, question: str) -> Layout:
+    """The reading prompt's pieces for `question` (chat template when the tokenizer has one)."""
+    head, tail = _wrap(tokenizer, f"Question: {question}\n\nContext:\n{_MARK}\n\nQuestion: {question}\n{ANSWER_INSTRUCTION}")
+    _, assess_tail = _wrap(tokenizer, f"Question: {question}\n\nContext:\n{_MARK}\n\n{ASSESS_QUESTION}")
+    # Without a chat template, start the way the tokenizer starts a text (a BOS for most models).
+    bos = [] if getattr(tokenizer, "chat_template", None) else list(tokenizer("", add_special_tokens=True)["input_ids"])
+    yes, no = _ids(tokenizer, "Yes")[0], _ids(tokenizer, "No")[0]
+    return Layout(bos + _ids(tokenizer, head), _ids(tokenizer, tail), _ids(tokenizer, assess_tail), yes, no)
+
+
+def fresh_answer_ids(tokenizer, question: str, context_ids: list[int]) -> list[int]:
+    """The passage-then-question chat prompt over a context prefix (token ids)."""
+    head, tail = _wrap(tokenizer, f"{_MARK}\n\nQuestion: {question}\n{ANSWER_INSTRUCTION}")
+    return _ids(tokenizer, head) + list(context_ids) + _ids(tokenizer, tail)
+
+
+def forward(lm, ids: list[int], cache) -> torch.Tensor:
+    """Run `ids` on top of `cache` (which grows); returns the last position's logits [vocab]."""
+    x = torch.tensor([ids], dtype=torch.long, device=lm.device)
+    with torch.no_grad():
+        out = lm.model(input_ids=x, cache=cache, use_cache=True, logits_to_keep=1)
+    return out.logits[0, -1].float()
+
+
+def new_cache(lm):
+    from transformers import DynamicCache
+
+    return DynamicCache(config=lm.model.config)
+
+
+@contextmanager
+def branch(cache):
+    """Whatever is appended to `cache` inside the block is removed on exit (the prefix stays)."""
+    length = cache.get_seq_length()
+    try:
+        yield cache
+    finally:
+        extra = cache.get_seq_length() - length
+        if extra > 0:
+            cache.crop(-extra)
+
+
+def greedy(lm, cache, suffix: list[int], max_new_tokens: int = 12) -> str:
+    """Greedy continuation after appending `suffix` to `cache`; stops at end of turn or a newline."""
+    tok = lm.tokenizer
+    stops = {t for t in (tok.eos_token_id, getattr(tok, "convert_tokens_to_ids", lambda _: None)("<|im_end|>")) if t is not None}
+    out: list[int] = []
+    logits = forward(lm, suffix, cache)
+    for _ in range(max_new_tokens):
+        nxt = int(logits.argmax())
+        if nxt in stops:
+            break
+        out.append(nxt)
+        if "\n" in tok.decode([nxt]) and out[:-1]:
+            break
+        logits = forward(lm, [nxt], cache)
+    return tok.decode(out, skip_special_tokens=True).strip()
+
+
+def yes_probability(lm, cache, lay: Layout) -> float:
+    """P(Yes) from the Yes/No logits after the self-assessment question (softmax over the two)."""
+    logits = forward(lm, lay.assess, cache)
+    pair = torch.stack([logits[lay.yes], logits[lay.no]])
+    return float(torch.softmax(pair, 0)[0])
