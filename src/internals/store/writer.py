@@ -33,8 +33,11 @@ def capture_to_store(lm, data: Sequence[Any], sites, reduce: str = "mean", out: 
 
     data: a `Dataset` (rows keep its record ids) or a list of prompts (row ids are 0..n-1);
         records become prompts through `template` (see `internals.prompts`).
-    shard_rows: rows per shard file; keep it a multiple of batch_size (the default is) so the
-        batches are those an in-memory `capture` with the same batch_size runs, bit for bit.
+    shard_rows: rows per shard file, and what is held in memory before a write (mind it for
+        reduce "none" over long prompts); a killed run loses at most one shard per rank. Keep it
+        a multiple of batch_size (the default is) so the batches are those an in-memory `capture`
+        with the same batch_size runs: the arrays are then bit-identical to it (on the same
+        device and thread count: a CPU matmul's rounding depends on the number of threads).
     limit, seed: how `data` was drawn from its source; recorded in the manifest.
 
     A store already there with the same config is resumed: its shards are verified and only the
