@@ -1,0 +1,84 @@
+"""The settings of a cutoff run, read from TOML (`internals cutoff train CONFIG`).
+
+Example (every key optional):
+
+    datasets = ["contextual_parametric_knowledge_conflicts", "disfl_qa"]
+    model = "default"            # or a local HF checkpoint dir
+    n_train = 100                # examples per dataset from the "train" split
+    n_val = 30                   # from the "validation" split: ranks the heads
+    n_test = 40                  # from the "test" split: `internals cutoff eval`
+    target_tokens = 1024         # context length to build (gold passage + distractors)
+    kinds = ["attn_z", "o_proj_slices"]
+    k = 5                        # heads in the ensemble (the paper's code uses 4 classifiers)
+    threshold = 0.95
+    out = "probes/cutoff"
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+from ...errors import InternalsError
+from .features import check_kinds
+from .infer import ANSWER_FROM
+
+
+@dataclass
+class CutoffConfig:
+    """Data, features, probe and evaluation settings (see the module docstring for a TOML file)."""
+
+    datasets: tuple[str, ...] = ("contextual_parametric_knowledge_conflicts", "disfl_qa")
+    model: str | None = None
+    device: str = "cpu"
+    n_train: int = 100
+    n_val: int = 30
+    n_test: int = 40
+    target_tokens: int = 1024
+    n_chunks: int = 10
+    kinds: tuple[str, ...] = ("attn_z", "o_proj_slices")
+    k: int = 5
+    C: float = 1.0
+    standardize: bool = False
+    threshold: float = 0.95
+    thresholds: tuple[float, ...] = (0.5, 0.7, 0.8, 0.9, 0.95, 0.99)
+    self_assess: bool = True
+    answer_from: str = "cache"
+    max_new_tokens: int = 12
+    seed: int = 0
+    out: str = "probes/cutoff"
+
+    def __post_init__(self) -> None:
+        self.datasets = (self.datasets,) if isinstance(self.datasets, str) else tuple(self.datasets)
+        self.kinds = check_kinds(self.kinds)
+        self.thresholds = tuple(sorted(set(float(t) for t in (*self.thresholds, self.threshold))))
+        if not self.datasets:
+            raise InternalsError("no datasets in the config: set datasets = [\"disfl_qa\", ...]")
+        for name in ("n_train", "n_val", "n_test", "target_tokens", "n_chunks", "k", "max_new_tokens"):
+            if int(getattr(self, name)) < 1:
+                raise InternalsError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
+        if not 0 < self.threshold <= 1 or any(not 0 < t <= 1 for t in self.thresholds):
+            raise InternalsError(f"thresholds must be in (0, 1], got {self.thresholds}")
+        if self.answer_from not in ANSWER_FROM:
+            raise InternalsError(f"answer_from must be {' or '.join(ANSWER_FROM)}, got {self.answer_from!r}")
+
+    @classmethod
+    def from_toml(cls, path: str | Path, **overrides) -> "CutoffConfig":
+        """Read a TOML file; unknown keys are an error (a typo should not silently do nothing)."""
+        path = Path(path)
+        if not path.exists():
+            raise InternalsError(f"config file {path} does not exist")
+        try:
+            data = tomllib.loads(path.read_text())
+        except tomllib.TOMLDecodeError as err:
+            raise InternalsError(f"{path} is not valid TOML: {err}") from None
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise InternalsError(f"unknown key(s) {', '.join(unknown)} in {path}: use {', '.join(sorted(known))}")
+        data |= {k: v for k, v in overrides.items() if v is not None}
+        return cls(**data)
+
+    def to_dict(self) -> dict:
+        return asdict(self)

@@ -1,0 +1,145 @@
+"""Cutoff inference: read chunk by chunk, stop once the probe is confident, answer from that prefix.
+
+`cutoff` is the method: it stops reading at the first chunk where the ensemble's
+P(sufficient) >= threshold (0.95 by default, the paper's `min_sufficient_confidence`), and
+nothing after that chunk is ever encoded. `read` is the evaluation pass: it reads the whole
+context once (features of every prefix, probe scores, the model's self-assessment) and answers
+at the chunks some stopping rule picks, so that every method in the table is scored on the
+same pass. Both iterate `features.stream`, and both answer through `answer_from_cache`.
+
+Answers (greedy) come either from the reading cache (``answer_from="cache"``: question, passage
+prefix, question again, then the assistant turn; no re-encoding) or from a new passage-then-question
+prompt (``answer_from="fresh"``: re-encodes the prefix).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+
+from ...errors import InternalsError
+from . import chunks, features, prompting
+from .contexts import Example
+from .metrics import first_at_least
+
+ANSWER_FROM = ("cache", "fresh")
+
+
+@dataclass
+class Reading:
+    """One full pass over an example.
+
+    boundaries / labels: [n_chunks]; features: kind -> [n_chunks, layers, heads, width];
+    probs: kind -> [n_chunks] ensemble P(sufficient); self_yes: [n_chunks] P(Yes) or None;
+    answers: chunk index -> the model's answer from that prefix.
+    """
+
+    example_id: str
+    n_tokens: int
+    boundaries: list[int]
+    labels: np.ndarray
+    features: dict[str, np.ndarray]
+    probs: dict[str, np.ndarray] = field(default_factory=dict)
+    self_yes: np.ndarray | None = None
+    answers: dict[int, str] = field(default_factory=dict)
+
+
+def answer_from_cache(lm, lay, question: str, context_ids: list[int], step, answer_from: str = "cache",
+                      max_new_tokens: int = 12) -> str:
+    """The greedy answer from the prefix `step` has read (the cache is left as it was)."""
+    if answer_from == "cache":
+        with prompting.branch(step.cache):
+            return prompting.greedy(lm, step.cache, lay.answer, max_new_tokens)
+    if answer_from == "fresh":
+        ids = prompting.fresh_answer_ids(lm.tokenizer, question, context_ids[: step.n_context])
+        return prompting.greedy(lm, prompting.new_cache(lm), ids, max_new_tokens)
+    raise InternalsError(f"unknown answer_from {answer_from!r}: use {' or '.join(ANSWER_FROM)}")
+
+
+def answer_prefix(lm, question: str, context_ids: list[int], n_context: int, answer_from: str = "cache",
+                  max_new_tokens: int = 12) -> str:
+    """The same answer as `answer_from_cache` at `n_context` tokens, by encoding that prefix afresh."""
+    lay = prompting.layout(lm.tokenizer, question)
+    cache = prompting.new_cache(lm)
+    if answer_from == "cache":
+        ids = lay.header + list(context_ids[:n_context]) + lay.answer
+    else:
+        ids = prompting.fresh_answer_ids(lm.tokenizer, question, context_ids[:n_context])
+    return prompting.greedy(lm, cache, ids, max_new_tokens)
+
+
+def read(lm, example: Example, kinds: Sequence[str] = ("attn_z",), n_chunks: int = chunks.N_CHUNKS, *,
+         probes: dict | None = None, self_assess: bool = False, thresholds: Sequence[float] = (),
+         answer: str = "none", extra: Sequence[int] = (), answer_from: str = "cache",
+         max_new_tokens: int = 12) -> Reading:
+    """Read `example` to the end. answer: "none", "all" chunks, or "needed": the last chunk, the
+    first sufficient one (oracle), the `extra` chunk indices, and each chunk where a probe first
+    reaches one of `thresholds` or the self-assessment first says Yes."""
+    if answer not in ("none", "all", "needed"):
+        raise InternalsError(f"unknown answer mode {answer!r}: use none, all or needed")
+    ch = chunks.chunk(lm.tokenizer, example.context, example.evidence, n_chunks)
+    lay = prompting.layout(lm.tokenizer, example.question)
+    feats = {k: [] for k in features.check_kinds(kinds)}
+    probs = {k: [] for k in (probes or {})}
+    yes: list[float] = []
+    out = Reading(example.id, ch.n_tokens, ch.boundaries, ch.labels, {})
+    oracle = first_at_least(ch.labels.astype(float), 1.0)
+    for step in features.stream(lm, lay.header, ch.ids, ch.boundaries, kinds):
+        for k in feats:
+            feats[k].append(step.features[k])
+        need = answer == "all" or (answer == "needed" and step.index in {oracle, len(ch.boundaries) - 1, *extra})
+        for k, probe in (probes or {}).items():
+            p = float(probe.predict_proba(step.features[k][None])[0, 1])
+            need |= answer == "needed" and any(p >= t > max(probs[k], default=-1.0) for t in thresholds)
+            probs[k].append(p)
+        if self_assess:
+            with prompting.branch(step.cache):
+                yes.append(prompting.yes_probability(lm, step.cache, lay))
+            need |= answer == "needed" and yes[-1] >= 0.5 and max(yes[:-1], default=0.0) < 0.5
+        if need:
+            out.answers[step.index] = answer_from_cache(lm, lay, example.question, ch.ids, step, answer_from, max_new_tokens)
+    out.features = {k: np.stack(v) for k, v in feats.items()}
+    out.probs = {k: np.asarray(v) for k, v in probs.items()}
+    out.self_yes = np.asarray(yes) if self_assess else None
+    return out
+
+
+@dataclass
+class CutoffResult:
+    """What `cutoff` did: the answer, the chunk it stopped after (0-based), tokens read of the total."""
+
+    answer: str
+    chunk: int
+    n_read: int
+    n_total: int
+    probs: list[float]
+    stopped_early: bool
+
+    @property
+    def token_reduction(self) -> float:
+        return self.n_total / max(self.n_read, 1)
+
+
+def cutoff(lm, probe, question: str, context: str, kind: str = "attn_z", threshold: float = 0.95,
+           n_chunks: int = chunks.N_CHUNKS, answer_from: str = "cache", max_new_tokens: int = 12) -> CutoffResult:
+    """Read `context` chunk by chunk and answer `question` from the first prefix the probe finds sufficient.
+
+    probe: a fitted `HeadEnsemble` for `kind` features of this model. Nothing after the stopping
+    chunk is encoded. Raises InternalsError for an empty context or a threshold outside (0, 1].
+    """
+    if not 0 < threshold <= 1:
+        raise InternalsError(f"threshold must be in (0, 1], got {threshold}")
+    if not context or not context.strip():
+        raise InternalsError("the context is empty: give the passage(s) to read")
+    ids = list(lm.tokenizer(context, add_special_tokens=False)["input_ids"])
+    ends = chunks.boundaries(len(ids), n_chunks)
+    lay = prompting.layout(lm.tokenizer, question)
+    probs: list[float] = []
+    for step in features.stream(lm, lay.header, ids, ends, (kind,)):
+        probs.append(float(probe.predict_proba(step.features[kind][None])[0, 1]))
+        if probs[-1] >= threshold or step.index == len(ends) - 1:
+            text = answer_from_cache(lm, lay, question, ids, step, answer_from, max_new_tokens)
+            return CutoffResult(text, step.index, step.n_context, len(ids), probs, step.index < len(ends) - 1)
+    raise AssertionError("unreachable: the stream always yields its last chunk")

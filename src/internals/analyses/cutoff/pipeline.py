@@ -1,0 +1,151 @@
+"""The cutoff run end to end: build examples, read them (features cached on disk), train, evaluate.
+
+`train` and `evaluate` are what `internals cutoff train/eval` and benchmarks/context_cutoff.py call.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from ...errors import InternalsError
+from ...paths import cache_dir
+from . import infer
+from .baselines import PositionBaseline
+from .config import CutoffConfig
+from .contexts import Example, build_examples, examples_fingerprint
+from .metrics import f1
+from .probes import HeadEnsemble, save_probe
+
+
+def load_examples(lm, name: str, split: str, n: int, cfg: CutoffConfig) -> list[Example]:
+    """`n` long-context examples from one split of dataset `name`."""
+    from ...data import load_dataset
+
+    records = load_dataset(name, split=split, seed=cfg.seed)
+    return build_examples(records, lm.tokenizer, n=n, target_tokens=cfg.target_tokens, seed=cfg.seed, dataset=name)
+
+
+@dataclass
+class Table:
+    """Prefix rows of several examples: X kind -> [rows, layers, heads, width]; y, group, chunk [rows]."""
+
+    X: dict[str, np.ndarray]
+    y: np.ndarray
+    group: np.ndarray
+    chunk: np.ndarray
+
+    @classmethod
+    def of(cls, readings: list[infer.Reading]) -> "Table":
+        n = [len(r.boundaries) for r in readings]
+        return cls({k: np.concatenate([r.features[k] for r in readings]) for k in readings[0].features},
+                   np.concatenate([r.labels for r in readings]).astype(int),
+                   np.repeat(np.arange(len(readings)), n), np.concatenate([np.arange(c) for c in n]))
+
+
+def read_all(lm, examples: list[Example], cfg: CutoffConfig, desc: str = "read", progress: bool = True) -> Table:
+    """Features of every prefix of every example, cached under the user cache dir by content."""
+    from safetensors.numpy import load_file, save_file
+
+    key = hashlib.sha256(json.dumps([lm.fingerprint, examples_fingerprint(examples), list(cfg.kinds),
+                                     cfg.n_chunks]).encode()).hexdigest()[:20]
+    path = cache_dir("cutoff", "features") / f"{key}.safetensors"
+    if path.exists():
+        t = load_file(str(path))
+        return Table({k: t[f"X.{k}"] for k in cfg.kinds}, t["y"], t["group"], t["chunk"])
+    readings = [infer.read(lm, ex, cfg.kinds, cfg.n_chunks) for ex in tqdm(examples, desc=desc, unit="example",
+                                                                               disable=not progress)]
+    table = Table.of(readings)
+    save_file({**{f"X.{k}": v for k, v in table.X.items()}, "y": table.y, "group": table.group,
+               "chunk": table.chunk}, str(path))
+    return table
+
+
+def _versions() -> dict:
+    import sklearn
+    import torch
+    import transformers
+
+    import internals
+
+    return {"internals": getattr(internals, "__version__", "0.1.0"), "torch": torch.__version__,
+            "transformers": transformers.__version__, "scikit-learn": sklearn.__version__}
+
+
+def train(lm, cfg: CutoffConfig, progress: bool = True) -> dict:
+    """Fit one HeadEnsemble per feature kind on the train split (heads ranked on validation) and
+    the position-only baseline; save them under `cfg.out`/<kind>/; return the training report."""
+    train_ex, val_ex, data = [], [], []
+    for name in cfg.datasets:
+        tr = load_examples(lm, name, "train", cfg.n_train, cfg)
+        va = load_examples(lm, name, "validation", cfg.n_val, cfg)
+        train_ex += tr
+        val_ex += va
+        data.append({"name": name, "n_train": len(tr), "n_val": len(va), "train": examples_fingerprint(tr),
+                     "validation": examples_fingerprint(va)})
+    tr, va = read_all(lm, train_ex, cfg, "read train", progress), read_all(lm, val_ex, cfg, "read validation", progress)
+    position = PositionBaseline(cfg.n_chunks).fit(tr.chunk, tr.y)
+    report = {"config": cfg.to_dict(), "model": lm.describe(), "data": data, "versions": _versions(),
+              "position": position.to_dict(), "f1_val_position": f1(va.y, position.predict(va.chunk)), "kinds": {}}
+    for kind in cfg.kinds:
+        probe = HeadEnsemble(k=cfg.k, C=cfg.C, standardize=cfg.standardize, random_state=cfg.seed)
+        probe.fit(tr.X[kind], tr.y, X_val=va.X[kind], y_val=va.y, progress=progress)
+        card = {"kind": kind, "n_chunks": cfg.n_chunks, "threshold": cfg.threshold, "position": position.to_dict(),
+                "config": cfg.to_dict(), "data": data, "versions": _versions(),
+                "f1_val_ensemble": f1(va.y, probe.predict(va.X[kind]))}
+        save_probe(probe, Path(cfg.out) / kind, lm, card)
+        p_val = probe.predict_proba(va.X[kind])[:, 1]
+        report["kinds"][kind] = {"head_f1": probe.head_f1_.round(4).tolist(), "heads": probe.heads_.tolist(),
+                                 "f1_val_ensemble": card["f1_val_ensemble"], "val_budget": _budget(va, p_val, cfg)}
+    Path(cfg.out).mkdir(parents=True, exist_ok=True)
+    (Path(cfg.out) / "train.json").write_text(json.dumps(report, indent=1))
+    return report
+
+
+def _budget(table: Table, p: np.ndarray, cfg: CutoffConfig) -> float:
+    """Share of context chunks read when stopping at the first p >= threshold (chunks as the unit)."""
+    read = []
+    for g in np.unique(table.group):
+        rows = p[table.group == g]
+        hit = np.flatnonzero(rows >= cfg.threshold)
+        read.append((hit[0] if hit.size else len(rows) - 1) + 1)
+    return float(np.mean(read) / cfg.n_chunks)
+
+
+def load_probes(path: str | Path, lm=None, kinds=None) -> tuple[dict[str, HeadEnsemble], dict]:
+    """The probes saved by `train` under `path` (one subfolder per kind) and the first card."""
+    from .probes import load_probe
+
+    path = Path(path)
+    if (path / "card.json").exists():
+        probe, card = load_probe(path, lm)
+        return {card["kind"]: probe}, card
+    found = sorted(p.parent for p in path.glob("*/card.json"))
+    if kinds:
+        found = [p for p in found if p.name in kinds]
+    if not found:
+        raise InternalsError(f"no cutoff probe under {path}: train one with `internals cutoff train CONFIG`")
+    probes, cards = {}, []
+    for p in found:
+        probe, card = load_probe(p, lm)
+        probes[card["kind"]] = probe
+        cards.append(card)
+    return probes, cards[0]
+
+
+HEADLINE = ("token_reduction", "accuracy_cutoff", "accuracy_full", "f1_probe", "f1_position")
+
+
+def results_summary(per_dataset: dict[str, dict], cfg: CutoffConfig, lm, probe_dir: str | None = None) -> dict:
+    """Headline numbers (means over datasets), the per-dataset tables and the run's manifest."""
+    out = {k: round(float(np.mean([r[k] for r in per_dataset.values()])), 4) for k in HEADLINE}
+    out["per_dataset"] = {name: {k: r[k] for k in HEADLINE} for name, r in per_dataset.items()}
+    out["tables"] = per_dataset
+    out["manifest"] = {"model": lm.describe(), "config": cfg.to_dict(), "probe": probe_dir, "versions": _versions(),
+                       "datasets": list(per_dataset), "seed": cfg.seed}
+    return out

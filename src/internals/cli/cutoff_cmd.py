@@ -1,0 +1,99 @@
+"""`internals cutoff`: train attention-head sufficiency probes, evaluate early stopping, draw its figures.
+
+    internals cutoff train CONFIG.toml [--out DIR]
+    internals cutoff eval PROBE_DIR --data disfl_qa,coqa [--n 40] [--threshold 0.95] [--out results.json]
+    internals cutoff figures RESULTS.json [--train PROBE_DIR/train.json] [--out assets/]
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+
+def register(sub) -> None:
+    p = sub.add_parser("cutoff", help="dynamic context cutoff: head probes that stop reading once the context suffices")
+    cmds = p.add_subparsers(dest="cutoff_command", required=True)
+
+    t = cmds.add_parser("train", help="build long contexts, read them, fit per-head probes, save the top-k ensemble")
+    t.add_argument("config", help="a TOML file (see internals.analyses.cutoff.config)")
+    t.add_argument("--out", default=None, help="where to save the probes (default: the config's `out`)")
+    t.add_argument("--model", default=None, help="override the config's model")
+    t.set_defaults(func=run_train)
+
+    e = cmds.add_parser("eval", help="score cutoff, full context and the baselines on test examples")
+    e.add_argument("probe", help="a folder written by `internals cutoff train`")
+    e.add_argument("--data", required=True, help="comma-separated dataset names (or .jsonl/.csv files)")
+    e.add_argument("--split", default="test", help="which split to read (default test)")
+    e.add_argument("--n", type=int, default=None, help="examples per dataset (default: the config's n_test)")
+    e.add_argument("--threshold", type=float, default=None, help="stop at P(sufficient) >= this (default: the probe's)")
+    e.add_argument("--kind", default=None, help="the feature kind whose probe decides (default attn_z when trained)")
+    e.add_argument("--no-self-assess", action="store_true", help="skip the self-assessment baseline (faster)")
+    e.add_argument("--model", default=None, help="a model path (default: the one the probe was trained on)")
+    e.add_argument("--out", default=None, help="write the results JSON here (default PROBE/eval.json)")
+    e.set_defaults(func=run_eval)
+
+    f = cmds.add_parser("figures", help="layer x head F1 heatmaps and accuracy vs token reduction, PNG and PDF")
+    f.add_argument("results", help="a results JSON from `internals cutoff eval` or the benchmark")
+    f.add_argument("--train", default=None, help="train.json with the head F1 matrices (default: beside the probe)")
+    f.add_argument("--out", default="assets", help="folder for the figures (default assets/)")
+    f.set_defaults(func=run_figures)
+
+
+def run_train(args) -> int:
+    from ..analyses.cutoff.config import CutoffConfig
+    from ..analyses.cutoff.pipeline import train
+    from ..models import load_model
+
+    cfg = CutoffConfig.from_toml(args.config, out=args.out, model=args.model)
+    lm = load_model(cfg.model, device=cfg.device)
+    report = train(lm, cfg)
+    summary = {kind: {"heads": r["heads"], "f1_val_ensemble": round(r["f1_val_ensemble"], 4)} for kind, r in report["kinds"].items()}
+    print(json.dumps({"out": cfg.out, "f1_val_position": round(report["f1_val_position"], 4), **summary}))
+    return 0
+
+
+def run_eval(args) -> int:
+    from ..analyses.cutoff.config import CutoffConfig
+    from ..analyses.cutoff.evaluation import evaluate
+    from ..analyses.cutoff.pipeline import load_examples, load_probes, results_summary
+    from ..analyses.cutoff.baselines import PositionBaseline
+    from ..errors import InternalsError
+    from ..models import load_model
+
+    _, card = load_probes(args.probe)
+    cfg = CutoffConfig(**{**card["config"], "self_assess": not args.no_self_assess,
+                          **({"threshold": args.threshold} if args.threshold is not None else {})})
+    lm = load_model(args.model or card["model"].get("path") or card["model"]["name"], device=cfg.device)
+    probes, card = load_probes(args.probe, lm)
+    kind = args.kind or ("attn_z" if "attn_z" in probes else next(iter(probes)))
+    if kind not in probes:
+        raise InternalsError(f"no {kind} probe in {args.probe}: it has {', '.join(probes)}")
+    position = PositionBaseline.from_dict(card["position"])
+    budget = _val_budget(Path(args.probe), kind)
+    per = {}
+    for name in [d for d in args.data.split(",") if d]:
+        examples = load_examples(lm, name, args.split, args.n or cfg.n_test, cfg)
+        per[name] = evaluate(lm, probes, position, examples, cfg, kind, budget)
+    result = results_summary(per, cfg, lm, args.probe)
+    out = Path(args.out or Path(args.probe) / "eval.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=1))
+    print(json.dumps({k: result[k] for k in ("token_reduction", "accuracy_cutoff", "accuracy_full", "f1_probe", "f1_position")}
+                     | {"results": str(out)}))
+    return 0
+
+
+def _val_budget(probe_dir: Path, kind: str) -> float | None:
+    path = probe_dir / "train.json"
+    if not path.exists():
+        return None
+    return json.loads(path.read_text())["kinds"].get(kind, {}).get("val_budget")
+
+
+def run_figures(args) -> int:
+    from ..analyses.cutoff.figures import write_figures
+
+    for path in write_figures(args.results, args.train, args.out):
+        print(path)
+    return 0
