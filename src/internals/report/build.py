@@ -1,0 +1,113 @@
+"""Run the registered sections on one model and write `index.html` and `report.json` to a folder."""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from ..errors import InternalsError
+from .html import render_page
+from .registry import get_section, select
+from .section import ReportSettings, Section
+
+
+@dataclass
+class Report:
+    """What `build_report` wrote: the page, the JSON beside it, the sections (with their errors)."""
+
+    path: Path
+    json_path: Path
+    sections: list[Section]
+    wall_s: float
+
+    @property
+    def failed(self) -> list[str]:
+        return [s.title for s in self.sections if s.error]
+
+
+def _seed(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def run_section(name: str, lm, settings: ReportSettings) -> Section:
+    """One section, timed; an exception becomes the section's `error` so the others still run."""
+    _seed(settings.seed)
+    start = time.perf_counter()
+    try:
+        section = get_section(name)(lm, settings)
+    except Exception as err:  # noqa: BLE001 - shown in the page and reported by the CLI
+        first = str(err).strip().splitlines()[0] if str(err).strip() else ""
+        detail = f"{type(err).__name__}: {first}" if not isinstance(err, InternalsError) else first
+        section = Section(title=name, error=detail, manifest={"traceback": traceback.format_exc(limit=6)})
+    section.wall_s = time.perf_counter() - start
+    return section
+
+
+def build_report(model=None, out: str | Path = "report", settings: ReportSettings | None = None,
+                 only: Sequence[str] | None = None, *, lm=None) -> Report:
+    """Run every registered section (or `only` those) on `model` and write `out/index.html`.
+
+    model: a checkpoint dir or hub name (None: the embedded SmolLM2-135M-Instruct); or pass a
+        loaded `lm` (`internals.load_model`) instead.
+    out: the folder; `index.html` (self-contained, figures inline) and `report.json` (manifest,
+        tables, per-section timings and errors) are written there.
+    A section that raises is shown as failed on the page; the rest still run (see `Report.failed`).
+    """
+    from ..models import load_model
+    from ..store import package_versions
+
+    settings = settings or ReportSettings()
+    names = select(only)
+    start = time.perf_counter()
+    if lm is None:
+        lm = load_model(model, device=settings.device)
+    sections = [run_section(name, lm, settings) for name in names]
+    wall = time.perf_counter() - start
+    manifest = {"model": lm.describe(), "sections": names, "settings": settings.to_dict(), "seed": settings.seed,
+                "versions": _versions(package_versions()), "torch_threads": torch.get_num_threads(),
+                "device": str(lm.device), "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "wall_s": round(wall, 2),
+                "section_wall_s": {n: round(s.wall_s, 2) for n, s in zip(names, sections)}}
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    subtitle = (f"{lm.name} · fingerprint {lm.fingerprint} · {'quick' if settings.quick else 'full'} settings · "
+                f"seed {settings.seed} · {wall:.0f} s on {lm.device} ({torch.get_num_threads()} threads)")
+    page = render_page(f"internals report: {lm.name}", subtitle, sections, manifest)
+    path, json_path = out / "index.html", out / "report.json"
+    _atomic_write(path, page)
+    doc = {"manifest": manifest, "sections": {n: _section_doc(s) for n, s in zip(names, sections)}}
+    _atomic_write(json_path, json.dumps(doc, indent=1, default=str))
+    return Report(path, json_path, sections, wall)
+
+
+def _versions(base: dict) -> dict:
+    """The capture packages' versions plus those the analyses and figures use."""
+    from importlib import metadata
+
+    out = dict(base)
+    for name in ("scikit-learn", "plotly", "kaleido", "numpy"):
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def _section_doc(s: Section) -> dict:
+    return {"title": s.title, "text": s.text, "figures": list(s.figures), "tables": [t.to_dict() for t in s.tables],
+            "manifest": s.manifest, "error": s.error, "wall_s": round(s.wall_s or 0.0, 2)}
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
