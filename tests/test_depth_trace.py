@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
 
+from internals.analyses.depth.corpus import texts_for
+from internals.analyses.depth.results import load_results
 from internals.analyses.depth.trace import DepthTrace, angular_distance, pairwise_angular, trace_depth
 from internals.capture import capture
+from internals.cli import main
 from internals.errors import InternalsError
 
 PROMPTS = [
@@ -114,3 +119,41 @@ def test_trace_needs_prompts(tiny_llama):
         trace_depth(tiny_llama, [])
     with pytest.raises(InternalsError, match="chunk_size"):
         trace_depth(tiny_llama, PROMPTS, chunk_size=0)
+
+
+@pytest.fixture()
+def slices(monkeypatch):
+    monkeypatch.setenv("INTERNALS_BIGBENCH_DIR", str(Path(__file__).parent / "data" / "bigbench"))
+
+
+def test_texts_for_corpus_dataset_and_text_file(slices, tmp_path):
+    prompts, held, entry = texts_for("corpus", 5, 2)
+    assert len(prompts) == 5 and len(held) == 2 and not set(prompts) & set(held) and entry["name"] == "corpus"
+    prompts, held, entry = texts_for("disfl_qa", 50, 50)
+    assert len(prompts) == len(set(prompts)) and held and not set(prompts) & set(held) and entry["name"] == "disfl_qa"
+    lines = [f"line number {i} of a small text file" for i in range(40)]
+    (tmp_path / "t.txt").write_text("\n".join(lines))
+    prompts, held, entry = texts_for(str(tmp_path / "t.txt"), 100, 100)
+    assert sorted(prompts + held) == sorted(lines) and held and entry["n_lines"] == 40
+    with pytest.raises(InternalsError, match="not found"):
+        texts_for(str(tmp_path / "missing.txt"), 5, 0)
+
+
+def test_trace_cli_with_twin_ablation_and_figures(slices, tiny_dirs, tmp_path, capsys):
+    out = tmp_path / "trace.json"
+    code = main(["depth", "trace", "--model", str(tiny_dirs["llama"]), "--n", "6", "--max-tokens", "16", "--twin",
+                 "--seed", "7", "--ablation-texts", "2", "--ablation-tokens", "16", "--device", "cpu", "--out", str(out),
+                 "--figures", str(tmp_path / "assets"), "--no-progress"])
+    assert code == 0
+    doc = load_results(out)
+    traces = doc["results"]["traces"]
+    assert len(traces) == 2 and any("random init" in k for k in traces)
+    a, b = (DepthTrace.from_dict(t) for t in traces.values())
+    assert a.n_prompts == b.n_prompts == 6 and not np.allclose(a.variance, b.variance)
+    assert len(doc["results"]["ablation"]["delta"]) == 3
+    assert doc["manifest"]["data"]["n_prompts"] == 6 and doc["manifest"]["seed"] == 7
+    written = {p.name for p in (tmp_path / "assets").iterdir()}
+    assert {"depth_variance.png", "depth_variance.pdf", "depth_ablation.png"} <= written
+    assert any(n.startswith("depth_angular_") for n in written)
+    assert main(["depth", "trace", "--n", "0"]) == 2
+    assert "--n must be >= 1" in capsys.readouterr().err
