@@ -26,6 +26,7 @@ def register(sub) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of data sampling and training (default: 0)")
     p.add_argument("--batch-size", type=int, default=8, help="prompts per forward (default: 8)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (default: auto)")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's; 1 is often fastest on a busy machine)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
 
@@ -36,7 +37,8 @@ def run(args) -> int:
     from ..report import ReportSettings, build_report
 
     settings = ReportSettings(quick=args.quick, prompts=args.prompts, max_tokens=args.max_tokens, seed=args.seed,
-                              batch_size=args.batch_size, device=args.device, progress=not args.quiet)
+                              batch_size=args.batch_size, device=args.device, threads=args.threads,
+                              progress=not args.quiet)
     report = build_report(args.model, args.out, settings, args.sections)
     for s in report.sections:
         status = f"FAILED: {s.error}" if s.error else "ok"

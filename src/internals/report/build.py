@@ -68,6 +68,8 @@ def build_report(model=None, out: str | Path = "report", settings: ReportSetting
 
     settings = settings or ReportSettings()
     names = select(only)
+    if settings.threads:
+        torch.set_num_threads(settings.threads)
     start = time.perf_counter()
     if lm is None:
         lm = load_model(model, device=settings.device)

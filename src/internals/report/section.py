@@ -20,6 +20,7 @@ class ReportSettings:
         seed: seeds dataset sampling and any training.
         batch_size: prompts per forward.
         device: "auto" | "cpu" | "cuda" | "cuda:N".
+        threads: torch CPU threads (None: torch's default; 1 is often fastest on a busy machine).
         progress: tqdm bars on stderr.
     """
 
@@ -29,10 +30,11 @@ class ReportSettings:
     seed: int = 0
     batch_size: int = 8
     device: str = "auto"
+    threads: int | None = None
     progress: bool = True
 
     def __post_init__(self):
-        for name in ("prompts", "max_tokens"):
+        for name in ("prompts", "max_tokens", "threads"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or value < 1):
                 raise InternalsError(f"{name} must be a positive integer or None, got {value!r}")

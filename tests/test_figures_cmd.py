@@ -1,0 +1,64 @@
+"""`internals figures`: README's figures redrawn from saved results files, as valid PNG and PDF."""
+
+from __future__ import annotations
+
+import struct
+
+import pytest
+
+from internals.cli import main
+from internals.plots import PNG_SCALE, find_chrome
+from internals.report.assets import SOURCES, readme_assets, regenerate
+from _data_env import data_env  # noqa: F401  (autouse fixture: test data slices, empty cache)
+
+needs_chrome = pytest.mark.skipif(find_chrome() is None, reason="Chromium not installed: apt-get install -y chromium")
+
+
+@pytest.fixture
+def root(tiny_llama, tmp_path):
+    """A repository root with a real depth trace results file (tiny model, test corpus slices)."""
+    from internals.analyses.depth import ablate, trace_depth
+    from internals.analyses.depth.results import manifest, save_results
+
+    texts = ["The river runs past the old mill and into the town.", "She counted the stars until the sun rose.",
+             "A short text about nothing in particular at all."]
+    trace = trace_depth(tiny_llama, texts, max_tokens=16)
+    ablation = ablate(tiny_llama, texts[:2], max_tokens=16)
+    save_results(tmp_path / "benchmarks/results/depth_trace.json", "depth.trace",
+                 manifest(models={tiny_llama.name: tiny_llama.describe()}, data={"name": "test"}, config={}, seed=0),
+                 {"traces": {"tiny": trace.to_dict()}, "ablation": ablation.to_dict()})
+    (tmp_path / "README.md").write_text("![v](assets/depth_variance.png) ![gone](assets/never_made.png) "
+                                        "[pdf](assets/depth_ablation.pdf)\n")
+    return tmp_path
+
+
+def test_readme_assets_lists_linked_stems(root):
+    assert readme_assets(root / "README.md") == ["depth_variance", "never_made", "depth_ablation"]
+    assert readme_assets(root / "absent.md") == []
+
+
+@needs_chrome
+def test_cli_redraws_png_and_pdf_skips_missing_results(root, capsys):
+    assert main(["figures", "--root", str(root)]) == 0
+    captured = capsys.readouterr()
+    assert "skipped depth pretrain: benchmarks/results/depth_pretrain.json not found" in captured.err
+    assert "note: README.md uses assets/never_made but no saved results made it" in captured.err
+    assert "depth_variance" not in captured.err and "depth_ablation" not in captured.err
+    stems = {"depth_variance", "depth_angular_tiny", "depth_influence_tiny", "depth_ablation"}
+    assert {p.stem for p in (root / "assets").iterdir()} == stems
+    for stem in stems:
+        png = (root / "assets" / f"{stem}.png").read_bytes()
+        assert png[:8] == b"\x89PNG\r\n\x1a\n"
+        width, height = struct.unpack(">II", png[16:24])
+        assert width == round(336 * PNG_SCALE) and height > 300  # one column at 300 dpi
+        pdf = (root / "assets" / f"{stem}.pdf").read_bytes()
+        assert pdf.startswith(b"%PDF-") and b"%%EOF" in pdf[-64:]
+        assert f"wrote {root / 'assets' / stem}.png" in captured.out
+
+
+def test_only_and_unknown_source(root, capsys):
+    outcomes = regenerate(root, only=["depth pretrain"])
+    assert len(outcomes) == 1 and outcomes[0].skipped and not outcomes[0].written
+    assert main(["figures", "--root", str(root), "--only", "nope"]) == 2
+    assert "no figure source matches nope" in capsys.readouterr().err
+    assert [s.name for s in SOURCES][:2] == ["depth trace", "depth pretrain"]
