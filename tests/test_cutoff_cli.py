@@ -58,7 +58,7 @@ def test_train_eval_figures_end_to_end(trained, tmp_path, capsys):
     table = result["tables"]["disfl_qa"]
     assert table["n_examples"] == 2 and table["n_prefixes"] == 20
     assert {"full", "oracle", "position", "fixed_truncation", "self_assessment", "probe:attn_z@0.95",
-            "probe:o_proj_slices@0.5"} <= set(table["methods"])
+            "probe:o_proj_slices@0.95"} <= set(table["methods"])
     for ex in table["examples"]:
         assert all(str(c) in ex["answers"] for c in ex["stops"].values())  # every method's chunk was answered
     assert result["tables"][CPKC]["methods"]["full"]["token_reduction"] == 1.0

@@ -45,7 +45,7 @@ class CutoffConfig:
     thresholds: tuple[float, ...] = (0.5, 0.7, 0.8, 0.9, 0.95, 0.99)
     self_assess: bool = True
     answer_from: str = "cache"
-    max_new_tokens: int = 12
+    max_new_tokens: int = 16
     seed: int = 0
     out: str = "probes/cutoff"
 

@@ -6,7 +6,7 @@ of lenient matches of the answer given from that prefix:
 
 | method               | stops at                                                         |
 |----------------------|------------------------------------------------------------------|
-| `probe:<kind>@<t>`   | first chunk with ensemble P(sufficient) >= t                      |
+| `probe:<kind>@<t>`   | first chunk with ensemble P(sufficient) >= t (main kind: each t)  |
 | `self_assessment`    | first chunk where the model's P(Yes) >= 0.5                       |
 | `position`           | first chunk where the position-only classifier's P >= threshold   |
 | `fixed_truncation`   | the chunk nearest the main probe's token budget, for every example|
@@ -26,11 +26,16 @@ from .contexts import Example
 from .metrics import f1, first_at_least, lenient_match, token_reduction
 
 
-def _stops(r: infer.Reading, cfg: CutoffConfig, position_stop: int) -> dict[str, int]:
+def _sweeps(kinds, cfg: CutoffConfig, main_kind: str) -> dict[str, tuple[float, ...]]:
+    """The main kind is scored over the whole threshold sweep, the others at `cfg.threshold` only."""
+    return {k: cfg.thresholds if k == main_kind else (cfg.threshold,) for k in kinds}
+
+
+def _stops(r: infer.Reading, sweeps: dict, position_stop: int) -> dict[str, int]:
     last = len(r.boundaries) - 1
     stops = {"full": last, "oracle": first_at_least(r.labels.astype(float), 1.0), "position": position_stop}
     for kind, p in r.probs.items():
-        for t in cfg.thresholds:
+        for t in sweeps[kind]:
             stops[f"probe:{kind}@{t:g}"] = first_at_least(p, t)
     if r.self_yes is not None:
         stops["self_assessment"] = first_at_least(r.self_yes, 0.5)
@@ -46,12 +51,13 @@ def evaluate(lm, probes: dict, position: PositionBaseline, examples: list[Exampl
     answered by encoding that prefix afresh (the same tokens, the same answer).
     """
     position_stop = first_at_least(position.proba(np.arange(cfg.n_chunks)), cfg.threshold)
+    sweeps = _sweeps(probes, cfg, main_kind)
     extra = {position_stop} | ({fixed_chunk(budget_guess, cfg.n_chunks)} if budget_guess else set())
     readings = [infer.read(lm, ex, tuple(probes), cfg.n_chunks, probes=probes, self_assess=cfg.self_assess,
-                           thresholds=cfg.thresholds, answer="needed", extra=extra, answer_from=cfg.answer_from,
+                           thresholds=sweeps, answer="needed", extra=extra, answer_from=cfg.answer_from,
                            max_new_tokens=cfg.max_new_tokens)
                 for ex in tqdm(examples, desc=f"eval {examples[0].dataset}", unit="example", disable=not progress)]
-    stops = [_stops(r, cfg, position_stop) for r in readings]
+    stops = [_stops(r, sweeps, position_stop) for r in readings]
     main = f"probe:{main_kind}@{cfg.threshold:g}"
     budget = sum(r.boundaries[s[main]] for r, s in zip(readings, stops)) / sum(r.n_tokens for r in readings)
     fixed = fixed_chunk(budget, cfg.n_chunks)

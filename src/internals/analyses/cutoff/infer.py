@@ -47,7 +47,7 @@ class Reading:
 
 
 def answer_from_cache(lm, lay, question: str, context_ids: list[int], step, answer_from: str = "cache",
-                      max_new_tokens: int = 12) -> str:
+                      max_new_tokens: int = 16) -> str:
     """The greedy answer from the prefix `step` has read (the cache is left as it was)."""
     if answer_from == "cache":
         with prompting.branch(step.cache):
@@ -59,7 +59,7 @@ def answer_from_cache(lm, lay, question: str, context_ids: list[int], step, answ
 
 
 def answer_prefix(lm, question: str, context_ids: list[int], n_context: int, answer_from: str = "cache",
-                  max_new_tokens: int = 12) -> str:
+                  max_new_tokens: int = 16) -> str:
     """The same answer as `answer_from_cache` at `n_context` tokens, by encoding that prefix afresh."""
     lay = prompting.layout(lm.tokenizer, question)
     cache = prompting.new_cache(lm)
@@ -71,12 +71,13 @@ def answer_prefix(lm, question: str, context_ids: list[int], n_context: int, ans
 
 
 def read(lm, example: Example, kinds: Sequence[str] = ("attn_z",), n_chunks: int = chunks.N_CHUNKS, *,
-         probes: dict | None = None, self_assess: bool = False, thresholds: Sequence[float] = (),
+         probes: dict | None = None, self_assess: bool = False, thresholds: dict | Sequence[float] = (),
          answer: str = "none", extra: Sequence[int] = (), answer_from: str = "cache",
-         max_new_tokens: int = 12) -> Reading:
+         max_new_tokens: int = 16) -> Reading:
     """Read `example` to the end. answer: "none", "all" chunks, or "needed": the last chunk, the
     first sufficient one (oracle), the `extra` chunk indices, and each chunk where a probe first
-    reaches one of `thresholds` or the self-assessment first says Yes."""
+    reaches one of `thresholds` (one list for all probes, or kind -> list) or the self-assessment
+    first says Yes."""
     if answer not in ("none", "all", "needed"):
         raise InternalsError(f"unknown answer mode {answer!r}: use none, all or needed")
     ch = chunks.chunk(lm.tokenizer, example.context, example.evidence, n_chunks)
@@ -92,7 +93,8 @@ def read(lm, example: Example, kinds: Sequence[str] = ("attn_z",), n_chunks: int
         need = answer == "all" or (answer == "needed" and step.index in {oracle, len(ch.boundaries) - 1, *extra})
         for k, probe in (probes or {}).items():
             p = float(probe.predict_proba(step.features[k][None])[0, 1])
-            need |= answer == "needed" and any(p >= t > max(probs[k], default=-1.0) for t in thresholds)
+            ts = thresholds.get(k, ()) if isinstance(thresholds, dict) else thresholds
+            need |= answer == "needed" and any(p >= t > max(probs[k], default=-1.0) for t in ts)
             probs[k].append(p)
         if self_assess:
             with prompting.branch(step.cache):
@@ -123,7 +125,7 @@ class CutoffResult:
 
 
 def cutoff(lm, probe, question: str, context: str, kind: str = "attn_z", threshold: float = 0.95,
-           n_chunks: int = chunks.N_CHUNKS, answer_from: str = "cache", max_new_tokens: int = 12) -> CutoffResult:
+           n_chunks: int = chunks.N_CHUNKS, answer_from: str = "cache", max_new_tokens: int = 16) -> CutoffResult:
     """Read `context` chunk by chunk and answer `question` from the first prefix the probe finds sufficient.
 
     probe: a fitted `HeadEnsemble` for `kind` features of this model. Nothing after the stopping

@@ -4,7 +4,7 @@ The reading prompt puts the question first, so the heads can tell whether the pr
 far answers it (the paper's `prepare_sufficiency_input`: query, then context):
 
     header  = <chat start> user: "Question: {q}\\n\\nContext:\\n"      (then the context, chunk by chunk)
-    answer  = "\\n\\nQuestion: {q}\\nAnswer with a short phrase." <end of turn> assistant:
+    answer  = "\\n\\nQuestion: {q}\\n" ANSWER_INSTRUCTION <end of turn> assistant:
     assess  = "\\n\\nIs the context so far sufficient to answer the question? Answer Yes or No." <end> assistant:
 
 `answer` and `assess` are appended to the cache at a chunk boundary and removed again
@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import torch
 
-ANSWER_INSTRUCTION = "Answer with a short phrase."
+ANSWER_INSTRUCTION = "Answer in as few words as possible, using words from the context."
 ASSESS_QUESTION = "Is the context so far sufficient to answer the question? Answer Yes or No."
 _MARK = "\u2063CONTEXT\u2063"
 
@@ -98,7 +98,7 @@ def branch(cache):
             cache.crop(-extra)
 
 
-def greedy(lm, cache, suffix: list[int], max_new_tokens: int = 12) -> str:
+def greedy(lm, cache, suffix: list[int], max_new_tokens: int = 16) -> str:
     """Greedy continuation after appending `suffix` to `cache`; stops at end of turn or a newline."""
     tok = lm.tokenizer
     stops = {t for t in (tok.eos_token_id, getattr(tok, "convert_tokens_to_ids", lambda _: None)("<|im_end|>")) if t is not None}

@@ -1,0 +1,101 @@
+"""Dynamic context cutoff targets on SmolLM2-135M-Instruct (CPU sized; settings in probes/cutoff.toml).
+
+    python benchmarks/context_cutoff.py                 # train (features cached), evaluate, figures
+    python benchmarks/context_cutoff.py --reuse         # re-summarise and redraw from saved results
+    python benchmarks/context_cutoff.py --config my.toml
+
+1. train: long contexts (gold passage among real distractors, ~1K tokens) from the train and
+   validation splits of each dataset; per-head probes for both feature kinds (attn_z, the
+   paper code's o_proj slices); position-only baseline -> probes/cutoff/;
+2. eval: one incremental pass per test example: probe scores at every chunk, the model's
+   self-assessment, answers where any method stops; token reduction and lenient-match accuracy
+   of cutoff (attn_z probe at 0.95) vs full context, fixed truncation, self-assessment, oracle;
+   F1 of the probes vs position-only on every test prefix;
+3. figures -> assets/cutoff_*.png|pdf; results -> benchmarks/results/context_cutoff.json.
+
+Targets (issue 5): token reduction >= 1.33x with accuracy >= full context; probe F1 above the
+position-only F1 on every dataset. The last line printed is JSON: token_reduction,
+accuracy_cutoff, accuracy_full, f1_probe, f1_position (means over datasets) and per_dataset.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results" / "context_cutoff.json"
+WORK = ROOT / "runs" / "cutoff" / "bench"
+ASSETS = ROOT / "assets"
+
+
+def run(cfg, lm) -> dict:
+    from internals.analyses.cutoff.baselines import PositionBaseline
+    from internals.analyses.cutoff.evaluation import evaluate
+    from internals.analyses.cutoff.pipeline import load_examples, load_probes, results_summary, train
+
+    report = train(lm, cfg)
+    probes, card = load_probes(cfg.out, lm)
+    position = PositionBaseline.from_dict(card["position"])
+    per = {}
+    WORK.mkdir(parents=True, exist_ok=True)
+    for name in cfg.datasets:
+        done = WORK / f"{name}.json"  # resume: a finished dataset is not evaluated again
+        key = [lm.fingerprint, cfg.to_dict(), report["kinds"]["attn_z"]["heads"]]
+        if done.exists() and json.loads(done.read_text()).get("key") == json.loads(json.dumps(key)):
+            per[name] = json.loads(done.read_text())["result"]
+            continue
+        examples = load_examples(lm, name, "test", cfg.n_test, cfg)
+        per[name] = evaluate(lm, probes, position, examples, cfg, "attn_z", report["kinds"]["attn_z"]["val_budget"])
+        done.write_text(json.dumps({"key": key, "result": per[name]}))
+    result = results_summary(per, cfg, lm, str(Path(cfg.out).relative_to(ROOT)))
+    result["train"] = {k: report[k] for k in ("f1_val_position", "data")} | {
+        kind: {"heads": r["heads"], "f1_val_ensemble": r["f1_val_ensemble"]} for kind, r in report["kinds"].items()}
+    return result
+
+
+def print_table(result: dict) -> None:
+    for name, t in result["tables"].items():
+        print(f"\n{name}: {t['n_examples']} test examples, {t['n_prefixes']} prefixes; F1 " +
+              ", ".join(f"{k} {v:.3f}" for k, v in t["f1"].items()))
+        print(f"  {'method':28s} {'reduction':>9s} {'accuracy':>9s} {'chunks':>7s}")
+        for m, r in t["methods"].items():
+            print(f"  {m:28s} {r['token_reduction']:9.3f} {r['accuracy']:9.3f} {r['mean_chunks']:7.2f}")
+
+
+def main() -> int:
+    from internals.analyses.cutoff.config import CutoffConfig
+    from internals.analyses.cutoff.figures import write_figures
+    from internals.models import load_model
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", default=str(ROOT / "probes" / "cutoff.toml"))
+    parser.add_argument("--reuse", action="store_true", help="only re-summarise and redraw from the saved results")
+    args = parser.parse_args()
+    torch.set_num_threads(1)  # the machine's 2 cores are shared: one thread wastes less on waiting
+    if args.reuse:
+        result = json.loads(RESULTS.read_text())
+    else:
+        cfg = CutoffConfig.from_toml(args.config)
+        cfg.out = str(ROOT / cfg.out) if not Path(cfg.out).is_absolute() else cfg.out
+        lm = load_model(cfg.model, device=cfg.device)
+        result = run(cfg, lm)
+        RESULTS.parent.mkdir(parents=True, exist_ok=True)
+        RESULTS.write_text(json.dumps(result, indent=1))
+    print_table(result)
+    for path in write_figures(RESULTS, ROOT / result["manifest"]["probe"] / "train.json", ASSETS):
+        print(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path)
+    headline = {k: result[k] for k in ("token_reduction", "accuracy_cutoff", "accuracy_full", "f1_probe", "f1_position")}
+    per = result["per_dataset"]
+    met = {"reduction_and_accuracy": bool(result["token_reduction"] >= 1.33 and result["accuracy_cutoff"] >= result["accuracy_full"]),
+           "probe_beats_position_everywhere": all(r["f1_probe"] > r["f1_position"] for r in per.values())}
+    print(json.dumps(headline | {"per_dataset": per, "targets_met": met}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
