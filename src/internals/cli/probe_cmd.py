@@ -1,0 +1,74 @@
+"""`internals probe`: train, evaluate and apply FactCheckmate hallucination probes.
+
+    internals probe train probes/qa_wikidata.toml          # -> probes/qa_wikidata/{weights.safetensors,card.json,sweep.json}
+    internals probe eval probes/qa_wikidata --data fanoutqa_sub --split all
+    internals probe predict probes/qa_wikidata "The capital of Kenya is"
+"""
+
+from __future__ import annotations
+
+import json
+
+
+def register(sub) -> None:
+    p = sub.add_parser("probe", help="train / evaluate / apply preemptive hallucination probes (FactCheckmate)",
+                       description=__doc__.split("\n\n")[0])
+    actions = p.add_subparsers(dest="action", required=True)
+
+    t = actions.add_parser("train", help="train a probe from a TOML config (see probes/*.toml)")
+    t.add_argument("config", help="a TOML file, e.g. probes/qa_wikidata.toml")
+    t.add_argument("--out", default=None, help="parent dir of the probe dir (default: the config's `out`)")
+    t.add_argument("--force", action="store_true", help="retrain even when the probe dir holds this config already")
+    t.add_argument("--quiet", action="store_true", help="no progress bars")
+    t.set_defaults(func=run_train)
+
+    e = actions.add_parser("eval", help="metrics of a trained probe on a dataset split")
+    e.add_argument("probe", help="a probe dir written by `internals probe train`")
+    e.add_argument("--data", required=True, help="a dataset name (see `internals data list`) or a .jsonl/.csv file")
+    e.add_argument("--split", default="test", help="all | train | validation | test (default: test)")
+    e.add_argument("--limit", type=int, default=None, help="at most this many questions (a seeded sample)")
+    e.add_argument("--seed", type=int, default=0, help="seed of the split and sample (default: 0)")
+    e.add_argument("--quiet", action="store_true", help="no progress bars")
+    e.set_defaults(func=run_eval)
+
+    q = actions.add_parser("predict", help="probability that the model will hallucinate on a question")
+    q.add_argument("probe", help="a probe dir written by `internals probe train`")
+    q.add_argument("questions", nargs="+", help="one or more questions (quoted)")
+    q.set_defaults(func=run_predict)
+
+
+def run_train(args) -> int:
+    from ..analyses.factcheckmate.pipeline import ProbeConfig, train
+
+    config = ProbeConfig.from_toml(args.config)
+    if args.out:
+        config.out = args.out
+    path = train(config, force=args.force, progress=not args.quiet)
+    card = json.loads((path / "card.json").read_text())["card"]
+    print(path)
+    for head, m in card["metrics"].items():
+        test = m["test"]
+        print(f"{head}: layer {m['layer']} (chosen on validation) test balanced accuracy "
+              f"{_fmt(test['balanced_accuracy'])}, AUROC {_fmt(test['auroc'])}, F1 {_fmt(test['f1'])} "
+              f"(n={test['n']}, {test['n_hallucinated']} hallucinated)")
+    return 0
+
+
+def run_eval(args) -> int:
+    from ..analyses.factcheckmate.pipeline import evaluate_probe
+
+    print(json.dumps(evaluate_probe(args.probe, args.data, args.split, args.limit, args.seed,
+                                    progress=not args.quiet), indent=2))
+    return 0
+
+
+def run_predict(args) -> int:
+    from ..analyses.factcheckmate.pipeline import predict
+
+    for question, p in zip(args.questions, predict(args.probe, args.questions)):
+        print(json.dumps({"question": question, "p_hallucination": round(p, 4), "flagged": p >= 0.5}))
+    return 0
+
+
+def _fmt(x) -> str:
+    return "n/a" if x is None else f"{x:.3f}"
