@@ -119,11 +119,12 @@ def print_targets(result: dict) -> None:
           f"RG {t['0.8']['rg']['void_share']:.3f} (METHODS: ~0.82 per prompt token)")
     for alpha, row in t.items():
         print(f"  alpha {alpha:>5}: PP voids {row['pp']['void_share']:.3f}  RG voids {row['rg']['void_share']:.3f}")
-    print("accuracy (generate | loglik), share of (token, block) pairs used:")
+    print("accuracy, share of (token, block) pairs used, share of picks equal to the full model's (generate | loglik):")
     for r in result["sweep"]:
         if r["protocol"] == "generate":
             ll = next(x for x in result["sweep"] if x["label"] == r["label"] and x["dataset"] == r["dataset"] and x["protocol"] == "loglik")
-            print(f"  {r['dataset']:<22} {r['label']:<24} {r['accuracy']:.3f} | {ll['accuracy']:.3f}  used {r['used']:.3f} | {ll['used']:.3f}  (n={r['n']})")
+            print(f"  {r['dataset']:<20} {r['label']:<22} acc {r['accuracy']:.3f} | {ll['accuracy']:.3f}  used {r['used']:.3f} | "
+                  f"{ll['used']:.3f}  agree {r['agree_full']:.2f} | {ll['agree_full']:.2f}  (n={r['n']})")
     print("decode seconds per step (single sequence):")
     for r in result["timing"]["rows"]:
         print(f"  {r['label']:<24} {r['seconds_per_step']:.4f} s  blocks skipped/dropped {r['blocks_skipped']:.3f}")

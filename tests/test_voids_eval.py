@@ -89,6 +89,7 @@ def test_summarise_counts():
     assert rows[("p", "generate")]["used"] == pytest.approx(10 / 24)
     assert rows[("p", "generate")]["layers_skipped"] == pytest.approx(14 / 24)
     assert rows[("full", "generate")]["alpha"] is None
+    assert rows[("p", "generate")]["agree_full"] == 0.0 and rows[("full", "loglik")]["agree_full"] == 1.0
 
 
 def test_evaluate_writes_and_resumes(tiny_llama, data_file, tmp_path, monkeypatch):

@@ -104,11 +104,17 @@ def summarise(lines: list[dict], dataset: str) -> list[dict]:
 
     used: share of (token, block) pairs used over prompt + reply (generate) or prompt +
     options (loglik); pp_used / rg_used: the same per phase. layers_skipped = 1 - used.
+    agree_full: share of questions where the configuration picks what the full model picks
+    (an unparsed reply is a pick of None).
     """
     groups: dict[str, list[tuple[dict, int]]] = {}
+    full: dict[str, list] = {p: [] for p in PROTOCOLS}
     for line in lines:
         for run in line["runs"]:
             groups.setdefault(run["label"], []).append((run, line["target"]))
+        base = next((r for r in line["runs"] if r["kind"] == "none"), None)
+        for p in PROTOCOLS:
+            full[p].append(None if base is None else base[f"pick_{p}"])
     rows = []
     for label, items in groups.items():
         first = items[0][0]
@@ -122,6 +128,7 @@ def summarise(lines: list[dict], dataset: str) -> list[dict]:
                          "alpha": None if first["kind"] == "none" else first["alpha"], "phases": first["phases"],
                          "n": len(items), "accuracy": float(np.mean(correct)),
                          "parsed": float(np.mean([p is not None for p in picks])),
+                         "agree_full": float(np.mean([p == f for p, f in zip(picks, full[protocol])])),
                          "used": (pp_u + rg_u) / max(pp_n + rg_n, 1), "pp_used": pp_u / max(pp_n, 1),
                          "rg_used": rg_u / max(rg_n, 1) if rg_n else None,
                          "layers_skipped": 1 - (pp_u + rg_u) / max(pp_n + rg_n, 1)})
