@@ -40,19 +40,20 @@ def test_informative_heads_rank_first_and_round_trip(tmp_path, standardize):
     assert tuple(probe.heads_[0]) == (2, 1) and tuple(probe.heads_[1]) == (0, 3)
     assert probe.score(X[200:], y[200:]) > 0.8
     save_probe(probe, tmp_path / "p", _FakeLM(), {"kind": "attn_z"})
-    card = json.loads((tmp_path / "p" / "card.json").read_text())
-    assert card["fingerprint"] == "abc123" and card["heads"][0] == {"layer": 2, "head": 1,
+    card = json.loads((tmp_path / "p" / "card.json").read_text())["card"]
+    assert card["model"]["fingerprint"] == "abc123" and card["heads"][0] == {"layer": 2, "head": 1,
                                                                      "validation_f1": round(float(probe.head_f1_[2, 1]), 4)}
     loaded, card2 = load_probe(tmp_path / "p", _FakeLM())
     np.testing.assert_allclose(loaded.predict_proba(X), probe.predict_proba(X), atol=1e-12)
     np.testing.assert_array_equal(loaded.heads_, probe.heads_)
-    assert card2["kind"] == "attn_z"
+    assert card2["kind"] == "attn_z" and card2["head_f1"] == probe.head_f1_.round(6).tolist()
+    assert sorted(p.name for p in (tmp_path / "p").iterdir()) == ["card.json", "weights.safetensors"]
 
 
 def test_probe_of_another_model_is_refused(tmp_path):
     X, y = _data(n=120)
     save_probe(HeadEnsemble(k=2).fit(X, y), tmp_path / "p", _FakeLM("aaaa"))
-    with pytest.raises(InternalsError, match="trained on model tiny .aaaa., not other .bbbb."):
+    with pytest.raises(InternalsError, match=r"trained on tiny \(fingerprint aaaa\), not on other \(fingerprint bbbb\)"):
         load_probe(tmp_path / "p", _FakeLM("bbbb", "other"))
     with pytest.raises(InternalsError, match="not a saved cutoff probe"):
         load_probe(tmp_path / "nothing")

@@ -9,26 +9,24 @@ classifier families); here the top-k heads' own probabilities are averaged (k=5 
 default, the paper's text; `k=4` gives their classifier count). `standardize=True` puts a
 StandardScaler before each regression (not in their head selection; a named option).
 
-Saved as safetensors (the selected heads' coefficients, the [layers, heads] F1 matrix) and
-a JSON card with the model fingerprint; loading never unpickles and refuses another model.
-# TODO(heads.io): switch save/load to internals.heads.io when it lands (same card fields).
+Saved through `internals.heads` (safetensors + JSON card with the model fingerprint, as the
+FactCheckmate probes): the chosen heads' probes by name, the [layers, heads] F1 matrix in the
+card; loading never unpickles and refuses a probe of another model.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import f1_score
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
 
 from ...errors import InternalsError
+from ...heads import logistic_probe
 
-FORMAT = "internals.cutoff.head_ensemble/1"
+ESTIMATOR = "cutoff.HeadEnsemble"
 
 
 def _as_4d(X, name: str = "X") -> np.ndarray:
@@ -68,8 +66,9 @@ class HeadEnsemble(ClassifierMixin, BaseEstimator):
         self.random_state = random_state
 
     def _probe(self):
-        lr = LogisticRegression(C=self.C, max_iter=self.max_iter, class_weight="balanced")
-        return make_pipeline(StandardScaler(), lr) if self.standardize else lr
+        if self.standardize:  # the project's logistic head: StandardScaler, then the same regression
+            return logistic_probe(C=self.C, max_iter=self.max_iter, random_state=None)
+        return LogisticRegression(C=self.C, max_iter=self.max_iter, class_weight="balanced")
 
     def fit(self, X, y, groups=None, X_val=None, y_val=None, progress: bool = False) -> "HeadEnsemble":
         """Fit every head's probe on (X, y), rank by F1 on (X_val, y_val), keep the top k.
@@ -124,70 +123,40 @@ class HeadEnsemble(ClassifierMixin, BaseEstimator):
         return (self.predict_proba(X)[:, 1] >= 0.5).astype(int)
 
 
-def _state(est) -> dict[str, np.ndarray]:
-    lr = est[-1] if hasattr(est, "steps") else est
-    out = {"coef": np.asarray(lr.coef_), "intercept": np.asarray(lr.intercept_)}
-    if hasattr(est, "steps"):
-        out |= {"mean": np.asarray(est[0].mean_), "scale": np.asarray(est[0].scale_)}
-    return out
-
-
-def _rebuild(tensors: dict, i: int, standardize: bool, C: float, max_iter: int):
-    lr = LogisticRegression(C=C, max_iter=max_iter, class_weight="balanced")
-    lr.coef_, lr.intercept_ = tensors[f"coef.{i}"], tensors[f"intercept.{i}"]
-    lr.classes_, lr.n_features_in_, lr.n_iter_ = np.array([0, 1]), lr.coef_.shape[1], np.array([0])
-    if not standardize:
-        return lr
-    scaler = StandardScaler()
-    scaler.mean_, scaler.scale_ = tensors[f"mean.{i}"], tensors[f"scale.{i}"]
-    scaler.var_, scaler.n_features_in_, scaler.n_samples_seen_ = scaler.scale_ ** 2, lr.coef_.shape[1], 0
-    return make_pipeline(scaler, lr)
-
-
 def save_probe(probe: HeadEnsemble, path: str | Path, lm, card: dict | None = None) -> Path:
-    """Write `path`/probe.safetensors and `path`/card.json (model fingerprint, heads, params, `card`)."""
-    from safetensors.numpy import save_file
+    """Save the chosen heads' probes with `internals.heads.save_probe` (weights.safetensors + card.json).
+
+    The estimators are stored as "L<layer>.H<head>", best first; the card holds the model's
+    describe() (with its fingerprint), the ensemble's params, its heads, the [layers, heads]
+    validation F1 matrix, and `card`.
+    """
+    from ...heads import save_probe as save_dir
 
     if not hasattr(probe, "estimators_"):
         raise InternalsError("the probe is not fitted: call fit() before saving it")
-    path = Path(path)
-    path.mkdir(parents=True, exist_ok=True)
-    tensors = {"head_f1": probe.head_f1_.astype(np.float64), "heads": probe.heads_.astype(np.int64)}
-    for i, est in enumerate(probe.estimators_):
-        tensors |= {f"{k}.{i}": v for k, v in _state(est).items()}
-    save_file(tensors, str(path / "probe.safetensors"))
-    info = {"format": FORMAT, "estimator": "HeadEnsemble", "params": probe.get_params(),
-            "feature_shape": list(probe.n_features_shape_),
+    named = {f"L{l}.H{h}": est for est, (l, h) in zip(probe.estimators_, probe.heads_)}
+    info = {"estimator": ESTIMATOR, "params": probe.get_params(), "feature_shape": list(probe.n_features_shape_),
             "heads": [{"layer": int(l), "head": int(h), "validation_f1": round(float(probe.head_f1_[l, h]), 4)}
                       for l, h in probe.heads_],
-            "model": lm.describe(), "fingerprint": lm.fingerprint, **(card or {})}
-    (path / "card.json").write_text(json.dumps(info, indent=2, default=str))
-    return path
+            "head_f1": np.asarray(probe.head_f1_).round(6).tolist(), "model": lm.describe(), **(card or {})}
+    return save_dir(named, path, info)
 
 
 def load_probe(path: str | Path, lm=None) -> tuple[HeadEnsemble, dict]:
     """Read a probe saved by `save_probe`; with `lm`, refuse it unless the model fingerprints match."""
-    from safetensors.numpy import load_file
+    from ...heads import load_probe as load_dir
 
     path = Path(path)
-    card_file, weights = path / "card.json", path / "probe.safetensors"
-    if not card_file.exists() or not weights.exists():
-        raise InternalsError(f"{path} is not a saved cutoff probe (needs card.json and probe.safetensors): "
+    if not (path / "card.json").exists():
+        raise InternalsError(f"{path} is not a saved cutoff probe (no card.json): "
                              "train one with `internals cutoff train CONFIG`")
-    try:
-        card = json.loads(card_file.read_text())
-    except json.JSONDecodeError as err:
-        raise InternalsError(f"{card_file} is not valid JSON ({err.msg}): retrain the probe") from None
-    if card.get("format") != FORMAT:
-        raise InternalsError(f"{path} holds {card.get('format')!r}, not a {FORMAT} probe")
-    if lm is not None and card["fingerprint"] != lm.fingerprint:
-        raise InternalsError(f"probe {path} was trained on model {card['model'].get('name')} ({card['fingerprint']}), "
-                             f"not {lm.name} ({lm.fingerprint}): train a probe for this model")
-    tensors = load_file(str(weights))
-    params = card["params"]
-    probe = HeadEnsemble(**params)
-    probe.head_f1_, probe.heads_ = tensors["head_f1"], tensors["heads"].astype(int)
-    probe.estimators_ = [_rebuild(tensors, i, params["standardize"], params["C"], params["max_iter"])
-                         for i in range(len(probe.heads_))]
+    loaded = load_dir(path, model=lm)
+    card = loaded.card
+    if card.get("estimator") != ESTIMATOR:
+        raise InternalsError(f"{path} holds a {card.get('estimator', 'different')} probe, not a cutoff {ESTIMATOR}")
+    probe = HeadEnsemble(**card["params"])
+    probe.heads_ = np.asarray([[h["layer"], h["head"]] for h in card["heads"]], dtype=int)
+    probe.estimators_ = [loaded.estimators[f"L{l}.H{h}"] for l, h in probe.heads_]
+    probe.head_f1_ = np.asarray(card["head_f1"])
     probe.classes_, probe.n_features_shape_ = np.array([0, 1]), tuple(card["feature_shape"])
     return probe, card
