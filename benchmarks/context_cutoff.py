@@ -53,9 +53,31 @@ def run(cfg, lm) -> dict:
         per[name] = evaluate(lm, probes, position, examples, cfg, "attn_z", report["kinds"]["attn_z"]["val_budget"])
         done.write_text(json.dumps({"key": key, "result": per[name]}))
     result = results_summary(per, cfg, lm, str(Path(cfg.out).relative_to(ROOT)))
+    result["scaling_ablation"] = scaling_ablation(lm, cfg)
     result["train"] = {k: report[k] for k in ("f1_val_position", "data")} | {
         kind: {"heads": r["heads"], "f1_val_ensemble": r["f1_val_ensemble"]} for kind, r in report["kinds"].items()}
     return result
+
+
+def scaling_ablation(lm, cfg) -> dict:
+    """The faithful unscaled head probes on the same (cached) features: validation F1 and how
+    often the ensemble reaches the stopping threshold, beside the standardised ones."""
+    import numpy as np
+
+    from internals.analyses.cutoff.metrics import f1
+    from internals.analyses.cutoff.pipeline import load_examples, read_all
+    from internals.analyses.cutoff.probes import HeadEnsemble
+
+    tr = read_all(lm, [e for n in cfg.datasets for e in load_examples(lm, n, "train", cfg.n_train, cfg)], cfg, progress=False)
+    va = read_all(lm, [e for n in cfg.datasets for e in load_examples(lm, n, "validation", cfg.n_val, cfg)], cfg, progress=False)
+    out = {}
+    for standardize in (False, True):
+        probe = HeadEnsemble(k=cfg.k, C=cfg.C, standardize=standardize, random_state=cfg.seed)
+        p = probe.fit(tr.X["attn_z"], tr.y, X_val=va.X["attn_z"], y_val=va.y).predict_proba(va.X["attn_z"])[:, 1]
+        out["standardized" if standardize else "unscaled (paper's head selection)"] = {
+            "f1_val": round(f1(va.y, p >= 0.5), 4), "max_p": round(float(p.max()), 4),
+            "share_p_at_threshold": round(float(np.mean(p >= cfg.threshold)), 4), "heads": probe.heads_.tolist()}
+    return out
 
 
 def print_table(result: dict) -> None:
@@ -87,6 +109,7 @@ def main() -> int:
         RESULTS.parent.mkdir(parents=True, exist_ok=True)
         RESULTS.write_text(json.dumps(result, indent=1))
     print_table(result)
+    print("\nattn_z head probes on validation prefixes, scaled or not:", json.dumps(result.get("scaling_ablation")))
     for path in write_figures(RESULTS, ROOT / result["manifest"]["probe"] / "train.json", ASSETS):
         print(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path)
     headline = {k: result[k] for k in ("token_reduction", "accuracy_cutoff", "accuracy_full", "f1_probe", "f1_position")}
