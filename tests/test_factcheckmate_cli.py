@@ -85,6 +85,11 @@ def test_train_eval_predict_end_to_end(tmp_path, knowing_dir, capsys):
     sweep = json.loads((probe / "sweep.json").read_text())
     assert sweep["mlp"]["layers"] == [0, 1, 2] and len(sweep["logistic"]["test"]["auroc"]) == 3
     assert card["layer"] == sweep["mlp"]["best_layer"]
+    from internals.analyses.factcheckmate.figures import sweep_figure
+
+    fig = sweep_figure(probe / "sweep.json")
+    assert [t.name for t in fig.data] == ["MLP bal. acc.", "MLP AUROC", "LogReg bal. acc.", "LogReg AUROC"]
+    assert list(fig.data[0].x) == [0, 1, 2]
 
     # a second train with the same config keeps the probe (labels and features are cached too)
     stamp = (probe / "weights.safetensors").stat().st_mtime_ns
