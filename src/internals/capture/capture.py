@@ -98,7 +98,21 @@ def run_batch(lm, batch: Batch, sites: list[Site], reduce: str, reduce_fn, run, 
         raise InternalsError(f"sites {', '.join(missing)} were never reached in the forward: is the model's layout supported?")
     if reduce == "stats":
         return out
-    return {k: v.detach().cpu() for k, v in out.items()}
+    return _to_cpu(out)
+
+
+_ONE_TRANSFER_BYTES = 64 * 2**20
+
+
+def _to_cpu(out: dict) -> dict:
+    """The reduced values on the CPU; small ones from a GPU in one transfer (one sync per batch, not
+    one per site). Large ones (reduce none) go one by one rather than be copied twice on the GPU."""
+    values = [v.detach() for v in out.values()]
+    small = sum(v.numel() * v.element_size() for v in values) <= _ONE_TRANSFER_BYTES
+    if all(v.device.type == "cpu" for v in values) or len({v.dtype for v in values}) > 1 or not small:
+        return {k: v.cpu() for k, v in zip(out, values)}
+    flat = torch.cat([v.reshape(-1) for v in values]).cpu()
+    return {k: part.view(v.shape) for k, part, v in zip(out, flat.split([v.numel() for v in values]), values)}
 
 
 def _pad_cat(tensors: list[torch.Tensor]) -> torch.Tensor:
