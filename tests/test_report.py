@@ -93,7 +93,7 @@ def cli_report(tiny_dirs, tmp_path_factory):
     os.environ.update(env)
     try:
         rc = main(["report", "--model", str(tiny_dirs["llama"]), "--out", str(out), "--prompts", "4",
-                   "--max-tokens", "12", "--device", "cpu", "--quiet"])
+                   "--max-tokens", "12", "--device", "cpu", "--threads", "1", "--quiet"])
     finally:
         for k, v in old.items():
             os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
@@ -107,7 +107,7 @@ def test_cli_writes_page_and_json_with_manifest(cli_report, capsys):
     m = doc["manifest"]
     assert m["sections"] == list(SECTIONS) and m["settings"]["prompts"] == 4 and m["seed"] == 0
     assert m["model"]["n_layers"] == 3 and len(m["model"]["fingerprint"]) == 16
-    assert m["versions"]["torch"] and m["versions"]["plotly"]
+    assert m["versions"]["torch"] and m["versions"]["plotly"] and m["torch_threads"] == 1
     cap = doc["sections"]["capture"]
     assert cap["error"] is None and cap["manifest"]["dataset"]["name"] == "qa_wikidata"
     assert cap["manifest"]["dataset"]["n_rows"] == 4 and len(cap["manifest"]["dataset"]["fingerprint"]) == 16

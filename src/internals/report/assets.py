@@ -1,8 +1,9 @@
 """The figures README shows, redrawn from saved results: `internals figures`.
 
 Each `FigureSource` names the results files an analysis saved (paths relative to the repository
-root) and a function that draws its figures from them without running a model:
-`draw(paths) -> {stem: Figure}`. A source whose files are absent is skipped with a note.
+root) and a function that draws and exports its figures from them without running a model:
+`write(paths, out, formats) -> [written files]`, each calling the analysis's own figure code.
+A source whose files are absent is skipped with a note.
 """
 
 from __future__ import annotations
@@ -17,31 +18,60 @@ from ..errors import InternalsError
 
 @dataclass(frozen=True)
 class FigureSource:
-    """name: shown in notes; results: files it needs (relative to the root); draw: "module:function"."""
+    """name: shown in notes; results: files it needs (relative to the root); write: "module:function"."""
 
     name: str
     results: tuple[str, ...]
-    draw: str
+    write: str
 
     def function(self):
-        module, func = self.draw.split(":")
+        module, func = self.write.split(":")
         return getattr(importlib.import_module(module), func)
 
 
-def draw_depth(paths: list[Path]) -> dict:
-    """Depth figures from `depth.trace` / `depth.pretrain` results files."""
-    from ..analyses.depth.figures import make_figures
+def write_depth(paths: list[Path], out: Path, formats) -> list[Path]:
+    """Depth figures from a `depth.trace` or `depth.pretrain` results file."""
+    from ..analyses.depth.figures import export_figures
     from ..analyses.depth.results import load_results
 
-    figs = {}
-    for path in paths:
-        figs.update(make_figures(load_results(path)))
-    return figs
+    return [p for path in paths for p in export_figures(load_results(path), out, formats=formats)]
+
+
+def write_voids_eval(paths: list[Path], out: Path, formats) -> list[Path]:
+    """Voids trade-off figures from the sweep rows in benchmarks/results/voids.json."""
+    import json
+
+    from ..analyses.voids.report import eval_figures
+
+    return eval_figures(json.loads(paths[0].read_text())["sweep"], out, formats=formats)
+
+
+VOIDS_FIGURE_ALPHA = 0.8  # the alpha benchmarks/voids.py draws the trace figures at (the paper's)
+
+
+def write_voids_trace(paths: list[Path], out: Path, formats) -> list[Path]:
+    """Voids trace figures from the saved norm trace (runs/voids/bench/trace, made by the benchmark)
+    at the benchmark's alphas (benchmarks/results/voids.json)."""
+    import json
+
+    from transformers import AutoTokenizer
+
+    from ..analyses.voids.report import trace_figures
+    from ..analyses.voids.trace import NormTrace
+
+    trace = NormTrace.load(paths[0].parent)
+    alphas = [float(a) for a in json.loads(paths[1].read_text())["trace"]["alphas"]]
+    path = trace.manifest.get("model", {}).get("path")
+    tokenizer = AutoTokenizer.from_pretrained(path) if path and Path(path).is_dir() else None
+    return trace_figures(trace, VOIDS_FIGURE_ALPHA, alphas, out, tokenizer=tokenizer, formats=formats)
 
 
 SOURCES: tuple[FigureSource, ...] = (
-    FigureSource("depth trace", ("benchmarks/results/depth_trace.json",), f"{__name__}:draw_depth"),
-    FigureSource("depth pretrain", ("benchmarks/results/depth_pretrain.json",), f"{__name__}:draw_depth"),
+    FigureSource("depth trace", ("benchmarks/results/depth_trace.json",), f"{__name__}:write_depth"),
+    FigureSource("depth pretrain", ("benchmarks/results/depth_pretrain.json",), f"{__name__}:write_depth"),
+    FigureSource("voids eval", ("benchmarks/results/voids.json",), f"{__name__}:write_voids_eval"),
+    FigureSource("voids trace", ("runs/voids/bench/trace/manifest.json", "benchmarks/results/voids.json"),
+                 f"{__name__}:write_voids_trace"),
 )
 
 
@@ -66,15 +96,13 @@ def readme_assets(readme: Path) -> list[str]:
 def regenerate(root: str | Path = ".", out: str | Path | None = None, formats=("png", "pdf"),
                sources: tuple[FigureSource, ...] = SOURCES, only: list[str] | None = None) -> list[Outcome]:
     """Draw every source whose results exist under `root` and export it to `out` (default
-    root/assets) in `formats`; all images in one browser session. Returns one Outcome per source."""
-    from ..plots import export
-
+    root/assets) in `formats`. Returns one Outcome per source."""
     root = Path(root)
     out = Path(out) if out is not None else root / "assets"
     chosen = [s for s in sources if not only or any(s.name.startswith(o) for o in only)]
     if only and not chosen:
         raise InternalsError(f"no figure source matches {', '.join(only)}: use one of {', '.join(s.name for s in sources)}")
-    outcomes, figs, stems, owners = [], [], [], []
+    outcomes = []
     for source in chosen:
         outcome = Outcome(source)
         outcomes.append(outcome)
@@ -82,15 +110,6 @@ def regenerate(root: str | Path = ".", out: str | Path | None = None, formats=("
         if missing:
             outcome.skipped = f"{missing[0]} not found (run the analysis's benchmark to make it)"
             continue
-        drawn = source.function()([root / p for p in source.results])
-        outcome.stems = list(drawn)
-        for stem, fig in drawn.items():
-            figs.append(fig)
-            stems.append(str(out / stem))
-            owners.append(outcome)
-    if figs:
-        paths = export(figs, stems, formats=formats)
-        per_fig = len(paths) // len(figs)
-        for i, outcome in enumerate(owners):
-            outcome.written.extend(paths[i * per_fig:(i + 1) * per_fig])
+        outcome.written = list(source.function()([root / p for p in source.results], out, tuple(formats)))
+        outcome.stems = list(dict.fromkeys(p.stem for p in outcome.written))
     return outcomes

@@ -68,21 +68,26 @@ def build_report(model=None, out: str | Path = "report", settings: ReportSetting
 
     settings = settings or ReportSettings()
     names = select(only)
+    threads = torch.get_num_threads()
     if settings.threads:
         torch.set_num_threads(settings.threads)
     start = time.perf_counter()
-    if lm is None:
-        lm = load_model(model, device=settings.device)
-    sections = [run_section(name, lm, settings) for name in names]
+    try:
+        if lm is None:
+            lm = load_model(model, device=settings.device)
+        sections = [run_section(name, lm, settings) for name in names]
+        used_threads = torch.get_num_threads()
+    finally:
+        torch.set_num_threads(threads)
     wall = time.perf_counter() - start
     manifest = {"model": lm.describe(), "sections": names, "settings": settings.to_dict(), "seed": settings.seed,
-                "versions": _versions(package_versions()), "torch_threads": torch.get_num_threads(),
+                "versions": _versions(package_versions()), "torch_threads": used_threads,
                 "device": str(lm.device), "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "wall_s": round(wall, 2),
                 "section_wall_s": {n: round(s.wall_s, 2) for n, s in zip(names, sections)}}
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     subtitle = (f"{lm.name} · fingerprint {lm.fingerprint} · {'quick' if settings.quick else 'full'} settings · "
-                f"seed {settings.seed} · {wall:.0f} s on {lm.device} ({torch.get_num_threads()} threads)")
+                f"seed {settings.seed} · {wall:.0f} s on {lm.device} ({used_threads} threads)")
     page = render_page(f"internals report: {lm.name}", subtitle, sections, manifest)
     path, json_path = out / "index.html", out / "report.json"
     _atomic_write(path, page)

@@ -13,6 +13,7 @@ from ..errors import InternalsError
 
 SECTIONS: dict[str, str] = {
     "capture": "internals.report.capture_section",
+    "voids": "internals.report.voids_section",
     "depth": "internals.report.depth_section",
 }
 
