@@ -90,11 +90,15 @@ def run_stages(args) -> None:
 
 
 def summarise() -> dict:
+    from internals.analyses.voids.evaluate import paired
+
     trace_summary = json.loads((WORK / "trace_summary.json").read_text())
     eval_summary = json.loads((WORK / "eval" / "summary.json").read_text())
     timing = json.loads((WORK / "timing.json").read_text())
     rows = [{k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.items()} for r in eval_summary["rows"]]
     best = best_tradeoff(eval_summary["rows"])
+    lines = [json.loads(x) for x in (WORK / "eval" / f"{best['dataset']}.jsonl").read_text().splitlines()]
+    best["paired"] = paired(lines, best["label"], best["protocol"])
     trace_manifest = trace_summary.pop("manifest")
     return {**best, "sweep": rows,
             "trace": {"manifest": {k: trace_manifest.get(k) for k in ("model", "dataset", "template", "max_new_tokens", "sites")},
@@ -131,7 +135,9 @@ def print_targets(result: dict) -> None:
     status = "MET" if result["target_met"] else "NOT MET"
     print(f"target (>= 30% skipped, accuracy >= full on one set): {status}; best trade-off: {result['label']} on "
           f"{result['dataset']} ({result['protocol']}): {result['accuracy_full']:.3f} -> {result['accuracy_skip']:.3f} "
-          f"with {result['layers_skipped']:.1%} of pairs skipped")
+          f"with {result['layers_skipped']:.1%} of pairs skipped, n={result['n']}; paired against the full model: "
+          f"{result['paired']['wins']} questions won, {result['paired']['losses']} lost, exact McNemar p = "
+          f"{result['paired']['p_value']:.3g}")
 
 
 def main(argv=None) -> int:

@@ -92,6 +92,17 @@ def test_summarise_counts():
     assert rows[("p", "generate")]["agree_full"] == 0.0 and rows[("full", "loglik")]["agree_full"] == 1.0
 
 
+def test_paired_counts():
+    def line(target, full, other):
+        return {"target": target, "runs": [{"label": "full", "kind": "none", "pick_generate": full},
+                                           {"label": "p", "kind": "paper", "pick_generate": other}]}
+    lines = [line(0, 1, 0)] * 6 + [line(0, 0, 1)] + [line(1, 1, 1)] * 3
+    out = ev.paired(lines, "p", "generate")
+    assert (out["wins"], out["losses"]) == (6, 1) and out["p_value"] == pytest.approx(0.125)
+    with pytest.raises(InternalsError, match="no configuration"):
+        ev.paired(lines, "drop", "generate")
+
+
 def test_evaluate_writes_and_resumes(tiny_llama, data_file, tmp_path, monkeypatch):
     data = load_dataset(str(data_file))
     cfg = EvalConfig(alphas=(0.5,), kinds=("paper",), max_new_tokens=2)

@@ -135,6 +135,23 @@ def summarise(lines: list[dict], dataset: str) -> list[dict]:
     return rows
 
 
+def paired(lines: list[dict], label: str, protocol: str) -> dict:
+    """The configuration `label` against the full model on the same questions: wins (it is right,
+    the full model wrong), losses (the reverse) and the two-sided exact McNemar p-value."""
+    from scipy.stats import binomtest
+
+    wins = losses = 0
+    for line in lines:
+        runs = {r["label"]: r for r in line["runs"]}
+        full = next(r for r in line["runs"] if r["kind"] == "none")
+        if label not in runs:
+            raise InternalsError(f"no configuration {label!r} in these results")
+        a, b = runs[label][f"pick_{protocol}"] == line["target"], full[f"pick_{protocol}"] == line["target"]
+        wins, losses = wins + (a and not b), losses + (b and not a)
+    p = binomtest(wins, wins + losses, 0.5).pvalue if wins + losses else 1.0
+    return {"wins": wins, "losses": losses, "p_value": float(p)}
+
+
 def evaluate(lm, datasets: list, cfg: EvalConfig, out: str | Path, *, manifest: dict | None = None,
              progress: bool = True) -> list[dict]:
     """Run `cfg` over each dataset (a `Dataset` of multiple-choice or yes/no records), writing
