@@ -82,21 +82,25 @@ def _figures_in_dom(dom: str) -> dict[str, dict]:
     return found
 
 
+def _gold_parity(answer, golds) -> bool:
+    """Stands in for the lenient match: a random tiny model answers nothing right, so FactCheckmate's
+    probes would have one class; this labels by the gold's length instead (both classes, fixed)."""
+    return len(golds[0]) % 2 == 0
+
+
 @pytest.fixture(scope="module")
 def cli_report(tiny_dirs, tmp_path_factory):
-    """The report of the tiny llama built through the CLI (slices of the real datasets)."""
-    import os
+    """The report of the tiny llama built through the CLI (slices of the real datasets, fresh cache)."""
+    from _data_env import BIGBENCH_SLICES, FANOUTQA_SLICE
 
     out = tmp_path_factory.mktemp("report")
-    env = {"INTERNALS_BIGBENCH_DIR": str(Path(__file__).parent / "data" / "bigbench")}
-    old = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("INTERNALS_BIGBENCH_DIR", str(BIGBENCH_SLICES))
+        mp.setenv("INTERNALS_FANOUTQA_FILE", str(FANOUTQA_SLICE))
+        mp.setenv("INTERNALS_CACHE", str(out.parent / "cache"))
+        mp.setattr("internals.analyses.factcheckmate.labels.lenient_match", _gold_parity)
         rc = main(["report", "--model", str(tiny_dirs["llama"]), "--out", str(out), "--prompts", "4",
                    "--max-tokens", "12", "--device", "cpu", "--threads", "1", "--quiet"])
-    finally:
-        for k, v in old.items():
-            os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
     return rc, out
 
 
@@ -110,6 +114,7 @@ def test_cli_writes_page_and_json_with_manifest(cli_report, capsys):
     assert m["versions"]["torch"] and m["versions"]["plotly"] and m["torch_threads"] == 1
     cap = doc["sections"]["capture"]
     assert cap["error"] is None and cap["manifest"]["dataset"]["name"] == "qa_wikidata"
+    assert all(s["error"] is None for s in doc["sections"].values()), {k: s["error"] for k, s in doc["sections"].items()}
     assert cap["manifest"]["dataset"]["n_rows"] == 4 and len(cap["manifest"]["dataset"]["fingerprint"]) == 16
     backends = next(t for t in cap["tables"] if t["title"] == "Backend agreement")
     assert [r[0] for r in backends["rows"]] == ["hooks", "transformer_lens", "nnsight"]

@@ -66,7 +66,48 @@ def write_voids_trace(paths: list[Path], out: Path, formats) -> list[Path]:
     return trace_figures(trace, VOIDS_FIGURE_ALPHA, alphas, out, tokenizer=tokenizer, formats=formats)
 
 
+def write_cutoff(paths: list[Path], out: Path, formats) -> list[Path]:
+    """Cutoff figures (trade-off; head F1 maps when the probe's train.json is there) from
+    benchmarks/results/context_cutoff.json, drawn by the analysis's `write_figures`."""
+    import json
+
+    from ..analyses.cutoff.figures import write_figures
+    from ..plots import export
+    from .collect import collected_figures
+
+    results = json.loads(paths[0].read_text())
+    probe = results.get("manifest", {}).get("probe")
+    root = paths[0].parents[2]  # <root>/benchmarks/results/<file>
+    train = root / probe / "train.json" if probe else None
+    with collected_figures() as (figs, scratch):
+        write_figures(paths[0], train if train and train.is_file() else None, scratch)
+    return export(list(figs.values()), [out / stem for stem in figs], formats=formats)
+
+
+def write_factcheckmate(paths: list[Path], out: Path, formats) -> list[Path]:
+    """FactCheckmate per-layer sweep figures (assets/factcheckmate_sweep_<config>) from the sweep.json of
+    each probe benchmarks/results/factcheckmate.json lists."""
+    import json
+
+    from ..analyses.factcheckmate.figures import sweep_figure
+    from ..plots import export
+
+    root = paths[0].parents[2]
+    configs = json.loads(paths[0].read_text())["manifest"]["configs"]
+    figs, stems = [], []
+    for name, c in configs.items():
+        sweep = root / c["out"] / c["name"] / "sweep.json"
+        if sweep.is_file():
+            figs.append(sweep_figure(sweep))
+            stems.append(out / f"factcheckmate_sweep_{name}")
+    if not figs:
+        raise InternalsError(f"no sweep.json of the probes in {paths[0]} was found under {root}: run benchmarks/factcheckmate.py")
+    return export(figs, stems, formats=formats)
+
+
 SOURCES: tuple[FigureSource, ...] = (
+    FigureSource("factcheckmate", ("benchmarks/results/factcheckmate.json",), f"{__name__}:write_factcheckmate"),
+    FigureSource("cutoff", ("benchmarks/results/context_cutoff.json",), f"{__name__}:write_cutoff"),
     FigureSource("depth trace", ("benchmarks/results/depth_trace.json",), f"{__name__}:write_depth"),
     FigureSource("depth pretrain", ("benchmarks/results/depth_pretrain.json",), f"{__name__}:write_depth"),
     FigureSource("voids eval", ("benchmarks/results/voids.json",), f"{__name__}:write_voids_eval"),

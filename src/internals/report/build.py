@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import time
@@ -31,6 +32,22 @@ class Report:
     @property
     def failed(self) -> list[str]:
         return [s.title for s in self.sections if s.error]
+
+
+@contextlib.contextmanager
+def _thread_limits(threads: int | None):
+    """torch threads and the BLAS/OpenMP pools of numpy and scikit-learn at `threads` (None: as they are).
+
+    Both matter on a busy machine: scikit-learn's many small fits (one probe per head) spend
+    most of their time in idle BLAS threads when the cores are taken."""
+    if not threads:
+        yield
+        return
+    from threadpoolctl import threadpool_limits
+
+    torch.set_num_threads(threads)
+    with threadpool_limits(limits=threads):
+        yield
 
 
 def _seed(seed: int) -> None:
@@ -69,14 +86,13 @@ def build_report(model=None, out: str | Path = "report", settings: ReportSetting
     settings = settings or ReportSettings()
     names = select(only)
     threads = torch.get_num_threads()
-    if settings.threads:
-        torch.set_num_threads(settings.threads)
     start = time.perf_counter()
     try:
-        if lm is None:
-            lm = load_model(model, device=settings.device)
-        sections = [run_section(name, lm, settings) for name in names]
-        used_threads = torch.get_num_threads()
+        with _thread_limits(settings.threads):
+            if lm is None:
+                lm = load_model(model, device=settings.device)
+            sections = [run_section(name, lm, settings) for name in names]
+            used_threads = torch.get_num_threads()
     finally:
         torch.set_num_threads(threads)
     wall = time.perf_counter() - start

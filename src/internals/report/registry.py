@@ -13,6 +13,8 @@ from ..errors import InternalsError
 
 SECTIONS: dict[str, str] = {
     "capture": "internals.report.capture_section",
+    "factcheckmate": "internals.report.factcheckmate_section",
+    "cutoff": "internals.report.cutoff_section",
     "voids": "internals.report.voids_section",
     "depth": "internals.report.depth_section",
 }
