@@ -46,17 +46,30 @@ def run(cfg, lm) -> dict:
     for name in cfg.datasets:
         done = WORK / f"{name}.json"  # resume: a finished dataset is not evaluated again
         key = [lm.fingerprint, cfg.to_dict(), report["kinds"]["attn_z"]["heads"]]
-        if done.exists() and json.loads(done.read_text()).get("key") == json.loads(json.dumps(key)):
+        if done.exists() and _same_run(json.loads(done.read_text()).get("key"), key):
             per[name] = json.loads(done.read_text())["result"]
             continue
         examples = load_examples(lm, name, "test", cfg.n_test, cfg)
         per[name] = evaluate(lm, probes, position, examples, cfg, "attn_z", report["kinds"]["attn_z"]["val_budget"])
         done.write_text(json.dumps({"key": key, "result": per[name]}))
-    result = results_summary(per, cfg, lm, str(Path(cfg.out).relative_to(ROOT)))
+    result = results_summary(per, cfg, lm, str(Path(cfg.out).relative_to(ROOT)),
+                             calibrated=report["kinds"]["attn_z"]["calibrated_threshold"])
     result["scaling_ablation"] = scaling_ablation(lm, cfg)
     result["train"] = {k: report[k] for k in ("f1_val_position", "data")} | {
         kind: {"heads": r["heads"], "f1_val_ensemble": r["f1_val_ensemble"]} for kind, r in report["kinds"].items()}
     return result
+
+
+# The settings an evaluation's numbers depend on (a saved dataset result is reused when they match).
+_EVAL_KEYS = ("datasets", "model", "n_test", "target_tokens", "n_chunks", "kinds", "k", "C", "standardize", "threshold",
+              "thresholds", "self_assess", "answer_from", "max_new_tokens", "seed", "n_train", "n_val")
+
+
+def _same_run(saved, key) -> bool:
+    if not saved:
+        return False
+    new = json.loads(json.dumps(key))
+    return saved[0] == new[0] and saved[2] == new[2] and all(saved[1].get(k) == new[1].get(k) for k in _EVAL_KEYS)
 
 
 def scaling_ablation(lm, cfg) -> dict:
@@ -112,6 +125,10 @@ def main() -> int:
     print("\nattn_z head probes on validation prefixes, scaled or not:", json.dumps(result.get("scaling_ablation")))
     for path in write_figures(RESULTS, ROOT / result["manifest"]["probe"] / "train.json", ASSETS):
         print(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path)
+    cal = result.get("calibrated")
+    if cal:
+        print(f"\nthreshold picked on validation (stop precision >= target): {cal['threshold']:g}: "
+              f"token reduction {cal['token_reduction']:.3f}, accuracy {cal['accuracy']:.3f}")
     headline = {k: result[k] for k in ("token_reduction", "accuracy_cutoff", "accuracy_full", "f1_probe", "f1_position")}
     per = result["per_dataset"]
     met = {"reduction_and_accuracy": bool(result["token_reduction"] >= 1.33 and result["accuracy_cutoff"] >= result["accuracy_full"]),

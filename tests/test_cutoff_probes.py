@@ -96,3 +96,19 @@ def test_lenient_match_and_stopping_metrics():
     assert not lenient_match("", ["x"]) and not lenient_match("the", ["the answer"])
     assert first_at_least([0.1, 0.96, 0.2], 0.95) == 1 and first_at_least([0.1, 0.2], 0.95) == 1
     assert token_reduction([100, 200], [50, 100]) == 2.0
+
+
+def test_validation_sweep_and_calibrated_threshold():
+    from internals.analyses.cutoff.pipeline import Table, calibrated_threshold, val_sweep
+
+    # two examples of 4 chunks; evidence read at chunk 2 and chunk 1 (0-based)
+    y = np.array([0, 0, 1, 1, 0, 1, 1, 1])
+    p = np.array([0.2, 0.75, 0.9, 0.97, 0.1, 0.6, 0.96, 0.99])
+    table = Table({}, y, np.repeat([0, 1], 4), np.tile(np.arange(4), 2))
+    sweep = val_sweep(table, p, (0.5, 0.7, 0.95, 0.999), 4)
+    assert sweep["0.5"] == {"share_read": 0.5, "stop_precision": 0.5}  # stops at chunks 1 (too early) and 1
+    assert sweep["0.7"] == {"share_read": 0.625, "stop_precision": 0.5}  # chunk 1 (too early), chunk 2
+    assert sweep["0.95"] == {"share_read": 0.875, "stop_precision": 1.0}
+    assert sweep["0.999"] == {"share_read": 1.0, "stop_precision": 1.0}  # never confident: reads all
+    assert calibrated_threshold(sweep, 0.9) == 0.95
+    assert calibrated_threshold({"0.5": {"stop_precision": 0.2}, "0.8": {"stop_precision": 0.3}}, 0.9) == 0.8

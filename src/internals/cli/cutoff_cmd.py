@@ -70,12 +70,12 @@ def run_eval(args) -> int:
     if kind not in probes:
         raise InternalsError(f"no {kind} probe in {args.probe}: it has {', '.join(probes)}")
     position = PositionBaseline.from_dict(card["position"])
-    budget = _val_budget(Path(args.probe), kind)
+    budget, calibrated = _from_training(Path(args.probe), kind)
     per = {}
     for name in [d for d in args.data.split(",") if d]:
         examples = load_examples(lm, name, args.split, args.n or cfg.n_test, cfg)
         per[name] = evaluate(lm, probes, position, examples, cfg, kind, budget)
-    result = results_summary(per, cfg, lm, args.probe)
+    result = results_summary(per, cfg, lm, args.probe, calibrated=calibrated, main_kind=kind)
     out = Path(args.out or Path(args.probe) / "eval.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=1))
@@ -84,11 +84,13 @@ def run_eval(args) -> int:
     return 0
 
 
-def _val_budget(probe_dir: Path, kind: str) -> float | None:
+def _from_training(probe_dir: Path, kind: str) -> tuple[float | None, float | None]:
+    """The probe's share of context read on validation and its validation-calibrated threshold."""
     path = probe_dir / "train.json"
     if not path.exists():
-        return None
-    return json.loads(path.read_text())["kinds"].get(kind, {}).get("val_budget")
+        return None, None
+    info = json.loads(path.read_text())["kinds"].get(kind, {})
+    return info.get("val_budget"), info.get("calibrated_threshold")
 
 
 def run_figures(args) -> int:

@@ -11,6 +11,7 @@ Example (every key optional):
     kinds = ["attn_z", "o_proj_slices"]
     k = 5                        # heads in the ensemble (the paper's code uses 4 classifiers)
     threshold = 0.95
+    target_precision = 0.9       # picks a second threshold on validation (see pipeline.calibrated_threshold)
     out = "probes/cutoff"
 """
 
@@ -43,6 +44,7 @@ class CutoffConfig:
     standardize: bool = False
     threshold: float = 0.95
     thresholds: tuple[float, ...] = (0.5, 0.7, 0.8, 0.9, 0.95, 0.99)
+    target_precision: float = 0.9
     self_assess: bool = True
     answer_from: str = "cache"
     max_new_tokens: int = 16

@@ -100,21 +100,38 @@ def train(lm, cfg: CutoffConfig, progress: bool = True) -> dict:
                 "f1_val_ensemble": f1(va.y, probe.predict(va.X[kind]))}
         save_probe(probe, Path(cfg.out) / kind, lm, card)
         p_val = probe.predict_proba(va.X[kind])[:, 1]
+        sweep = val_sweep(va, p_val, cfg.thresholds, cfg.n_chunks)
         report["kinds"][kind] = {"head_f1": probe.head_f1_.round(4).tolist(), "heads": probe.heads_.tolist(),
-                                 "f1_val_ensemble": card["f1_val_ensemble"], "val_budget": _budget(va, p_val, cfg)}
+                                 "f1_val_ensemble": card["f1_val_ensemble"], "val_sweep": sweep,
+                                 "val_budget": sweep[f"{cfg.threshold:g}"]["share_read"],
+                                 "calibrated_threshold": calibrated_threshold(sweep, cfg.target_precision)}
     Path(cfg.out).mkdir(parents=True, exist_ok=True)
     (Path(cfg.out) / "train.json").write_text(json.dumps(report, indent=1))
     return report
 
 
-def _budget(table: Table, p: np.ndarray, cfg: CutoffConfig) -> float:
-    """Share of context chunks read when stopping at the first p >= threshold (chunks as the unit)."""
-    read = []
-    for g in np.unique(table.group):
-        rows = p[table.group == g]
-        hit = np.flatnonzero(rows >= cfg.threshold)
-        read.append((hit[0] if hit.size else len(rows) - 1) + 1)
-    return float(np.mean(read) / cfg.n_chunks)
+def val_sweep(table: Table, p: np.ndarray, thresholds, n_chunks: int) -> dict[str, dict]:
+    """Per threshold, on validation examples: the share of chunks read when stopping at the first
+    p >= t, and the stop precision (share of examples stopped at a sufficient prefix; reading to
+    the end counts as sufficient)."""
+    out = {}
+    for t in thresholds:
+        read, good = [], []
+        for g in np.unique(table.group):
+            rows, labels = p[table.group == g], table.y[table.group == g]
+            hit = np.flatnonzero(rows >= t)
+            k = hit[0] if hit.size else len(rows) - 1
+            read.append(k + 1)
+            good.append(bool(labels[k]))
+        out[f"{t:g}"] = {"share_read": round(float(np.mean(read)) / n_chunks, 4), "stop_precision": round(float(np.mean(good)), 4)}
+    return out
+
+
+def calibrated_threshold(sweep: dict[str, dict], target_precision: float) -> float:
+    """The lowest threshold whose validation stop precision reaches `target_precision` (the paper's
+    config: 0.9); the highest threshold when none does."""
+    ok = [float(t) for t, r in sweep.items() if r["stop_precision"] >= target_precision]
+    return min(ok) if ok else max(float(t) for t in sweep)
 
 
 def load_probes(path: str | Path, lm=None, kinds=None) -> tuple[dict[str, HeadEnsemble], dict]:
@@ -141,10 +158,18 @@ def load_probes(path: str | Path, lm=None, kinds=None) -> tuple[dict[str, HeadEn
 HEADLINE = ("token_reduction", "accuracy_cutoff", "accuracy_full", "f1_probe", "f1_position")
 
 
-def results_summary(per_dataset: dict[str, dict], cfg: CutoffConfig, lm, probe_dir: str | None = None) -> dict:
-    """Headline numbers (means over datasets), the per-dataset tables and the run's manifest."""
+def results_summary(per_dataset: dict[str, dict], cfg: CutoffConfig, lm, probe_dir: str | None = None,
+                    calibrated: float | None = None, main_kind: str = "attn_z") -> dict:
+    """Headline numbers (means over datasets, at `cfg.threshold`), the per-dataset tables, the
+    rule at the validation-calibrated threshold when given, and the run's manifest."""
     out = {k: round(float(np.mean([r[k] for r in per_dataset.values()])), 4) for k in HEADLINE}
     out["per_dataset"] = {name: {k: r[k] for k in HEADLINE} for name, r in per_dataset.items()}
+    if calibrated is not None:  # the stop rule with the threshold picked on validation
+        name = f"probe:{main_kind}@{calibrated:g}"
+        rows = {d: r["methods"][name] for d, r in per_dataset.items() if name in r["methods"]}
+        out["calibrated"] = {"threshold": calibrated, "method": name, "per_dataset": rows,
+                             **{k: round(float(np.mean([r[k] for r in rows.values()])), 4)
+                                for k in ("token_reduction", "accuracy")}} if rows else None
     out["tables"] = per_dataset
     out["manifest"] = {"model": lm.describe(), "config": cfg.to_dict(), "probe": probe_dir, "versions": _versions(),
                        "datasets": list(per_dataset), "seed": cfg.seed}
