@@ -91,7 +91,7 @@ def _token_map(trace: NormTrace, alpha: float, prompt: int, tokenizer):
 
 def eval_figures(rows: list[dict], out_dir: str | Path, formats=("png", "pdf")) -> list[Path]:
     """One trade-off figure per (dataset, protocol): accuracy against the share of (token,
-    block) pairs used, one line per kind over alphas, the full model as a dashed baseline."""
+    block) pairs used, one line per (kind, phases) over alphas, the full model dashed."""
     from ...plots import export, tradeoff
 
     figs, stems = [], []
@@ -100,12 +100,12 @@ def eval_figures(rows: list[dict], out_dir: str | Path, formats=("png", "pdf")) 
         sel = [r for r in rows if r["dataset"] == dataset and r["protocol"] == protocol]
         full = next((r for r in sel if r["kind"] == "none"), None)
         fig = None
-        for kind in ("paper", "drop", "skip"):
-            pts = sorted([r for r in sel if r["kind"] == kind and r["phases"] in ("both", "rg")], key=lambda r: r["alpha"])
-            if not pts:
-                continue
+        series = sorted({(r["kind"], r["phases"]) for r in sel if r["kind"] != "none"},
+                        key=lambda kp: (("paper", "drop", "skip").index(kp[0]), kp[1]))
+        for kind, phases in series:
+            pts = sorted([r for r in sel if r["kind"] == kind and r["phases"] == phases], key=lambda r: r["alpha"])
             fig = tradeoff([r["used"] for r in pts], [r["accuracy"] for r in pts], [f"{r['alpha']:g}" for r in pts],
-                           name=f"{kind} ({pts[0]['phases']})", fig=fig, xlabel="share of (token, block) pairs used",
+                           name=f"{kind} ({phases})", fig=fig, xlabel="share of (token, block) pairs used",
                            ylabel="accuracy", baseline=None if full is None or fig is not None else full["accuracy"],
                            baseline_label="full model", title=f"{dataset}, {protocol}", width="double")
         if fig is not None:
