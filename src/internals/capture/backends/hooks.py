@@ -31,6 +31,7 @@ class Trace:
         self.model, self.sites, self.on_site, self.stop_after = model, sites, on_site, stop_after
         self.arch: Architecture = architecture(model)
         self.handles: list = []
+        self._layers = self.arch.layers(model)  # looked up once, not once per site: a Trace is entered per batch
 
     def __enter__(self) -> "Trace":
         try:
@@ -38,36 +39,37 @@ class Trace:
                 self._hook(site)
             if self.stop_after is not None:
                 kind = "embed" if self.stop_after < 0 else "block"
-                module = self.arch.module(self.model, kind, self.stop_after)
-                self.handles.append(module.register_forward_hook(_raise_stop))
+                self.handles.append(self._module(kind, self.stop_after).register_forward_hook(_raise_stop))
         except BaseException:
             self.close()
             raise
         return self
 
+    def _module(self, kind: str, layer: int | None) -> torch.nn.Module:
+        if kind == "block":
+            return self._layers[layer]
+        return self.arch.module(self.model, kind, layer)
+
     def _hook(self, site: Site) -> None:
         # Every hook returns None: a forward hook that returns a value would replace the module's output.
-        arch, model, emit = self.arch, self.model, self.on_site
-        kind = site.kind
+        arch, emit, kind = self.arch, self.on_site, site.kind
         if kind == "resid_pre":
             def pre(module, args, kwargs):
                 emit(site, args[0] if args else kwargs["hidden_states"])
 
-            block = arch.module(model, "block", site.layer)
-            self.handles.append(block.register_forward_pre_hook(pre, with_kwargs=True))
+            self.handles.append(self._module("block", site.layer).register_forward_pre_hook(pre, with_kwargs=True))
         elif kind == "attn_z":
             h, d = arch.n_heads, arch.d_head
 
             def pre_z(module, args):
                 emit(site, args[0].unflatten(-1, (h, d)))
 
-            self.handles.append(arch.module(model, "out_proj", site.layer).register_forward_pre_hook(pre_z))
+            self.handles.append(self._module("out_proj", site.layer).register_forward_pre_hook(pre_z))
         else:
             def post(module, args, output):
                 emit(site, output[0] if isinstance(output, (tuple, list)) else output)
 
-            target = arch.module(model, _OUTPUT_OF[kind], site.layer)
-            self.handles.append(target.register_forward_hook(post))
+            self.handles.append(self._module(_OUTPUT_OF[kind], site.layer).register_forward_hook(post))
 
     def close(self) -> None:
         for h in self.handles:
