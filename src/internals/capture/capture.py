@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Sequence
 
 import torch
@@ -70,7 +71,7 @@ def capture(lm, prompts: Sequence[Prompt] | str, sites, reduce: str = "mean", *,
         return Activations({k: m.cpu() for k, m in moments.items()}, reduce)
     if reduce in ("none", "norm"):
         return Activations({k: _pad_cat(v) for k, v in parts.items()}, reduce, _pad_cat(masks))
-    return Activations({k: torch.cat(v) for k, v in parts.items()}, reduce)
+    return Activations({k: _cat(v) for k, v in parts.items()}, reduce)
 
 
 def resolve_sites(lm, sites) -> list[Site]:
@@ -78,7 +79,16 @@ def resolve_sites(lm, sites) -> list[Site]:
 
     if sites and isinstance(sites, (list, tuple)) and isinstance(sites[0], Site):
         return sorted(sites)
-    return parse_sites(sites, architecture(lm.model).n_layers)
+    n_layers = architecture(lm.model).n_layers
+    if isinstance(sites, str) or (isinstance(sites, (list, tuple)) and all(isinstance(s, str) for s in sites)):
+        return list(_parsed(sites if isinstance(sites, str) else tuple(sites), n_layers))
+    return parse_sites(sites, n_layers)
+
+
+@lru_cache(maxsize=256)
+def _parsed(specs: str | tuple[str, ...], n_layers: int) -> tuple[Site, ...]:
+    """parse_sites, memoised: capture is called per prompt batch in loops, with the same specs."""
+    return tuple(parse_sites(specs if isinstance(specs, str) else list(specs), n_layers))
 
 
 def run_batch(lm, batch: Batch, sites: list[Site], reduce: str, reduce_fn, run, stop, options) -> dict:
@@ -112,10 +122,17 @@ def _to_cpu(out: dict) -> dict:
     if all(v.device.type == "cpu" for v in values) or len({v.dtype for v in values}) > 1 or not small:
         return {k: v.cpu() for k, v in zip(out, values)}
     flat = torch.cat([v.reshape(-1) for v in values]).cpu()
-    return {k: part.view(v.shape) for k, part, v in zip(out, flat.split([v.numel() for v in values]), values)}
+    # clone: each site gets its own storage (safetensors refuses tensors that share one)
+    return {k: part.view(v.shape).clone() for k, part, v in zip(out, flat.split([v.numel() for v in values]), values)}
+
+
+def _cat(tensors: list[torch.Tensor]) -> torch.Tensor:
+    return tensors[0] if len(tensors) == 1 else torch.cat(tensors)  # one batch: no copy
 
 
 def _pad_cat(tensors: list[torch.Tensor]) -> torch.Tensor:
+    if len(tensors) == 1:
+        return tensors[0]
     width = max(t.shape[1] for t in tensors)
     padded = [torch.nn.functional.pad(t, (0, 0) * (t.dim() - 2) + (0, width - t.shape[1])) for t in tensors]
     return torch.cat(padded)
