@@ -82,11 +82,13 @@ def test_skip_is_removed_on_exit_even_on_error(tiny_llama):
     ids, mask = _ids(tiny_llama)
     before = _logits(tiny_llama, ids, mask)
     block = architecture(tiny_llama.model).layers(tiny_llama.model)[0]
+    # another library (nnsight wraps forwards) may already own an instance-level forward: it must come back
+    own_forward = block.__dict__.get("forward")
     with pytest.raises(RuntimeError, match="boom"):
         with skip_blocks(tiny_llama.model, [0, -1]) as chosen:
             assert chosen == [0, 2]
             raise RuntimeError("boom")
-    assert "forward" not in block.__dict__
+    assert block.__dict__.get("forward") is own_forward
     assert torch.equal(before, _logits(tiny_llama, ids, mask))
 
 
@@ -97,6 +99,8 @@ def test_hooks_on_a_skipped_block_see_its_input(tiny_llama):
 
 
 def test_bad_blocks_are_refused(tiny_llama):
+    block = architecture(tiny_llama.model).layers(tiny_llama.model)[1]
+    own_forward = block.__dict__.get("forward")
     with pytest.raises(InternalsError, match="out of range"):
         with skip_blocks(tiny_llama.model, [3]):
             pass
@@ -107,4 +111,4 @@ def test_bad_blocks_are_refused(tiny_llama):
         with pytest.raises(InternalsError, match="already skipped"):
             with skip_blocks(tiny_llama.model, [1]):
                 pass
-    assert "forward" not in architecture(tiny_llama.model).layers(tiny_llama.model)[1].__dict__
+    assert block.__dict__.get("forward") is own_forward

@@ -38,6 +38,8 @@ def test_steering_vector_is_difference_of_class_means():
 def test_steering_hook_shifts_the_block_and_is_removed(tiny_llama):
     ids = torch.tensor([[1, 2, 3, 4]])
     block = tiny_llama.model.model.layers[1]
+    # hooks other code left on the shared model (e.g. transformers' output capturing) stay; ours must go
+    others = dict(block._forward_hooks)
     seen = []
     handle = block.register_forward_hook(lambda m, a, o: seen.append((o[0] if isinstance(o, tuple) else o).clone()))
     try:
@@ -52,11 +54,11 @@ def test_steering_hook_shifts_the_block_and_is_removed(tiny_llama):
     # the steering hook was registered after ours, so ours saw the unshifted output both times
     assert torch.equal(seen[0], seen[1])
     assert not torch.allclose(base, steered) and torch.equal(base, after)
-    assert not block._forward_hooks or len(block._forward_hooks) == 0
+    assert dict(block._forward_hooks) == others
     with pytest.raises(RuntimeError):
         with steering(tiny_llama.model, 1, v, alpha=1.0):
             raise RuntimeError("body failed")
-    assert len(block._forward_hooks) == 0
+    assert dict(block._forward_hooks) == others
 
 
 def test_outputs_unchanged_when_the_detector_does_not_fire(tiny_llama, prompts):
