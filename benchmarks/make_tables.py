@@ -1,0 +1,82 @@
+"""Render markdown tables from the committed result files, so README tables come from them.
+
+    python benchmarks/make_tables.py                  # every known file in benchmarks/results
+    python benchmarks/make_tables.py path/to/a.json   # chosen files
+
+One renderer per kind of result file, picked by file-name prefix; files of other kinds are
+listed as skipped, and unreadable files are reported, not fatal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "results"
+BACKENDS = ("hooks", "transformer_lens", "nnsight")
+
+
+def _x(value, digits: int = 2) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}x"
+
+
+def capture_overhead(doc: dict) -> str:
+    """capture_overhead_<device>.json: time and peak-memory ratios to the plain forward ("-": not measured)."""
+    m = doc.get("manifest", {})
+    model = m.get("model", {}).get("name", "?")
+    head = (f"### Capture overhead, {doc.get('device', '?')} ({m.get('device', '?')}, {model}, "
+            f"{m.get('threads', '?')} thread(s), {doc.get('clock', 'wall')} clock, {m.get('date', '?')})\n\n")
+    mem = doc.get("peak_memory_ratio", {})
+    rows = ["| regime | " + " | ".join(f"time {b}" for b in BACKENDS) + " | " + " | ".join(f"memory {b}" for b in BACKENDS) + " |",
+            "|---" * (2 * len(BACKENDS) + 1) + "|"]
+    for reg, ratios in doc.get("regimes", {}).items():
+        cells = [_x(ratios.get(b)) for b in BACKENDS]
+        cells += [_x(mem[reg].get(b)) if reg in mem else "-" for b in BACKENDS]
+        rows.append(f"| {reg} | " + " | ".join(cells) + " |")
+    t = doc.get("targets", {})
+    lines = [f"hooks, worst regime but stop: {_x(doc.get('hooks_worst'), 3)} (target <= {t.get('hooks_worst', 1.03)}x); "
+             f"mid-layer stop: {_x(doc.get('mid_layer_stop'), 3)} of a full forward (target <= {t.get('mid_layer_stop', 0.6)}x); "
+             f"long peak memory: {_x(doc.get('long_peak_memory_hooks'), 3)} (target <= {t.get('long_peak_memory_hooks', 1.05)}x)"]
+    if doc.get("pooled_tokens_per_s") is not None:
+        lines.append(f"pooled capture throughput: {doc['pooled_tokens_per_s']:.1%} of forward-only tokens/s "
+                     f"(target >= {t.get('pooled_tokens_per_s', 0.95):.0%} on GPU)")
+    lines += [f"n/a {k}: {v}" for k, v in doc.get("notes", {}).items()]
+    return head + "\n".join(rows) + "\n\n" + "\n".join(f"- {line}" for line in lines) + "\n"
+
+
+RENDERERS = {"capture_overhead_": capture_overhead}
+
+
+def render(path: Path) -> str | None:
+    """The markdown for one result file, or None when no renderer knows its kind."""
+    kind = next((prefix for prefix in RENDERERS if path.name.startswith(prefix)), None)
+    if kind is None:
+        return None
+    return RENDERERS[kind](json.loads(path.read_text()))
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description="markdown tables from benchmark result files")
+    p.add_argument("files", nargs="*", type=Path, help=f"result files (default: {RESULTS}/*.json)")
+    args = p.parse_args(argv)
+    files = args.files or sorted(RESULTS.glob("*.json"))
+    skipped = []
+    for path in files:
+        try:
+            text = render(path)
+        except (OSError, ValueError, AttributeError, TypeError) as err:
+            print(f"make_tables: cannot read {path}: {err}", file=sys.stderr)
+            continue
+        if text is None:
+            skipped.append(path.name)
+        else:
+            print(text)
+    if skipped:
+        print(f"make_tables: no renderer for {', '.join(skipped)} (add one to RENDERERS)", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
