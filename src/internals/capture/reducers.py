@@ -71,12 +71,14 @@ def reduce_none(x, tm: TokenMask | None):
 
 
 def reduce_mean(x, tm: TokenMask | None):
+    if x.dtype is not torch.float32:
+        x = x.float()
     if tm is None:
-        return _f32(x).mean(1)
+        return x.mean(1)
     # one batched matmul instead of multiply, sum and divide
     if x.dim() == 3:
-        return torch.bmm(tm.weights, _f32(x)).squeeze(1)
-    return torch.bmm(tm.weights, _f32(x).flatten(2)).view(x.shape[:1] + x.shape[2:])
+        return torch.bmm(tm.weights, x).squeeze(1)
+    return torch.bmm(tm.weights, x.flatten(2)).view(x.shape[:1] + x.shape[2:])
 
 
 def reduce_last(x, tm: TokenMask | None):
@@ -142,10 +144,10 @@ class _BoundReducer:
         self._prepared: TokenMask | None = None
 
     def __call__(self, x: torch.Tensor, mask: torch.Tensor | TokenMask | None) -> torch.Tensor:
-        if isinstance(mask, TokenMask) or mask is None:
-            return self.fn(x, mask)
+        # runs once per site inside the forward, where every Python step is slow (cold caches): one check
         if mask is not self._mask:
-            self._mask, self._prepared = mask, TokenMask(mask)
+            self._mask = mask
+            self._prepared = mask if mask is None or isinstance(mask, TokenMask) else TokenMask(mask)
         return self.fn(x, self._prepared)
 
 
