@@ -117,9 +117,11 @@ _ONE_TRANSFER_BYTES = 64 * 2**20
 def _to_cpu(out: dict) -> dict:
     """The reduced values on the CPU; small ones from a GPU in one transfer (one sync per batch, not
     one per site). Large ones (reduce none) go one by one rather than be copied twice on the GPU."""
-    values = [v.detach() for v in out.values()]
+    values = [v.detach() if v.requires_grad else v for v in out.values()]
+    if all(v.device.type == "cpu" for v in values):
+        return dict(zip(out, values))
     small = sum(v.numel() * v.element_size() for v in values) <= _ONE_TRANSFER_BYTES
-    if all(v.device.type == "cpu" for v in values) or len({v.dtype for v in values}) > 1 or not small:
+    if len({v.dtype for v in values}) > 1 or not small:
         return {k: v.cpu() for k, v in zip(out, values)}
     flat = torch.cat([v.reshape(-1) for v in values]).cpu()
     # clone: each site gets its own storage (safetensors refuses tensors that share one)
