@@ -62,8 +62,8 @@ class Regime:
 
 
 REGIMES = {
-    "latency": Regime("latency", 1, 12, repeats=30),
-    "throughput": Regime("throughput", 16, 256, repeats=3),
+    "latency": Regime("latency", 1, 12, repeats=60),
+    "throughput": Regime("throughput", 16, 256, repeats=5),
     "long": Regime("long", 1, 4096, repeats=3),
     "decode": Regime("decode", 1, 12, reduce="norm", steps=64, repeats=5),
     "stop": Regime("stop", 8, 64, mid_stop=True, repeats=10),
@@ -192,10 +192,10 @@ def memory_child(lm, regime: Regime, variant: str, args) -> dict:
     import gc
 
     small = replace(regime, tokens=min(regime.tokens, 16), steps=min(regime.steps, 2))
-    calls, _ = build_calls(lm, small, make_inputs(lm, small, args.seed), warm=True, only=variant)
-    calls, reasons = build_calls(lm, regime, make_inputs(lm, regime, args.seed), warm=False, only=variant)
-    if variant not in calls:
-        return {"peak_delta_bytes": None, "reason": reasons.get(variant)}
+    _, reasons = build_calls(lm, small, make_inputs(lm, small, args.seed), warm=True, only=variant)
+    if variant in reasons:
+        return {"peak_delta_bytes": None, "reason": reasons[variant]}
+    calls, _ = build_calls(lm, regime, make_inputs(lm, regime, args.seed), warm=False, only=variant)
     gc.collect()
     before = _rss_kb("VmRSS")
     Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM to the current resident size
