@@ -62,6 +62,7 @@ def test_train_eval_figures_end_to_end(trained, tmp_path, capsys):
     for ex in table["examples"]:
         assert all(str(c) in ex["answers"] for c in ex["stops"].values())  # every method's chunk was answered
     assert result["tables"][CPKC]["methods"]["full"]["token_reduction"] == 1.0
+    assert result["calibrated"]["threshold"] in (0.5, 0.9, 0.95) and set(result["calibrated"]["per_dataset"]) == {CPKC, "disfl_qa"}
 
     assert main(["cutoff", "figures", str(out), "--out", str(tmp_path / "assets")]) == 0
     paths = capsys.readouterr().out.split()
