@@ -33,7 +33,9 @@ td.init_process_group("gloo", init_method=f"file://{out}/rendezvous", rank=int(o
 lm = load_model(model, device="cpu")
 store = capture_to_store(lm, load_dataset("fanoutqa_sub", limit=30), "resid_post.1 mlp_out.2", "stats",
                          out + "/api", batch_size=1, shard_rows=4, progress=False, limit=30)
-print(json.dumps({"rank": td.get_rank(), "still_initialised": td.is_initialized(), "rows": len(store)}))
+# one file per rank: two ranks printing to one pipe can interleave their lines
+report = {"rank": td.get_rank(), "still_initialised": td.is_initialized(), "rows": len(store)}
+open(f"{out}/report-{td.get_rank()}.json", "w").write(json.dumps(report))
 td.destroy_process_group()
 """
 
@@ -46,7 +48,7 @@ def test_two_gloo_ranks_equal_one_process(tiny_dirs, tmp_path, slices):
            str(script), model, str(tmp_path)]
     run = subprocess.run(cmd, env=cli_env(), capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr[-3000:]
-    reports = [json.loads(line) for line in run.stdout.splitlines() if line.startswith("{")]
+    reports = [json.loads(p.read_text()) for p in sorted(tmp_path.glob("report-*.json"))]
     assert sorted(r["rank"] for r in reports) == [0, 1]
     assert all(r["still_initialised"] and r["rows"] == 30 for r in reports)
 
