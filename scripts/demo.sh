@@ -6,6 +6,9 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 BIN="${VENV:-.venv}/bin"
+# One torch/BLAS thread by default: on a 2-core machine shared with anything else, two threads mostly
+# wait on each other (several times slower); DEMO_THREADS=2 on an idle machine.
+THREADS="${DEMO_THREADS:-1}"
 if [ ! -x "$BIN/internals" ]; then
   echo "demo: $BIN/internals not found: run \`make setup\` first" >&2
   exit 2
@@ -13,7 +16,7 @@ fi
 
 echo "== internals report (all analyses, quick settings) -> report/"
 start=$(date +%s)
-"$BIN/internals" report --out report --quick
+"$BIN/internals" report --out report --quick --threads "$THREADS"
 report_rc=$?
 echo "   report took $(( $(date +%s) - start )) s"
 

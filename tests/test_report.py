@@ -97,7 +97,7 @@ def cli_report(tiny_dirs, tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("INTERNALS_BIGBENCH_DIR", str(BIGBENCH_SLICES))
         mp.setenv("INTERNALS_FANOUTQA_FILE", str(FANOUTQA_SLICE))
-        mp.setenv("INTERNALS_CACHE", str(out.parent / "cache"))
+        mp.setenv("INTERNALS_CACHE", str(tmp_path_factory.mktemp("report-cache")))
         mp.setattr("internals.analyses.factcheckmate.labels.lenient_match", _gold_parity)
         rc = main(["report", "--model", str(tiny_dirs["llama"]), "--out", str(out), "--prompts", "4",
                    "--max-tokens", "12", "--device", "cpu", "--threads", "1", "--quiet"])

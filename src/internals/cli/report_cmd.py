@@ -42,8 +42,8 @@ def run(args) -> int:
     report = build_report(args.model, args.out, settings, args.sections)
     for s in report.sections:
         status = f"FAILED: {s.error}" if s.error else "ok"
-        print(f"  {s.title}: {s.wall_s:.1f} s, {status}", file=sys.stderr)
-    print(f"report written in {report.wall_s:.0f} s: {report.path}")
+        print(f"  {s.title}: {s.wall_s:.1f} s ({s.cpu_s:.1f} s CPU), {status}", file=sys.stderr)
+    print(f"report written in {report.wall_s:.0f} s ({report.cpu_s:.0f} s CPU): {report.path}")
     if report.failed:
         print(f"internals: error: {len(report.failed)} section(s) failed ({', '.join(report.failed)}); "
               f"the page shows why: {report.path}", file=sys.stderr)

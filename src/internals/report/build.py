@@ -28,6 +28,7 @@ class Report:
     json_path: Path
     sections: list[Section]
     wall_s: float
+    cpu_s: float
 
     @property
     def failed(self) -> list[str]:
@@ -59,7 +60,7 @@ def _seed(seed: int) -> None:
 def run_section(name: str, lm, settings: ReportSettings) -> Section:
     """One section, timed; an exception becomes the section's `error` so the others still run."""
     _seed(settings.seed)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     try:
         section = get_section(name)(lm, settings)
     except Exception as err:  # noqa: BLE001 - shown in the page and reported by the CLI
@@ -67,6 +68,7 @@ def run_section(name: str, lm, settings: ReportSettings) -> Section:
         detail = f"{type(err).__name__}: {first}" if not isinstance(err, InternalsError) else first
         section = Section(title=name, error=detail, manifest={"traceback": traceback.format_exc(limit=6)})
     section.wall_s = time.perf_counter() - start
+    section.cpu_s = time.process_time() - cpu
     return section
 
 
@@ -86,7 +88,7 @@ def build_report(model=None, out: str | Path = "report", settings: ReportSetting
     settings = settings or ReportSettings()
     names = select(only)
     threads = torch.get_num_threads()
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     try:
         with _thread_limits(settings.threads):
             if lm is None:
@@ -99,7 +101,9 @@ def build_report(model=None, out: str | Path = "report", settings: ReportSetting
     manifest = {"model": lm.describe(), "sections": names, "settings": settings.to_dict(), "seed": settings.seed,
                 "versions": _versions(package_versions()), "torch_threads": used_threads,
                 "device": str(lm.device), "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "wall_s": round(wall, 2),
-                "section_wall_s": {n: round(s.wall_s, 2) for n, s in zip(names, sections)}}
+                "cpu_s": round(time.process_time() - cpu, 2),
+                "section_wall_s": {n: round(s.wall_s, 2) for n, s in zip(names, sections)},
+                "section_cpu_s": {n: round(s.cpu_s, 2) for n, s in zip(names, sections)}}
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     subtitle = (f"{lm.name} · fingerprint {lm.fingerprint} · {'quick' if settings.quick else 'full'} settings · "
@@ -109,7 +113,7 @@ def build_report(model=None, out: str | Path = "report", settings: ReportSetting
     _atomic_write(path, page)
     doc = {"manifest": manifest, "sections": {n: _section_doc(s) for n, s in zip(names, sections)}}
     _atomic_write(json_path, json.dumps(doc, indent=1, default=str))
-    return Report(path, json_path, sections, wall)
+    return Report(path, json_path, sections, wall, manifest["cpu_s"])
 
 
 def _versions(base: dict) -> dict:
@@ -127,7 +131,8 @@ def _versions(base: dict) -> dict:
 
 def _section_doc(s: Section) -> dict:
     return {"title": s.title, "text": s.text, "figures": list(s.figures), "tables": [t.to_dict() for t in s.tables],
-            "manifest": s.manifest, "error": s.error, "wall_s": round(s.wall_s or 0.0, 2)}
+            "manifest": s.manifest, "error": s.error, "wall_s": round(s.wall_s or 0.0, 2),
+            "cpu_s": round(s.cpu_s or 0.0, 2)}
 
 
 def _atomic_write(path: Path, text: str) -> None:

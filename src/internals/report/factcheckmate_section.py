@@ -47,9 +47,10 @@ def section(lm, settings: ReportSettings) -> Section:
         t, v = r["best"]["test"], r["best"]["validation"]
         rows.append([NAMES[head], r["best_layer"], v["balanced_accuracy"], t["balanced_accuracy"], t["auroc"],
                      t["f1_hallucination"], t["n"]])
+    splits = ", ".join(f"{k} {v}" for k, v in prep.split.sizes().items())
     table = Table("Probes at the layer with the best validation balanced accuracy",
                   ["probe", "layer", "val bal. acc.", "test bal. acc.", "test AUROC", "test F1 (halluc.)", "test n"],
-                  rows, note=", ".join(f"{k} {v}" for k, v in prep.split.sizes().items()) + "; hallucination rate {prep.labels.hallucination_rate:.3f} "
+                  rows, note=f"splits: {splits}; hallucination rate {prep.labels.hallucination_rate:.3f} "
                              f"({int(y.sum())} of {len(y)} greedy answers match no gold alias)")
     examples = Table("Some answers and their labels", ["question", "model's answer", "gold", "label"],
                      [[r.question, a, " | ".join(r.answers[:3]), "hallucination" if h else "factual"]

@@ -67,7 +67,8 @@ def slug(title: str) -> str:
 def section_html(section: Section, index: int) -> str:
     parts = [f'<section id="{slug(section.title)}"><h2>{index}. {html.escape(section.title)}</h2>']
     if section.wall_s is not None:
-        parts.append(f'<p class="meta">ran in {section.wall_s:.1f} s</p>')
+        cpu = f" ({section.cpu_s:.1f} s CPU)" if section.cpu_s is not None else ""
+        parts.append(f'<p class="meta">ran in {section.wall_s:.1f} s{cpu}</p>')
     if section.error:
         parts.append(f'<div class="error">This section failed: {html.escape(section.error)}</div>')
     if section.text:

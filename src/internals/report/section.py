@@ -88,3 +88,4 @@ class Section:
     text: str = ""
     error: str | None = None  # set by the builder when the section raised
     wall_s: float | None = None
+    cpu_s: float | None = None  # CPU seconds of this process (all its threads)
