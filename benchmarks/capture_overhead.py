@@ -64,8 +64,8 @@ class Regime:
 REGIMES = {
     "latency": Regime("latency", 1, 12, repeats=60),
     "throughput": Regime("throughput", 16, 256, repeats=5),
-    "long": Regime("long", 1, 4096, repeats=3),
-    "decode": Regime("decode", 1, 12, reduce="norm", steps=64, repeats=5),
+    "long": Regime("long", 1, 4096, repeats=5),
+    "decode": Regime("decode", 1, 12, reduce="norm", steps=64, repeats=10),
     "stop": Regime("stop", 8, 64, mid_stop=True, repeats=10),
 }
 QUICK = {"latency": (1, 8, 0), "throughput": (2, 32, 0), "long": (1, 256, 0), "decode": (1, 8, 8), "stop": (2, 16, 0)}
