@@ -10,9 +10,13 @@ Stages (numbers saved with a manifest before any figure is drawn):
 2. eval: zero-shot accuracy of the full model vs `paper`, `drop` and `skip` (see
    internals.analyses.voids.skip) over the sweep, both protocols (generate + parse, option
    log-likelihood), on general_knowledge (all 70), hindu_knowledge (multiple choice) and
-   strategyqa (yes/no), 50 questions each beyond general_knowledge (CPU sized);
+   strategyqa (yes/no), 50 questions each beyond general_knowledge (CPU sized). `drop` (in both
+   phases, and in RG only) runs at alpha 0.05 there and at the rest of DROP_ALPHAS in a second
+   evaluation (runs/voids/bench/eval_drop), whose rows join the sweep;
 3. time: seconds per single-sequence decode step, full vs skip (blocks not run) vs drop;
-4. figures -> assets/voids_*.png|pdf; summary -> benchmarks/results/voids.json.
+4. figures -> assets/voids_*.png|pdf; summary -> benchmarks/results/voids.json; the norm trace
+   itself (1 MB) -> benchmarks/results/voids_trace, so `internals figures` redraws the trace
+   figures on a fresh clone.
 Target: at some alpha, >= 30% of (token, block) pairs skipped with accuracy >= the full model
 on at least one set (the paper: Qwen2.5-7B MMLU 69.24 -> 71.29 with ~30% of layers used;
 Mistral-7B GPQA 13.88 -> 18.36 with ~70%). The last line printed is JSON: alpha,
@@ -33,6 +37,8 @@ RESULTS = ROOT / "benchmarks" / "results"
 WORK = ROOT / "runs" / "voids" / "bench"
 ASSETS = ROOT / "assets"
 ALPHAS = (0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 0.8)
+DROP_ALPHAS = (0.01, 0.02, 0.05, 0.1, 0.2)  # `drop` removes whole block outputs: it needs small alphas
+TRACE = RESULTS / "voids_trace"
 SETS = {"general_knowledge": 70, "hindu_knowledge": 50, "strategyqa": 50}
 TARGET_SKIPPED = 0.30
 
@@ -67,7 +73,7 @@ def run_stages(args) -> None:
 
     lm = load_model(None, device=args.device)
     base = {"model": lm.describe(), "versions": package_versions(), "threads": torch.get_num_threads(), "seed": 0}
-    trace_dir = WORK / "trace"
+    trace_dir = TRACE
     if not (trace_dir / "manifest.json").exists():
         data = load_dataset("strategyqa", limit=args.trace_n)
         prompts = render(data, "chat", lm.tokenizer)  # the question as a user turn: replies run long enough for RG
@@ -79,7 +85,11 @@ def run_stages(args) -> None:
     cfg = EvalConfig(alphas=ALPHAS, kinds=("paper", "drop", "skip"), drop_phases=("both", "rg"),
                      drop_alphas=(0.05,), skip_alphas=(0.05, 0.1, 0.2, 0.3), max_new_tokens=8)
     datasets = [load_dataset(name, limit=n) for name, n in SETS.items()]
-    evaluate(lm, datasets, cfg, WORK / "eval", manifest={"model": base["model"], "versions": base["versions"]}, progress=True)
+    meta = {"model": base["model"], "versions": base["versions"]}
+    evaluate(lm, datasets, cfg, WORK / "eval", manifest=meta, progress=True)
+    rest = tuple(a for a in DROP_ALPHAS if a not in cfg.drop_alphas)
+    drop = EvalConfig(alphas=rest, kinds=("drop",), drop_phases=("both", "rg"), max_new_tokens=8)
+    evaluate(lm, datasets, drop, WORK / "eval_drop", manifest=meta, progress=True)
 
     timing_path = WORK / "timing.json"
     if not timing_path.exists():
@@ -94,16 +104,21 @@ def summarise() -> dict:
 
     trace_summary = json.loads((WORK / "trace_summary.json").read_text())
     eval_summary = json.loads((WORK / "eval" / "summary.json").read_text())
+    drop_summary = json.loads((WORK / "eval_drop" / "summary.json").read_text())
     timing = json.loads((WORK / "timing.json").read_text())
-    rows = [{k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.items()} for r in eval_summary["rows"]]
-    best = best_tradeoff(eval_summary["rows"])
-    lines = [json.loads(x) for x in (WORK / "eval" / f"{best['dataset']}.jsonl").read_text().splitlines()]
+    # the full model's rows come from the main evaluation (the drop evaluation reruns the same full model)
+    raw = eval_summary["rows"] + [r for r in drop_summary["rows"] if r["kind"] == "drop"]
+    rows = [{k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.items()} for r in raw]
+    best = best_tradeoff(raw)
+    main_labels = {r["label"] for r in eval_summary["rows"]}
+    where = WORK / ("eval" if best["label"] in main_labels else "eval_drop")
+    lines = [json.loads(x) for x in (where / f"{best['dataset']}.jsonl").read_text().splitlines()]
     best["paired"] = paired(lines, best["label"], best["protocol"])
     trace_manifest = trace_summary.pop("manifest")
     return {**best, "sweep": rows,
             "trace": {"manifest": {k: trace_manifest.get(k) for k in ("model", "dataset", "template", "max_new_tokens", "sites")},
                       **trace_summary},
-            "timing": timing, "manifest": eval_summary["manifest"]}
+            "timing": timing, "manifest": {**eval_summary["manifest"], "drop_config": drop_summary["manifest"]["config"]}}
 
 
 def figures(result: dict) -> list[Path]:
@@ -111,7 +126,7 @@ def figures(result: dict) -> list[Path]:
     from internals.analyses.voids.trace import NormTrace
     from transformers import AutoTokenizer
 
-    tr = NormTrace.load(WORK / "trace")
+    tr = NormTrace.load(TRACE)
     tok = AutoTokenizer.from_pretrained(tr.manifest["model"]["path"])
     paths = trace_figures(tr, 0.8, ALPHAS, ASSETS, tokenizer=tok)
     return paths + eval_figures(result["sweep"], ASSETS)

@@ -62,3 +62,17 @@ def test_only_and_unknown_source(root, capsys):
     assert main(["figures", "--root", str(root), "--only", "nope"]) == 2
     assert "no figure source matches nope" in capsys.readouterr().err
     assert {"factcheckmate", "cutoff", "depth trace", "depth pretrain", "voids eval", "voids trace"} <= {s.name for s in SOURCES}
+
+
+def test_repository_results_redraw_every_readme_figure(tmp_path):
+    """On a fresh clone, the committed results files alone redraw every figure README links to."""
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parent.parent
+    outcomes = regenerate(repo, out=tmp_path, formats=("html",))
+    assert not [o.source.name for o in outcomes if o.skipped]
+    made = {p.stem for p in tmp_path.iterdir()}
+    wanted = set(readme_assets(repo / "README.md"))
+    assert wanted and wanted <= made, sorted(wanted - made)
+    for stem in wanted:
+        assert (tmp_path / f"{stem}.html").stat().st_size > 1000

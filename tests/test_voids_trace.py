@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from internals.analyses.voids.readout import States
-from internals.analyses.voids.report import per_prompt_rates, trace_figures, trace_summary
+from internals.analyses.voids.report import per_prompt_rates, trace_figures, trace_plots, trace_summary
 from internals.analyses.voids.trace import NormTrace, pp_norms, rg_norms, trace
 from internals.errors import InternalsError
 
@@ -78,6 +78,9 @@ def test_summary_and_figures(traced, tiny_llama, tmp_path):
     paths = trace_figures(traced, 0.8, [0.1, 0.8], tmp_path, tokenizer=tiny_llama.tokenizer, formats=("html",))
     assert sorted(p.name for p in paths) == ["voids_alpha_share.html", "voids_layer_phase.html",
                                             "voids_layer_rates.html", "voids_token_map.html"]
+    figs = trace_plots(traced, 0.8, [0.1, 0.8], tokenizer=tiny_llama.tokenizer)  # the same figures, as objects
+    assert sorted(figs) == sorted(p.stem for p in paths)
+    assert figs["voids_layer_phase"].data[0].z.shape == (2, tiny_llama.n_layers)  # phases x blocks
 
 
 def test_bad_input(tiny_llama, prompts, tmp_path):

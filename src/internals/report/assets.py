@@ -50,7 +50,7 @@ VOIDS_FIGURE_ALPHA = 0.8  # the alpha benchmarks/voids.py draws the trace figure
 
 
 def write_voids_trace(paths: list[Path], out: Path, formats) -> list[Path]:
-    """Voids trace figures from the saved norm trace (runs/voids/bench/trace, made by the benchmark)
+    """Voids trace figures from the norm trace benchmarks/voids.py saved (benchmarks/results/voids_trace)
     at the benchmark's alphas (benchmarks/results/voids.json)."""
     import json
 
@@ -72,16 +72,12 @@ def write_cutoff(paths: list[Path], out: Path, formats) -> list[Path]:
     import json
 
     from ..analyses.cutoff.figures import write_figures
-    from ..plots import export
-    from .collect import collected_figures
 
     results = json.loads(paths[0].read_text())
     probe = results.get("manifest", {}).get("probe")
     root = paths[0].parents[2]  # <root>/benchmarks/results/<file>
     train = root / probe / "train.json" if probe else None
-    with collected_figures() as (figs, scratch):
-        write_figures(paths[0], train if train and train.is_file() else None, scratch)
-    return export(list(figs.values()), [out / stem for stem in figs], formats=formats)
+    return write_figures(paths[0], train if train and train.is_file() else None, out, formats=formats)
 
 
 def write_factcheckmate(paths: list[Path], out: Path, formats) -> list[Path]:
@@ -111,7 +107,7 @@ SOURCES: tuple[FigureSource, ...] = (
     FigureSource("depth trace", ("benchmarks/results/depth_trace.json",), f"{__name__}:write_depth"),
     FigureSource("depth pretrain", ("benchmarks/results/depth_pretrain.json",), f"{__name__}:write_depth"),
     FigureSource("voids eval", ("benchmarks/results/voids.json",), f"{__name__}:write_voids_eval"),
-    FigureSource("voids trace", ("runs/voids/bench/trace/manifest.json", "benchmarks/results/voids.json"),
+    FigureSource("voids trace", ("benchmarks/results/voids_trace/manifest.json", "benchmarks/results/voids.json"),
                  f"{__name__}:write_voids_trace"),
 )
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import tempfile
 
-from .collect import collected_figures
 from .section import ReportSettings, Section, Table
 
 TITLE = "Voids: LAC void detection and skipping"
@@ -24,7 +23,7 @@ CAPTIONS = {
 
 def section(lm, settings: ReportSettings) -> Section:
     from ..analyses.voids import EvalConfig, evaluate, trace
-    from ..analyses.voids.report import eval_figures, trace_figures, trace_summary
+    from ..analyses.voids.report import eval_plots, trace_plots, trace_summary
     from ..data import load_dataset
     from ..prompts import render
 
@@ -38,9 +37,7 @@ def section(lm, settings: ReportSettings) -> Section:
                      seed=settings.seed)
     with tempfile.TemporaryDirectory(prefix="internals-voids-") as out:
         rows = evaluate(lm, [eval_data], cfg, out, progress=settings.progress)
-    with collected_figures() as (figs, scratch):
-        trace_figures(tr, FIGURE_ALPHA, ALPHAS, scratch, tokenizer=lm.tokenizer)
-        eval_figures(rows, scratch)
+    figs = {**trace_plots(tr, FIGURE_ALPHA, ALPHAS, tokenizer=lm.tokenizer), **eval_plots(rows)}
     figures = {CAPTIONS.get(stem, _eval_caption(stem)): fig for stem, fig in figs.items()}
     phases = list(summary["tokens"])
     share = Table("Void share of (token, block) pairs", ["alpha", *[f"{p.upper()} void share" for p in phases],
@@ -61,7 +58,7 @@ def section(lm, settings: ReportSettings) -> Section:
         "trace": {"dataset": _data(trace_data), "template": "chat", "max_new_tokens": new_tokens, "alphas": ALPHAS},
         "eval": {"dataset": _data(eval_data), "config": cfg.to_dict()},
         "functions": ["internals.analyses.voids.trace", "internals.analyses.voids.evaluate",
-                      "internals.analyses.voids.report.trace_figures", "internals.analyses.voids.report.eval_figures"]})
+                      "internals.analyses.voids.report.trace_plots", "internals.analyses.voids.report.eval_plots"]})
 
 
 def _data(d) -> dict:

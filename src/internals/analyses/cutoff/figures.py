@@ -62,18 +62,24 @@ def tradeoff_figure(results: dict):
     return fig
 
 
-def write_figures(results_path, train_path=None, out="assets") -> list[Path]:
-    """Export the figures as PNG and PDF into `out`; returns the files written."""
-    from ...plots import export
-
+def figures(results_path, train_path=None) -> dict:
+    """{stem: Figure}: `cutoff_tradeoff` and, with the probe's train.json (given, or found beside
+    the probe the results name), one `cutoff_head_f1_<kind>` per feature kind."""
     results = _read(results_path)
     train_path = train_path or _train_beside(results)
-    figs, stems = [tradeoff_figure(results)], [str(Path(out) / "cutoff_tradeoff")]
+    figs = {"cutoff_tradeoff": tradeoff_figure(results)}
     if train_path:
         for kind, fig in head_f1_figures(_read(train_path)).items():
-            figs.append(fig)
-            stems.append(str(Path(out) / f"cutoff_head_f1_{re.sub(r'[^a-z_]', '', kind)}"))
-    return export(figs, stems, formats=("png", "pdf"))
+            figs[f"cutoff_head_f1_{re.sub(r'[^a-z_]', '', kind)}"] = fig
+    return figs
+
+
+def write_figures(results_path, train_path=None, out="assets", formats=("png", "pdf")) -> list[Path]:
+    """Export `figures(...)` into `out` (PNG and PDF by default); returns the files written."""
+    from ...plots import export
+
+    figs = figures(results_path, train_path)
+    return export(list(figs.values()), [str(Path(out) / stem) for stem in figs], formats=formats)
 
 
 def _train_beside(results: dict) -> Path | None:

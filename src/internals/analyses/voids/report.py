@@ -1,7 +1,8 @@
 """Numbers and figures from saved voids results (a `NormTrace` directory, an eval summary).
 
-Numbers first (`trace_summary`), figures from them (`trace_figures`, `eval_figures`), so
-figures can be redrawn without rerunning a model.
+Numbers first (`trace_summary`), figures from them, so figures can be redrawn without rerunning a
+model: `trace_plots` / `eval_plots` return {stem: plotly Figure} (for notebooks and the report),
+`trace_figures` / `eval_figures` export the same figures to files (PNG and PDF by default).
 """
 
 from __future__ import annotations
@@ -41,32 +42,40 @@ def trace_summary(trace: NormTrace, alphas) -> dict:
     return out
 
 
-def trace_figures(trace: NormTrace, alpha: float, alphas, out_dir: str | Path, prompt: int = 0,
-                  tokenizer=None, formats=("png", "pdf")) -> list[Path]:
-    """Layer x phase heatmap, per-layer rates with a band over prompts, the layer x position
-    map of one prompt (PP then RG tokens) and the void share against alpha."""
-    from ...plots import curves, export, heatmap, layer_lines
+def trace_plots(trace: NormTrace, alpha: float, alphas, prompt: int = 0, tokenizer=None) -> dict:
+    """{stem: Figure}: layer x phase heatmap, per-layer rates with a band over prompts, the layer x
+    position map of one prompt (PP then RG tokens) and the void share against alpha."""
+    from ...plots import curves, heatmap, layer_lines
 
     phases = ["pp"] + (["rg"] if trace.rg.shape[1] else [])
     names = {"pp": "prompt (PP)", "rg": "generation (RG)"}
     rates = {p: per_prompt_rates(trace, alpha, p) for p in phases}
-    figs, stems = [], []
+    figs = {}
     matrix = np.stack([trace.lac(alpha, p).layer_rates() for p in phases])
-    figs.append(heatmap(matrix, x_label="block", y_label="phase", y_ticks=[names[p] for p in phases],
-                        colorbar_title="activated", zmin=0, zmax=1, width="double", height=1.8,
-                        title=f"LAC activation rate per block (alpha {alpha:g})"))
-    stems.append("voids_layer_phase")
-    figs.append(layer_lines({names[p]: rates[p] for p in phases}, band="std", xlabel="block",
-                            ylabel="share of tokens activated", title=f"alpha {alpha:g}, band: std over prompts"))
-    stems.append("voids_layer_rates")
-    figs.append(_token_map(trace, alpha, prompt, tokenizer))
-    stems.append("voids_token_map")
+    figs["voids_layer_phase"] = heatmap(matrix, x_label="block", y_label="phase", y_ticks=[names[p] for p in phases],
+                                        colorbar_title="activated", zmin=0, zmax=1, width="double", height=1.8,
+                                        title=f"LAC activation rate per block (alpha {alpha:g})")
+    figs["voids_layer_rates"] = layer_lines({names[p]: rates[p] for p in phases}, band="std", xlabel="block",
+                                            ylabel="share of tokens activated",
+                                            title=f"alpha {alpha:g}, band: std over prompts")
+    figs["voids_token_map"] = _token_map(trace, alpha, prompt, tokenizer)
     alphas = sorted(alphas)
     share = {names[p]: (alphas, [trace.lac(a, p).void_share() for a in alphas]) for p in phases}
-    figs.append(curves(share, band=None, xlabel="alpha", ylabel="void share of (token, block) pairs"))
-    stems.append("voids_alpha_share")
+    figs["voids_alpha_share"] = curves(share, band=None, xlabel="alpha", ylabel="void share of (token, block) pairs")
+    return figs
+
+
+def trace_figures(trace: NormTrace, alpha: float, alphas, out_dir: str | Path, prompt: int = 0,
+                  tokenizer=None, formats=("png", "pdf")) -> list[Path]:
+    """`trace_plots` exported to out_dir/<stem>.<format>; returns the written paths."""
+    return _export(trace_plots(trace, alpha, alphas, prompt, tokenizer), out_dir, formats)
+
+
+def _export(figs: dict, out_dir, formats) -> list[Path]:
+    from ...plots import export
+
     out = Path(out_dir)
-    return export(figs, [out / s for s in stems], formats=formats)
+    return export(list(figs.values()), [out / s for s in figs], formats=formats) if figs else []
 
 
 def _token_map(trace: NormTrace, alpha: float, prompt: int, tokenizer):
@@ -89,12 +98,12 @@ def _token_map(trace: NormTrace, alpha: float, prompt: int, tokenizer):
                    title=f"LAC decisions of prompt {prompt} (alpha {alpha:g})")
 
 
-def eval_figures(rows: list[dict], out_dir: str | Path, formats=("png", "pdf")) -> list[Path]:
-    """One trade-off figure per (dataset, protocol): accuracy against the share of (token,
-    block) pairs used, one line per (kind, phases) over alphas, the full model dashed."""
-    from ...plots import export, tradeoff
+def eval_plots(rows: list[dict]) -> dict:
+    """{stem: Figure}: one trade-off figure per (dataset, protocol): accuracy against the share of
+    (token, block) pairs used, one line per (kind, phases) over alphas, the full model dashed."""
+    from ...plots import tradeoff
 
-    figs, stems = [], []
+    figs = {}
     keys = sorted({(r["dataset"], r["protocol"]) for r in rows})
     for dataset, protocol in keys:
         sel = [r for r in rows if r["dataset"] == dataset and r["protocol"] == protocol]
@@ -109,7 +118,10 @@ def eval_figures(rows: list[dict], out_dir: str | Path, formats=("png", "pdf")) 
                            ylabel="accuracy", baseline=None if full is None or fig is not None else full["accuracy"],
                            baseline_label="full model", title=f"{dataset}, {protocol}", width="double")
         if fig is not None:
-            figs.append(fig)
-            stems.append(f"voids_tradeoff_{dataset}_{protocol}")
-    out = Path(out_dir)
-    return export(figs, [out / s for s in stems], formats=formats) if figs else []
+            figs[f"voids_tradeoff_{dataset}_{protocol}"] = fig
+    return figs
+
+
+def eval_figures(rows: list[dict], out_dir: str | Path, formats=("png", "pdf")) -> list[Path]:
+    """`eval_plots` exported to out_dir/<stem>.<format>; returns the written paths."""
+    return _export(eval_plots(rows), out_dir, formats)
