@@ -4,8 +4,9 @@
     python benchmarks/factcheckmate.py --quick         # smoke run: small samples, 2 alphas
 
 1. Trains (or reuses, when the probe dir holds the same config) the probes of
-   probes/qa_wikidata.toml and probes/fanoutqa_sub.toml: per-layer sweep, MLP (the paper's
-   head, saved) and logistic regression, best layer chosen on validation, metrics on test.
+   probes/qa_wikidata.toml and probes/fanoutqa_sub.toml: per-layer sweep of each head the config
+   lists (the first is saved: `mlp_scaled`, ours; the paper's `mlp` and logistic regression beside
+   it), best layer chosen on validation, metrics on test. The summary reports the saved head.
 2. Cross-dataset transfer: each dataset's heads, at their best layers, on the other dataset's
    questions (all of them: the probe never saw any).
 3. Mitigation (our design, see internals.analyses.factcheckmate.steer) on qa_wikidata: steering
@@ -34,7 +35,7 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results" / "factcheckmate.json"
 CONFIGS = ("qa_wikidata", "fanoutqa_sub")
-ALPHAS = (1.0, 2.0, 4.0, 8.0)
+ALPHAS = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0)
 
 
 def main() -> int:
@@ -57,9 +58,11 @@ def main() -> int:
     transfer = _transfer(configs, prepared, detection)
     mitigation = _mitigation(lm, configs["qa_wikidata"], prepared["qa_wikidata"], detection["qa_wikidata"], args)
     figures = [] if args.quick else _figures(configs)
-    qa = detection["qa_wikidata"]["mlp"]
+    saved = configs["qa_wikidata"].heads[0]  # the head the probe directory holds (and the detector uses)
+    qa = detection["qa_wikidata"][saved]
     summary = {
-        "balanced_accuracy": qa["test"]["balanced_accuracy"], "auroc": qa["test"]["auroc"], "best_layer": qa["layer"],
+        "head": saved, "balanced_accuracy": qa["test"]["balanced_accuracy"], "auroc": qa["test"]["auroc"],
+        "best_layer": qa["layer"],
         "factual_rate_flagged_before": mitigation["test"]["flagged_before"],
         "factual_rate_flagged_after": mitigation["test"]["flagged_after"],
         "factual_rate_unflagged_before": mitigation["test"]["unflagged_before"],
@@ -135,7 +138,7 @@ def _mitigation(lm, config, prep, detection, args) -> dict:
     from internals.analyses.factcheckmate.steer import Detector, factcheckmate_answers, steering, steering_vector, timings
     from internals.heads import load_probe
 
-    layer = detection["mlp"]["layer"]
+    layer = detection[config.heads[0]]["layer"]
     probe = load_probe(Path(config.out) / config.name, model=lm).estimator
     detector = Detector(probe, layer)
     X, y, split, data = prep.features.layer(layer), prep.labels.y, prep.split, prep.dataset

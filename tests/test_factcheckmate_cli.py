@@ -60,7 +60,7 @@ def knowing_dir(tmp_path_factory, tiny_dirs):
 
 def _config(tmp_path: Path, model: Path, **extra) -> Path:
     keys = {"name": "tiny_qa", "dataset": "qa_wikidata", "model": str(model), "limit": 100, "layer": "sweep",
-            "setting": "I", "heads": ["mlp", "logistic"], "max_new_tokens": 6} | extra
+            "setting": "I", "heads": ["mlp", "mlp_scaled", "logistic"], "max_new_tokens": 6} | extra
     lines = ["[probe]"] + [f"{k} = {json.dumps(v)}" for k, v in keys.items()]
     path = tmp_path / "tiny_qa.toml"
     path.write_text("\n".join(lines) + "\n")
@@ -84,11 +84,13 @@ def test_train_eval_predict_end_to_end(tmp_path, knowing_dir, capsys):
     assert {"torch", "scikit-learn", "safetensors"} <= set(doc["versions"])
     sweep = json.loads((probe / "sweep.json").read_text())
     assert sweep["mlp"]["layers"] == [0, 1, 2] and len(sweep["logistic"]["test"]["auroc"]) == 3
+    assert len(sweep["mlp_scaled"]["validation"]["balanced_accuracy"]) == 3
     assert card["layer"] == sweep["mlp"]["best_layer"]
     from internals.analyses.factcheckmate.figures import sweep_figure
 
     fig = sweep_figure(probe / "sweep.json")
-    assert [t.name for t in fig.data] == ["MLP bal. acc.", "MLP AUROC", "LogReg bal. acc.", "LogReg AUROC"]
+    assert [t.name for t in fig.data] == ["MLP bal. acc.", "MLP AUROC", "MLP, standardised (ours) bal. acc.",
+                                          "MLP, standardised (ours) AUROC", "LogReg bal. acc.", "LogReg AUROC"]
     assert list(fig.data[0].x) == [0, 1, 2]
 
     # a second train with the same config keeps the probe (labels and features are cached too)

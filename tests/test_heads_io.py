@@ -9,7 +9,7 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 
 from internals.errors import InternalsError
-from internals.heads import MLPProbe, load_probe, logistic_probe, save_probe
+from internals.heads import MLPProbe, fit_scaled_mlp, load_probe, logistic_probe, save_probe, scaled_mlp_probe
 
 
 def _data(n=300, d=10, seed=0):
@@ -22,7 +22,7 @@ def _data(n=300, d=10, seed=0):
 CARD = {"model": {"name": "m", "fingerprint": "0123456789abcdef"}, "site": "resid_post.3", "layer": 3}
 
 
-@pytest.mark.parametrize("make", [lambda: MLPProbe(max_epochs=3), logistic_probe, lambda: LogisticRegression(class_weight={0: 1.0, 1: 2.5})])
+@pytest.mark.parametrize("make", [lambda: MLPProbe(max_epochs=3), logistic_probe, lambda: scaled_mlp_probe(max_epochs=3), lambda: LogisticRegression(class_weight={0: 1.0, 1: 2.5})])
 def test_round_trip_identical_predictions(tmp_path, make):
     X, y = _data()
     est = make().fit(X, y)
@@ -96,3 +96,18 @@ def test_unsupported_estimator_refused(tmp_path):
     X, y = _data()
     with pytest.raises(InternalsError, match="cannot save a SVC"):
         save_probe(SVC().fit(X, y), tmp_path / "p")
+
+
+def test_scaled_mlp_is_the_mlp_on_standardised_rows():
+    """`mlp_scaled` (ours): the scaler fitted on the training rows, the paper's MLP on the scaled rows,
+    early-stopping on scaled validation rows; the same as doing it by hand."""
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = _data(d=6)
+    X = X * np.array([1, 1, 1, 1, 1, 1000], dtype=np.float32)  # one outlier dimension, as in real residuals
+    tr, va = slice(0, 240), slice(240, None)
+    pipe = fit_scaled_mlp(scaled_mlp_probe(max_epochs=5), X[tr], y[tr], X[va], y[va])
+    scaler = StandardScaler().fit(X[tr])
+    mlp = MLPProbe(max_epochs=5).fit(scaler.transform(X[tr]), y[tr], X_val=scaler.transform(X[va]), y_val=y[va])
+    assert np.allclose(pipe.predict_proba(X), mlp.predict_proba(scaler.transform(X)))
+    assert pipe.named_steps["mlp"].best_epoch_ == mlp.best_epoch_

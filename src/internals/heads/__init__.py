@@ -9,6 +9,7 @@
 
 from .io import LoadedProbe, load_probe, register_estimator, save_probe
 from .linear import logistic_probe
-from .mlp import MLPProbe
+from .mlp import MLPProbe, fit_scaled_mlp, scaled_mlp_probe
 
-__all__ = ["LoadedProbe", "MLPProbe", "load_probe", "logistic_probe", "register_estimator", "save_probe"]
+__all__ = ["LoadedProbe", "MLPProbe", "fit_scaled_mlp", "load_probe", "logistic_probe", "register_estimator", "save_probe",
+           "scaled_mlp_probe"]

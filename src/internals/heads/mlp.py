@@ -192,3 +192,23 @@ def _downsample(target: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     if n == 0:
         return np.arange(len(target))
     return np.sort(np.concatenate([rng.permutation(i)[:n] for i in per_class]))
+
+
+def scaled_mlp_probe(random_state: int | None = 0, **mlp_params):
+    """OURS, not the paper's: `Pipeline(StandardScaler, MLPProbe)`. The paper's MLP sees the raw
+    pooled states, whose few outlier dimensions (norms in the thousands on SmolLM2) dominate the
+    first layer at lr 1e-4; standardising each feature on the training rows first is the usual
+    fix. Fit it with `fit_scaled_mlp` to early-stop on standardised validation rows."""
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    return Pipeline([("scale", StandardScaler()), ("mlp", MLPProbe(random_state=random_state, **mlp_params))])
+
+
+def fit_scaled_mlp(pipeline, X, y, X_val=None, y_val=None):
+    """Fit a `scaled_mlp_probe`: the scaler on X, then the MLP on the scaled rows, early-stopping on
+    the scaled X_val (a plain `Pipeline.fit` would hand the MLP unscaled validation rows)."""
+    scale, mlp = pipeline.named_steps["scale"], pipeline.named_steps["mlp"]
+    scale.fit(X)
+    mlp.fit(scale.transform(X), y, X_val=None if X_val is None else scale.transform(X_val), y_val=y_val)
+    return pipeline

@@ -9,9 +9,9 @@ from .section import ReportSettings, Section, Table
 
 TITLE = "FactCheckmate: predicting hallucinations before the answer"
 DATASET = "qa_wikidata"
-HEADS = ("mlp", "logistic")
+HEADS = ("mlp", "mlp_scaled", "logistic")
 MIN_QUESTIONS = 40  # below this the 80/10/10 split leaves a handful of validation/test rows: never fewer
-NAMES = {"mlp": "MLP probe", "logistic": "logistic probe"}
+NAMES = {"mlp": "MLP probe", "mlp_scaled": "MLP probe, standardised (ours)", "logistic": "logistic probe"}
 
 
 def section(lm, settings: ReportSettings) -> Section:
@@ -58,7 +58,8 @@ def section(lm, settings: ReportSettings) -> Section:
     text = (f"{len(data)} {DATASET} questions answered greedily with the {prep.template} template (up to "
             f"{gen.max_new_tokens} tokens); an answer that matches no gold alias (lenient exact match) is a "
             "hallucination. Probes read the mean-pooled residual stream of the question alone, so they predict "
-            "before the model answers. The MLP is FactCheckmate's head; the logistic probe is a baseline.")
+            "before the model answers. The MLP is FactCheckmate's head; ours: the same MLP on standardised features, "
+            "and a logistic baseline.")
     return Section(TITLE, figures, [table, examples], text=text, manifest={
         "dataset": {"name": data.name, "split": data.split, "fingerprint": data.fingerprint, "n": len(data)},
         "template": prep.template, "setting": "I", "generation": gen.to_dict(), "heads": list(HEADS),

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-_NAMES = {"mlp": "MLP", "logistic": "LogReg"}
+_NAMES = {"mlp": "MLP", "mlp_scaled": "MLP, standardised (ours)", "logistic": "LogReg"}
 
 
 def sweep_figure(sweep: dict | str | Path, part: str = "test", title: str | None = None):

@@ -16,16 +16,19 @@ from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score, r
 from tqdm.auto import tqdm
 
 from ...errors import InternalsError
-from ...heads import MLPProbe, logistic_probe
+from ...heads import MLPProbe, fit_scaled_mlp, logistic_probe, scaled_mlp_probe
 
-HEADS = ("mlp", "logistic")
+HEADS = ("mlp", "mlp_scaled", "logistic")
 METRICS = ("balanced_accuracy", "auroc", "f1", "f1_hallucination", "accuracy")
 
 
 def make_head(name: str, seed: int = 0):
-    """A fresh, unfitted head: "mlp" (the paper's MLPProbe) or "logistic" (the baseline)."""
+    """A fresh, unfitted head: "mlp" (the paper's MLPProbe), "mlp_scaled" (ours: standardised
+    features, then the paper's MLP) or "logistic" (the baseline, standardised too)."""
     if name == "mlp":
         return MLPProbe(random_state=seed)
+    if name == "mlp_scaled":
+        return scaled_mlp_probe(random_state=seed)
     if name == "logistic":
         return logistic_probe(random_state=seed)
     raise InternalsError(f"unknown head {name!r}: use one of {', '.join(HEADS)}")
@@ -59,6 +62,8 @@ def fit_head(name: str, X: np.ndarray, y: np.ndarray, split: Split, seed: int = 
     head = make_head(name, seed)
     if name == "mlp":
         return head.fit(X[split.train], y[split.train], X_val=X[split.validation], y_val=y[split.validation])
+    if name == "mlp_scaled":
+        return fit_scaled_mlp(head, X[split.train], y[split.train], X[split.validation], y[split.validation])
     return head.fit(X[split.train], y[split.train])
 
 
