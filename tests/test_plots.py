@@ -21,7 +21,7 @@ import torch
 from internals.errors import InternalsError
 from internals.plots import (
     DOUBLE_COLUMN_PX, OKABE_ITO, PNG_SCALE, SINGLE_COLUMN_PX, TEMPLATE_NAME, bars, curves, export,
-    find_chrome, heatmap, layer_lines, paper_layout, roc_pr, tradeoff,
+    calibration, find_chrome, heatmap, layer_lines, paper_layout, roc_pr, tradeoff,
 )
 
 # the package's `export` function shadows its submodule of the same name
@@ -112,6 +112,9 @@ def test_layer_lines_takes_tensors_and_ignores_nan():
     (lambda: roc_pr([1, 1, 1], [0.1, 0.2, 0.9]), "only one class"),
     (lambda: roc_pr([0, 2, 1], [0.1, 0.2, 0.9]), "must hold 0/1 labels"),
     (lambda: roc_pr([0, 1], [0.1, np.nan]), "NaN or infinite"),
+    (lambda: calibration([0, 1, 1], [0.1, 0.9]), r"scores must be \[n\] with n = 3, got shape \(2,\)"),
+    (lambda: calibration([0, 1], [0.1, 1.5]), r"probabilities in \[0, 1\]"),
+    (lambda: calibration([0, 1], [0.1, 0.9], n_bins=1), "n_bins must be an integer >= 2"),
     (lambda: tradeoff([1, 2, 3], [1, 2]), r"y must be \[n\] with n = 3, got shape \(2,\)"),
     (lambda: tradeoff([1, 2], [1, 2], labels="ab"), "single string"),
     (lambda: bars(np.zeros((2, 2, 2))), r"values must be \[n\] or \[n, samples\], got shape \(2, 2, 2\)"),
@@ -157,6 +160,18 @@ def test_roc_pr_areas_match_sklearn_example():
     y = rng.integers(0, 2, 50)
     two = roc_pr(None, {"a": (y, y + rng.normal(size=50)), "b": (y[:30], rng.normal(size=30))})
     assert sum(1 for t in two.data if t.showlegend is not False and t.name) == 2
+
+
+def test_calibration_bins_match_sklearn():
+    from sklearn.calibration import calibration_curve
+
+    y = rng.integers(0, 2, 200)
+    p = np.clip(0.3 * y + rng.random(200) * 0.7, 0, 1)
+    fig = calibration(y, {"probe": p}, n_bins=5)
+    observed, predicted = calibration_curve(y, p, n_bins=5)
+    np.testing.assert_allclose(fig.data[0].y, observed)
+    np.testing.assert_allclose(fig.data[0].x, predicted)
+    assert fig.data[0].name.startswith("probe: Brier ") and fig.layout.width == SINGLE_COLUMN_PX
 
 
 def test_tradeoff_labels_baseline_and_added_series():

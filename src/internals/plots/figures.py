@@ -292,3 +292,36 @@ def roc_pr(y_true, scores, *, title: str | None = None, width: Width = "double",
     fig.update_layout(title_text=title, legend=dict(orientation="h", x=0.5, xanchor="center",
                                                     y=-0.25, yanchor="top"))
     return paper_layout(fig, width, height)
+
+
+def calibration(y_true, scores, *, n_bins: int = 10, title: str | None = None, width: Width = "single",
+                height: float | None = None) -> go.Figure:
+    """Reliability diagram: the observed share of positives against the mean predicted
+    probability, in `n_bins` equal-width bins (`sklearn.calibration.calibration_curve`, empty bins
+    left out), the diagonal dashed; the Brier score of each classifier in the legend.
+
+    y_true: [n] 0/1 labels (1 = positive class). scores: [n] probabilities in [0, 1], or name -> [n].
+    """
+    from sklearn.calibration import calibration_curve
+    from sklearn.metrics import brier_score_loss
+
+    if not isinstance(n_bins, int) or n_bins < 2:
+        raise InternalsError(f"n_bins must be an integer >= 2, got {n_bins!r}")
+    y = _binary_labels(y_true, "y_true")
+    fig = go.Figure()
+    for i, (name, s) in enumerate(as_series(scores, "scores").items()):
+        label = f"scores of {name!r}" if name else "scores"
+        p = as_vector(s, label, length=y.shape[0])
+        if not np.all(np.isfinite(p)) or p.min() < 0 or p.max() > 1:
+            raise InternalsError(f"{label} must be probabilities in [0, 1]")
+        observed, predicted = calibration_curve(y, p, n_bins=n_bins, strategy="uniform")
+        legend = f"{name + ': ' if name else ''}Brier {brier_score_loss(y, p):.3f}"
+        fig.add_trace(go.Scatter(x=predicted, y=observed, mode="lines+markers", name=legend,
+                                 line=dict(color=OKABE_ITO[i % len(OKABE_ITO)])))
+    fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", line=dict(dash="dash", width=0.75, color="#777777"),
+                             showlegend=False, hoverinfo="skip"))
+    axis = dict(range=[-0.02, 1.02], constrain="domain")
+    fig.update_xaxes(title_text="mean predicted probability", **axis)
+    fig.update_yaxes(title_text="observed share of positives", **axis)
+    fig.update_layout(title_text=title, legend=dict(orientation="h", x=0.5, xanchor="center", y=-0.3, yanchor="top"))
+    return paper_layout(fig, width, height)

@@ -19,7 +19,7 @@ def section(lm, settings: ReportSettings) -> Section:
     from ..analyses.factcheckmate.figures import sweep_figure
     from ..analyses.factcheckmate.pipeline import prepare
     from ..data import load_dataset
-    from ..plots import roc_pr
+    from ..plots import calibration, roc_pr
 
     data = load_dataset(DATASET, limit=max(settings.n(400, 2000), MIN_QUESTIONS), seed=settings.seed)
     gen = GenerationSettings(max_new_tokens=min(settings.tokens(12, 16), 16), batch_size=max(settings.batch_size, 16))
@@ -41,6 +41,10 @@ def section(lm, settings: ReportSettings) -> Section:
     if len(np.unique(y[test])) == 2:
         figures["ROC and precision-recall of the probes at the layer chosen on validation (test split; "
                 "positive class: hallucination)"] = roc_pr(y[test], scores)
+        figures["Calibration of the probes on the test split: observed hallucination rate against the predicted "
+                "probability (the heads train on class-balanced data, so their probabilities assume even odds, not the "
+                "real hallucination rate)"] = \
+            calibration(y[test], scores, n_bins=5)
     rows = []
     for head in HEADS:
         r = result.results[head]
