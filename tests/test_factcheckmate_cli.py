@@ -89,8 +89,8 @@ def test_train_eval_predict_end_to_end(tmp_path, knowing_dir, capsys):
     from internals.analyses.factcheckmate.figures import sweep_figure
 
     fig = sweep_figure(probe / "sweep.json")
-    assert [t.name for t in fig.data] == ["MLP bal. acc.", "MLP AUROC", "MLP, standardised (ours) bal. acc.",
-                                          "MLP, standardised (ours) AUROC", "LogReg bal. acc.", "LogReg AUROC"]
+    assert [t.name for t in fig.data] == ["MLP bal. acc.", "MLP AUROC", "MLP-std (ours) bal. acc.",
+                                          "MLP-std (ours) AUROC", "LogReg bal. acc.", "LogReg AUROC"]
     assert list(fig.data[0].x) == [0, 1, 2]
 
     # a second train with the same config keeps the probe (labels and features are cached too)

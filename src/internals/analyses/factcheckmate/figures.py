@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-_NAMES = {"mlp": "MLP", "mlp_scaled": "MLP, standardised (ours)", "logistic": "LogReg"}
+_NAMES = {"mlp": "MLP", "mlp_scaled": "MLP-std (ours)", "logistic": "LogReg"}
 
 
 def sweep_figure(sweep: dict | str | Path, part: str = "test", title: str | None = None):
@@ -27,4 +27,4 @@ def sweep_figure(sweep: dict | str | Path, part: str = "test", title: str | None
             values = np.array([np.nan if v is None else v for v in r[part][metric]], dtype=float)
             series[f"{_NAMES.get(head, head)} {label}"] = values
     return layer_lines(series, band=None, layers=layers, xlabel="layer (resid_post)",
-                       ylabel=f"{part} score", title=title)
+                       ylabel=f"{part} score", title=title, width="double")
