@@ -182,7 +182,7 @@ FACTCHECKMATE = [
     lm = load_model()
     out = tempfile.mkdtemp(prefix="probes-")
     config = ProbeConfig(name="qa_wikidata_demo", dataset="qa_wikidata", limit=60 if QUICK else 600,
-                         heads=["logistic"] if QUICK else ["mlp", "logistic"], max_new_tokens=12, out=out)
+                         heads=["logistic"] if QUICK else ["mlp_scaled", "mlp", "logistic"], max_new_tokens=12, out=out)
     config
     """),
     md("""
