@@ -5,7 +5,7 @@
     export(fig, "figures/probe_accuracy", formats=("pdf", "png", "html"))
 """
 
-from internals.plots.export import FORMATS, PNG_SCALE, export, find_chrome, require_chrome
+from internals.plots.export import FORMATS, PNG_SCALE, export, export_named, find_chrome, require_chrome
 from internals.plots.figures import bars, calibration, curves, heatmap, layer_lines, roc_pr, tradeoff
 from internals.plots.template import (
     DIVERGING_SCALE,
@@ -24,6 +24,6 @@ from internals.plots.template import (
 __all__ = [
     "DIVERGING_SCALE", "DOUBLE_COLUMN_IN", "DOUBLE_COLUMN_PX", "FORMATS", "OKABE_ITO", "PNG_SCALE",
     "SEQUENTIAL_SCALE", "SINGLE_COLUMN_IN", "SINGLE_COLUMN_PX", "TEMPLATE_NAME",
-    "bars", "calibration", "curves", "diverging", "export", "find_chrome", "heatmap", "layer_lines", "paper_layout",
+    "bars", "calibration", "curves", "diverging", "export", "export_named", "find_chrome", "heatmap", "layer_lines", "paper_layout",
     "require_chrome", "roc_pr", "sequential", "tradeoff",
 ]

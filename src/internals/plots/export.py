@@ -151,3 +151,11 @@ def export(figs, stems, formats: str | Sequence[str] = ("png", "pdf"), *, scale:
     if missing:
         raise InternalsError(f"figure export wrote nothing to {missing[0]} ({len(missing)} missing)")
     return written
+
+
+def export_named(figs: dict, out_dir: str | os.PathLike, formats: str | Sequence[str] = ("png", "pdf"),
+                 **kwargs) -> list[Path]:
+    """`export` for {stem: Figure}: writes out_dir/<stem>.<format> for each; returns the paths."""
+    out = Path(out_dir)
+    return export(list(figs.values()), [out / stem for stem in figs], formats, **kwargs)
+

@@ -9,13 +9,13 @@ from .section import ReportSettings, Section, Table
 
 TITLE = "FactCheckmate: predicting hallucinations before the answer"
 DATASET = "qa_wikidata"
-HEADS = ("mlp", "mlp_scaled", "logistic")
 MIN_QUESTIONS = 40  # below this the 80/10/10 split leaves a handful of validation/test rows: never fewer
 NAMES = {"mlp": "MLP probe", "mlp_scaled": "MLP probe, standardised (ours)", "logistic": "logistic probe"}
 
 
 def section(lm, settings: ReportSettings) -> Section:
     from ..analyses.factcheckmate import GenerationSettings, sweep
+    from ..analyses.factcheckmate.sweep import HEADS
     from ..analyses.factcheckmate.figures import sweep_figure
     from ..analyses.factcheckmate.pipeline import prepare
     from ..data import load_dataset

@@ -76,10 +76,9 @@ def figures(results_path, train_path=None) -> dict:
 
 def write_figures(results_path, train_path=None, out="assets", formats=("png", "pdf")) -> list[Path]:
     """Export `figures(...)` into `out` (PNG and PDF by default); returns the files written."""
-    from ...plots import export
+    from ...plots import export_named
 
-    figs = figures(results_path, train_path)
-    return export(list(figs.values()), [str(Path(out) / stem) for stem in figs], formats=formats)
+    return export_named(figures(results_path, train_path), out, formats)
 
 
 def _train_beside(results: dict) -> Path | None:

@@ -94,7 +94,6 @@ def make_figures(doc: dict) -> dict:
 
 def export_figures(doc: dict, out_dir: str | Path, formats=("png", "pdf")) -> list[Path]:
     """Draw the figures of `doc` and write them as out_dir/<stem>.<format>; returns the paths."""
-    from ...plots import export
+    from ...plots import export_named
 
-    figs = make_figures(doc)
-    return export(list(figs.values()), [str(Path(out_dir) / stem) for stem in figs], formats=formats)
+    return export_named(make_figures(doc), out_dir, formats)

@@ -72,10 +72,9 @@ def trace_figures(trace: NormTrace, alpha: float, alphas, out_dir: str | Path, p
 
 
 def _export(figs: dict, out_dir, formats) -> list[Path]:
-    from ...plots import export
+    from ...plots import export_named
 
-    out = Path(out_dir)
-    return export(list(figs.values()), [out / s for s in figs], formats=formats) if figs else []
+    return export_named(figs, out_dir, formats) if figs else []
 
 
 def _token_map(trace: NormTrace, alpha: float, prompt: int, tokenizer):
