@@ -10,9 +10,11 @@
 2. Cross-dataset transfer: each dataset's heads, at their best layers, on the other dataset's
    questions (all of them: the probe never saw any).
 3. Mitigation (our design, see internals.analyses.factcheckmate.steer) on qa_wikidata: steering
-   vector from the train split at the MLP's layer; alpha chosen on validation questions the
-   detector flags; on the test split, factual rates before/after on flagged questions and on
-   unflagged ones (left alone by design; a sample is run through the pipeline to check it).
+   vectors (class-mean differences, train split) at the probed layer and at STEER_LAYERS (ours:
+   `steer_layer`); the (layer, alpha) pair chosen on validation questions the detector flags; on
+   the test split, factual rates before/after on flagged questions (with the McNemar test, and
+   the probed layer's own best alpha beside it) and on unflagged ones (left alone by design; a
+   sample is run through the pipeline to check it).
 4. Wall-clock per question (batch 1) of plain generation, fused detection, a separate detection
    pass and steered generation.
 
@@ -36,6 +38,8 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results" / "factcheckmate.json"
 CONFIGS = ("qa_wikidata", "fanoutqa_sub")
 ALPHAS = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0)
+# steering at other blocks than the probed one (ours, `steer_layer`): swept with ALPHAS on validation
+STEER_LAYERS = (4, 6, 8, 10)
 
 
 def main() -> int:
@@ -90,7 +94,7 @@ def parse_args():
     p.add_argument("--quick", action="store_true", help="small samples into a temp dir; writes no results")
     p.add_argument("--tmp", default="/tmp/factcheckmate_quick", help="probe dir parent for --quick")
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1: the machine is shared)")
-    p.add_argument("--val-flagged", type=int, default=128, help="validation questions per alpha (flagged ones)")
+    p.add_argument("--val-flagged", type=int, default=200, help="flagged validation questions per (layer, alpha)")
     p.add_argument("--unflagged-check", type=int, default=48, help="unflagged test questions run through the pipeline")
     p.add_argument("--timing-questions", type=int, default=16, help="test questions timed at batch 1")
     p.add_argument("--quiet", action="store_true")
@@ -137,44 +141,61 @@ def _mitigation(lm, config, prep, detection, args) -> dict:
     from internals.analyses.factcheckmate.labels import lenient_match
     from internals.analyses.factcheckmate.steer import Detector, factcheckmate_answers, steering, steering_vector, timings
     from internals.heads import load_probe
+    from internals.stats import mcnemar
 
     layer = detection[config.heads[0]]["layer"]
     probe = load_probe(Path(config.out) / config.name, model=lm).estimator
     detector = Detector(probe, layer)
-    X, y, split, data = prep.features.layer(layer), prep.labels.y, prep.split, prep.dataset
-    vector = steering_vector(X[split.train], y[split.train])
-    flagged = detector.scores(X) >= detector.threshold
+    y, split, data = prep.labels.y, prep.split, prep.dataset
+    flagged = detector.scores(prep.features.layer(layer)) >= detector.threshold
     correct = prep.labels.correct
     gen = config.generation
+    steer_layers = (layer, *(l for l in STEER_LAYERS if l != layer))
+    vectors = {l: steering_vector(prep.features.layer(l)[split.train], y[split.train]) for l in steer_layers}
 
-    def steered_correct(rows, alpha):
-        with steering(lm.model, layer, vector, alpha):
+    def steered_correct(rows, at, alpha):
+        with steering(lm.model, at, vectors[at], alpha):
             answers = greedy_answers(lm, [prep.prompts[i] for i in rows], gen, progress=not args.quiet,
-                                     desc=f"steer alpha={alpha}").text
+                                     desc=f"steer layer {at} alpha={alpha}").text
         return np.array([lenient_match(a, data[i].answers) for a, i in zip(answers, rows)], dtype=bool)
 
     rng = np.random.default_rng(config.seed)
     val_flagged = split.validation[flagged[split.validation]]
     val_rows = np.sort(rng.permutation(val_flagged)[:args.val_flagged])
-    sweep = {alpha: _rate(steered_correct(val_rows, alpha)) for alpha in ALPHAS}
-    best_alpha = max(ALPHAS, key=lambda a: (sweep[a], -a))
+    grid = {at: {alpha: _rate(steered_correct(val_rows, at, alpha)) for alpha in ALPHAS} for at in steer_layers}
+
+    def pick(layers):  # best validation rate; ties: the probed layer, then the smaller alpha
+        return max(((at, a) for at in layers for a in ALPHAS), key=lambda p: (grid[p[0]][p[1]], p[0] == layer, -p[1]))
+
+    probed_pick, (steer_at, best_alpha) = pick([layer]), pick(steer_layers)
     test_flagged = split.test[flagged[split.test]]
     test_unflagged = split.test[~flagged[split.test]]
-    after_flagged = steered_correct(test_flagged, best_alpha) if len(test_flagged) else np.zeros(0, bool)
+    none = np.zeros(0, bool)
+    after_probed = steered_correct(test_flagged, *probed_pick) if len(test_flagged) else none
+    after_flagged = (after_probed if (steer_at, best_alpha) == probed_pick
+                     else steered_correct(test_flagged, steer_at, best_alpha) if len(test_flagged) else none)
     # unflagged questions are left alone by design: check it by running the whole pipeline on a sample
     check_rows = np.sort(rng.permutation(test_unflagged)[:args.unflagged_check])
-    piped = factcheckmate_answers(lm, [prep.prompts[i] for i in check_rows], detector, vector, best_alpha, gen)
+    piped = factcheckmate_answers(lm, [prep.prompts[i] for i in check_rows], detector, vectors[steer_at], best_alpha,
+                                  gen, steer_layer=steer_at)
     same = [a == prep.labels.answers[i] for a, i in zip(piped.answers, check_rows)]
-    if_steered = steered_correct(check_rows, best_alpha) if len(check_rows) else np.zeros(0, bool)
+    if_steered = steered_correct(check_rows, steer_at, best_alpha) if len(check_rows) else none
     timing_rows = rng.permutation(split.test)[:args.timing_questions]
-    times = timings(lm, [prep.prompts[i] for i in timing_rows], detector, vector, best_alpha, gen)
+    times = timings(lm, [prep.prompts[i] for i in timing_rows], detector, vectors[steer_at], best_alpha, gen,
+                    steer_layer=steer_at)
     return {
-        "layer": layer, "vector_norm": float(np.linalg.norm(vector)), "alphas": list(ALPHAS),
+        "layer": layer, "steer_layer": steer_at, "best_alpha": best_alpha,
+        "vector_norm": {str(at): float(np.linalg.norm(v)) for at, v in vectors.items()}, "alphas": list(ALPHAS),
         "validation": {"n_flagged": int(len(val_flagged)), "n_used": int(len(val_rows)),
                        "factual_rate_before": _rate(correct[val_rows]),
-                       "factual_rate_after": {str(a): r for a, r in sweep.items()}, "best_alpha": best_alpha},
+                       "factual_rate_after": {str(at): {str(a): r for a, r in row.items()} for at, row in grid.items()},
+                       "best": {"layer": steer_at, "alpha": best_alpha},
+                       "best_at_probed_layer": {"layer": probed_pick[0], "alpha": probed_pick[1]}},
         "test": {"n": int(len(split.test)), "n_flagged": int(len(test_flagged)), "n_unflagged": int(len(test_unflagged)),
                  "flagged_before": _rate(correct[test_flagged]), "flagged_after": _rate(after_flagged),
+                 "flagged_after_at_probed_layer": _rate(after_probed),
+                 "flagged_counts": {"before": int(correct[test_flagged].sum()), "after": int(after_flagged.sum()),
+                                    **mcnemar(after_flagged, correct[test_flagged])},
                  "unflagged_before": _rate(correct[test_unflagged]),
                  "unflagged_after": _rate(correct[test_unflagged]),
                  "unflagged_pipeline_check": {"n": int(len(check_rows)), "identical_answers": int(sum(same)),
@@ -219,8 +240,14 @@ def _print_tables(detection, transfer, mitigation, configs) -> None:
         pair, head = key.split("/")
         print(f"| {pair} | {head} | {m['layer']} | {_fmt(m['balanced_accuracy'])} | {_fmt(m['auroc'])} |")
     t, v = mitigation["test"], mitigation["validation"]
-    print(f"\nMitigation on qa_wikidata test (steering at layer {mitigation['layer']}, alpha {v['best_alpha']} "
-          f"chosen on {v['n_used']} flagged validation questions: {v['factual_rate_after']})")
+    print(f"\nMitigation on qa_wikidata test: detector at layer {mitigation['layer']}; steering at layer "
+          f"{mitigation['steer_layer']}, alpha {mitigation['best_alpha']}, chosen on {v['n_used']} flagged validation "
+          f"questions (factual before {_fmt(v['factual_rate_before'])}; after, by layer and alpha: "
+          f"{v['factual_rate_after']})")
+    c = t["flagged_counts"]
+    print(f"Flagged test questions: {c['before']} -> {c['after']} factual (won {c['wins']}, lost {c['losses']}, "
+          f"McNemar p = {c['p_value']:.3g}); steering the probed layer instead "
+          f"(alpha {v['best_at_probed_layer']['alpha']}): {_fmt(t['flagged_after_at_probed_layer'])}")
     print("| questions | n | factual before | factual after |")
     print("|---|---|---|---|")
     print(f"| flagged | {t['n_flagged']} | {_fmt(t['flagged_before'])} | {_fmt(t['flagged_after'])} |")

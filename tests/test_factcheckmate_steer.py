@@ -81,6 +81,23 @@ def test_flagged_prompts_are_regenerated_with_steering(tiny_llama, prompts):
     assert zero.answers == plain.text  # alpha 0: steering adds nothing
 
 
+def test_steer_layer_steers_another_block_than_the_probed_one(tiny_llama, prompts, monkeypatch):
+    from internals.analyses.factcheckmate import steer
+
+    used, real = [], steer.steering
+    monkeypatch.setattr(steer, "steering", lambda model, layer, *a: used.append(layer) or real(model, layer, *a))
+    v = np.full(64, 50.0, dtype=np.float32)
+    plain = greedy_answers(tiny_llama, prompts, SETTINGS)
+    out = factcheckmate_answers(tiny_llama, prompts, _detector(threshold=0.0, layer=1), v, alpha=10.0,
+                                settings=SETTINGS, steer_layer=0)
+    assert used == [0] and out.plain == plain.text  # detection still reads the probed layer (1)
+    with real(tiny_llama.model, 0, v, alpha=10.0):
+        at_0 = greedy_answers(tiny_llama, prompts, SETTINGS)
+    assert out.answers == at_0.text != plain.text
+    factcheckmate_answers(tiny_llama, prompts, _detector(threshold=0.0, layer=1), v, alpha=10.0, settings=SETTINGS)
+    assert used == [0, 1]  # the default steers the probed layer
+
+
 def test_timings_report_each_path(tiny_llama, prompts):
     t = timings(tiny_llama, prompts[:2], _detector(0.5), np.zeros(64, np.float32), 1.0,
                 GenerationSettings(max_new_tokens=2), repeats=1)

@@ -138,18 +138,17 @@ def summarise(lines: list[dict], dataset: str) -> list[dict]:
 def paired(lines: list[dict], label: str, protocol: str) -> dict:
     """The configuration `label` against the full model on the same questions: wins (it is right,
     the full model wrong), losses (the reverse) and the two-sided exact McNemar p-value."""
-    from scipy.stats import binomtest
+    from ...stats import mcnemar
 
-    wins = losses = 0
+    new, old = [], []
     for line in lines:
         runs = {r["label"]: r for r in line["runs"]}
         full = next(r for r in line["runs"] if r["kind"] == "none")
         if label not in runs:
             raise InternalsError(f"no configuration {label!r} in these results")
-        a, b = runs[label][f"pick_{protocol}"] == line["target"], full[f"pick_{protocol}"] == line["target"]
-        wins, losses = wins + (a and not b), losses + (b and not a)
-    p = binomtest(wins, wins + losses, 0.5).pvalue if wins + losses else 1.0
-    return {"wins": wins, "losses": losses, "p_value": float(p)}
+        new.append(runs[label][f"pick_{protocol}"] == line["target"])
+        old.append(full[f"pick_{protocol}"] == line["target"])
+    return mcnemar(new, old)
 
 
 def evaluate(lm, datasets: list, cfg: EvalConfig, out: str | Path, *, manifest: dict | None = None,
