@@ -154,6 +154,8 @@ def _mitigation(lm, config, prep, detection, args) -> dict:
     vectors = {l: steering_vector(prep.features.layer(l)[split.train], y[split.train]) for l in steer_layers}
 
     def steered_correct(rows, at, alpha):
+        if not len(rows):
+            return np.zeros(0, bool)
         with steering(lm.model, at, vectors[at], alpha):
             answers = greedy_answers(lm, [prep.prompts[i] for i in rows], gen, progress=not args.quiet,
                                      desc=f"steer layer {at} alpha={alpha}").text
@@ -170,16 +172,15 @@ def _mitigation(lm, config, prep, detection, args) -> dict:
     probed_pick, (steer_at, best_alpha) = pick([layer]), pick(steer_layers)
     test_flagged = split.test[flagged[split.test]]
     test_unflagged = split.test[~flagged[split.test]]
-    none = np.zeros(0, bool)
-    after_probed = steered_correct(test_flagged, *probed_pick) if len(test_flagged) else none
-    after_flagged = (after_probed if (steer_at, best_alpha) == probed_pick
-                     else steered_correct(test_flagged, steer_at, best_alpha) if len(test_flagged) else none)
+    after_probed = steered_correct(test_flagged, *probed_pick)
+    same_pick = (steer_at, best_alpha) == probed_pick
+    after_flagged = after_probed if same_pick else steered_correct(test_flagged, steer_at, best_alpha)
     # unflagged questions are left alone by design: check it by running the whole pipeline on a sample
     check_rows = np.sort(rng.permutation(test_unflagged)[:args.unflagged_check])
     piped = factcheckmate_answers(lm, [prep.prompts[i] for i in check_rows], detector, vectors[steer_at], best_alpha,
                                   gen, steer_layer=steer_at)
     same = [a == prep.labels.answers[i] for a, i in zip(piped.answers, check_rows)]
-    if_steered = steered_correct(check_rows, steer_at, best_alpha) if len(check_rows) else none
+    if_steered = steered_correct(check_rows, steer_at, best_alpha)
     timing_rows = rng.permutation(split.test)[:args.timing_questions]
     times = timings(lm, [prep.prompts[i] for i in timing_rows], detector, vectors[steer_at], best_alpha, gen,
                     steer_layer=steer_at)
