@@ -33,35 +33,70 @@ WORK = ROOT / "runs" / "cutoff" / "bench"
 ASSETS = ROOT / "assets"
 
 
-def run(cfg, lm) -> dict:
+def run(cfg, lm, only: str | None = None) -> dict | None:
+    """Train (or reuse the saved training of this config), evaluate validation and test examples of
+    every dataset (or of `only`, then return None), pick the threshold on validation, summarise."""
+    from dataclasses import replace
+
     from internals.analyses.cutoff.baselines import PositionBaseline
     from internals.analyses.cutoff.evaluation import evaluate
-    from internals.analyses.cutoff.pipeline import load_examples, load_probes, results_summary, train
+    from internals.analyses.cutoff.pipeline import accuracy_threshold, load_examples, load_probes, results_summary, rule_at
+    from internals.analyses.cutoff.probes import feature_kind
 
-    report = train(lm, cfg)
+    report = trained(lm, cfg)
     probes, card = load_probes(cfg.out, lm)
     position = PositionBaseline.from_dict(card["position"])
-    per = {}
+    key = [lm.fingerprint, cfg.to_dict(), report["kinds"][cfg.main]["heads"]]
+    budget = report["kinds"][cfg.main]["val_budget"]
+    val_cfg = replace(cfg, self_assess=False)  # validation answers pick the threshold; no baselines needed there
+    per, val = {}, {}
     WORK.mkdir(parents=True, exist_ok=True)
-    for name in cfg.datasets:
-        done = WORK / f"{name}.json"  # resume: a finished dataset is not evaluated again
-        key = [lm.fingerprint, cfg.to_dict(), report["kinds"]["attn_z"]["heads"]]
-        if done.exists() and _same_run(json.loads(done.read_text()).get("key"), key):
-            per[name] = json.loads(done.read_text())["result"]
-            continue
-        examples = load_examples(lm, name, "test", cfg.n_test, cfg)
-        per[name] = evaluate(lm, probes, position, examples, cfg, "attn_z", report["kinds"]["attn_z"]["val_budget"])
-        done.write_text(json.dumps({"key": key, "result": per[name]}))
+    for name in [only] if only else cfg.datasets:  # each finished split is saved and not evaluated again
+        val[name] = resumed(WORK / f"val_{name}.json", key, lambda: evaluate(
+            lm, probes, position, load_examples(lm, name, "validation", cfg.n_val, cfg), val_cfg, cfg.main, budget))
+        per[name] = resumed(WORK / f"{name}.json", key, lambda: evaluate(
+            lm, probes, position, load_examples(lm, name, "test", cfg.n_test, cfg), cfg, cfg.main, budget))
+    if only:
+        return None
     result = results_summary(per, cfg, lm, str(Path(cfg.out).relative_to(ROOT)),
-                             calibrated=report["kinds"]["attn_z"]["calibrated_threshold"])
-    result["scaling_ablation"] = scaling_ablation(lm, cfg)
+                             calibrated=report["kinds"][cfg.main]["calibrated_threshold"], main_kind=cfg.main,
+                             picked=accuracy_threshold(val, cfg.main, cfg.thresholds))
+    swept = [n for n in cfg.probe_names if feature_kind(n) == feature_kind(cfg.main)]  # every threshold scored
+    result["validation_picked_by_probe"] = {n: {**rule_at(per, n, pick["threshold"]), "validation": pick}
+                                            for n in swept for pick in [accuracy_threshold(val, n, cfg.thresholds)]}
+    result["scaling_ablation"] = resumed(WORK / "scaling_ablation.json", key, lambda: scaling_ablation(lm, cfg))
     result["train"] = {k: report[k] for k in ("f1_val_position", "data")} | {
         kind: {"heads": r["heads"], "f1_val_ensemble": r["f1_val_ensemble"]} for kind, r in report["kinds"].items()}
     return result
 
 
+def trained(lm, cfg) -> dict:
+    """The training report of `cfg` on `lm`: read back from cfg.out when the saved run has the same
+    config and model (so that several `--only` processes and reruns do not refit), else `train`."""
+    from internals.analyses.cutoff.pipeline import train
+
+    saved = Path(cfg.out) / "train.json"
+    if saved.exists():
+        report = json.loads(saved.read_text())
+        if (report.get("config") == json.loads(json.dumps(cfg.to_dict())) and report["model"]["fingerprint"] == lm.fingerprint
+                and all((Path(cfg.out) / name / "card.json").exists() for name in cfg.probe_names)):
+            return report
+    return train(lm, cfg)
+
+
+def resumed(path: Path, key, compute):
+    """compute(), saved to `path` under `key`; a saved result of the same run is returned instead."""
+    if path.exists():
+        saved = json.loads(path.read_text())
+        if _same_run(saved.get("key"), key):
+            return saved["result"]
+    result = compute()
+    path.write_text(json.dumps({"key": key, "result": result}))
+    return result
+
+
 # The settings an evaluation's numbers depend on (a saved dataset result is reused when they match).
-_EVAL_KEYS = ("datasets", "model", "n_test", "target_tokens", "n_chunks", "kinds", "k", "C", "standardize", "threshold",
+_EVAL_KEYS = ("datasets", "model", "n_test", "target_tokens", "n_chunks", "kinds", "k", "combine", "main", "C", "standardize", "threshold",
               "thresholds", "self_assess", "answer_from", "max_new_tokens", "seed", "n_train", "n_val")
 
 
@@ -110,6 +145,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", default=str(ROOT / "probes" / "cutoff.toml"))
     parser.add_argument("--reuse", action="store_true", help="only re-summarise and redraw from the saved results")
+    parser.add_argument("--only", metavar="DATASET", help="evaluate one dataset and exit (its saved results are "
+                        "reused by a later full run: start one process per dataset to use more cores)")
     args = parser.parse_args()
     torch.set_num_threads(1)  # the machine's 2 cores are shared: one thread wastes less on waiting
     if args.reuse:
@@ -118,21 +155,33 @@ def main() -> int:
         cfg = CutoffConfig.from_toml(args.config)
         cfg.out = str(ROOT / cfg.out) if not Path(cfg.out).is_absolute() else cfg.out
         lm = load_model(cfg.model, device=cfg.device)
-        result = run(cfg, lm)
+        result = run(cfg, lm, args.only)
+        if result is None:
+            print(f"evaluated {args.only}: {WORK.relative_to(ROOT)}/{args.only}.json")
+            return 0
         RESULTS.parent.mkdir(parents=True, exist_ok=True)
         RESULTS.write_text(json.dumps(result, indent=1))
     print_table(result)
     print("\nattn_z head probes on validation prefixes, scaled or not:", json.dumps(result.get("scaling_ablation")))
     for path in write_figures(RESULTS, ROOT / result["manifest"]["probe"] / "train.json", ASSETS):
         print(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path)
-    cal = result.get("calibrated")
+    cal, picked = result.get("calibrated"), result.get("validation_picked")
     if cal:
         print(f"\nthreshold picked on validation (stop precision >= target): {cal['threshold']:g}: "
               f"token reduction {cal['token_reduction']:.3f}, accuracy {cal['accuracy']:.3f}")
+    if picked:
+        print(f"threshold picked on validation answers (largest reduction at >= full accuracy): {picked['threshold']:g}: "
+              f"token reduction {picked['token_reduction']:.3f}, accuracy {picked['accuracy']:.3f} "
+              f"(validation sweep: {json.dumps(picked['validation']['sweep'])})")
+    for name, rule in result.get("validation_picked_by_probe", {}).items():
+        print(f"  {name}: picked {rule['threshold']:g}: token reduction {rule['token_reduction']:.3f}, accuracy {rule['accuracy']:.3f}")
     headline = {k: result[k] for k in ("token_reduction", "accuracy_cutoff", "accuracy_full", "f1_probe", "f1_position")}
     per = result["per_dataset"]
     met = {"reduction_and_accuracy": bool(result["token_reduction"] >= 1.33 and result["accuracy_cutoff"] >= result["accuracy_full"]),
            "probe_beats_position_everywhere": all(r["f1_probe"] > r["f1_position"] for r in per.values())}
+    if picked:
+        met["reduction_and_accuracy_at_validation_picked_threshold"] = bool(
+            picked["token_reduction"] >= 1.33 and picked["accuracy"] >= result["accuracy_full"])
     print(json.dumps(headline | {"per_dataset": per, "targets_met": met}))
     return 0
 

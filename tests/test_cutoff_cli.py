@@ -28,6 +28,7 @@ def trained(tiny_dirs, tmp_path_factory):
     cfg = tmp / "cutoff.toml"
     cfg.write_text(f'datasets = ["{CPKC}"]\nmodel = "{tiny_dirs["llama"]}"\nn_train = 8\nn_val = 2\nn_test = 3\n'
                    f'target_tokens = 200\nk = 3\nmax_new_tokens = 3\nthresholds = [0.5, 0.9]\n'
+                   f'combine = ["mean", "logistic"]\nmain = "attn_z+logistic"\n'
                    f'out = "{tmp / "probe"}"\n')
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # two threads on a shared 2-core machine mostly wait on each other
@@ -42,7 +43,8 @@ def trained(tiny_dirs, tmp_path_factory):
 
 def test_train_eval_figures_end_to_end(trained, tmp_path, capsys):
     probe_dir, summary = trained
-    assert set(summary) >= {"attn_z", "o_proj_slices", "f1_val_position"} and len(summary["attn_z"]["heads"]) == 3
+    assert set(summary) >= {"attn_z", "attn_z+logistic", "o_proj_slices", "o_proj_slices+logistic", "f1_val_position"}
+    assert len(summary["attn_z"]["heads"]) == 3 and summary["attn_z+logistic"]["heads"] == summary["attn_z"]["heads"]
     train = json.loads((probe_dir / "train.json").read_text())
     assert len(train["kinds"]["attn_z"]["head_f1"]) == 3 and len(train["kinds"]["attn_z"]["head_f1"][0]) == 4
     assert train["data"][0]["n_train"] == 8 and train["model"]["fingerprint"]
@@ -58,7 +60,10 @@ def test_train_eval_figures_end_to_end(trained, tmp_path, capsys):
     table = result["tables"]["disfl_qa"]
     assert table["n_examples"] == 2 and table["n_prefixes"] == 20
     assert {"full", "oracle", "position", "fixed_truncation", "self_assessment", "probe:attn_z@0.95",
-            "probe:o_proj_slices@0.95"} <= set(table["methods"])
+            "probe:o_proj_slices@0.95", "probe:o_proj_slices+logistic@0.95"} <= set(table["methods"])
+    # the main probe (the config's main: attn_z+logistic) and its kind's other probe get the whole sweep
+    assert {f"probe:{p}@{t}" for p in ("attn_z", "attn_z+logistic") for t in (0.5, 0.9, 0.95)} <= set(table["methods"])
+    assert table["main"] == "probe:attn_z+logistic@0.95" and "probe:o_proj_slices@0.5" not in table["methods"]
     for ex in table["examples"]:
         assert all(str(c) in ex["answers"] for c in ex["stops"].values())  # every method's chunk was answered
     assert result["tables"][CPKC]["methods"]["full"]["token_reduction"] == 1.0
@@ -76,7 +81,7 @@ def test_cutoff_stops_reading_and_answers_like_a_fresh_prefix(trained, tiny_dirs
     lm = load_model(tiny_dirs["llama"], device="cpu")
     probes, _ = load_probes(probe_dir, lm)
     context = "The harbour of Ness was dredged in 1911. " * 12
-    early = infer.cutoff(lm, probes["attn_z"], "When was the harbour dredged?", context, threshold=1e-9, max_new_tokens=4)
+    early = infer.cutoff(lm, probes["attn_z+logistic"], "When was the harbour dredged?", context, threshold=1e-9, max_new_tokens=4)
     assert early.chunk == 0 and early.stopped_early and early.token_reduction > 9
     ids = lm.tokenizer(context, add_special_tokens=False)["input_ids"]
     assert early.answer == infer.answer_prefix(lm, "When was the harbour dredged?", ids, early.n_read, max_new_tokens=4)

@@ -10,7 +10,7 @@ from sklearn.base import clone
 
 from internals.analyses.cutoff.baselines import PositionBaseline, fixed_chunk
 from internals.analyses.cutoff.metrics import first_at_least, lenient_match, normalize, token_reduction
-from internals.analyses.cutoff.probes import HeadEnsemble, load_probe, save_probe
+from internals.analyses.cutoff.probes import HeadEnsemble, IQRClip, feature_kind, load_probe, probe_name, save_probe
 from internals.errors import InternalsError
 
 
@@ -48,6 +48,35 @@ def test_informative_heads_rank_first_and_round_trip(tmp_path, standardize):
     np.testing.assert_array_equal(loaded.heads_, probe.heads_)
     assert card2["kind"] == "attn_z" and card2["head_f1"] == probe.head_f1_.round(6).tolist()
     assert sorted(p.name for p in (tmp_path / "p").iterdir()) == ["card.json", "weights.safetensors"]
+
+
+def test_logistic_combine_stacks_the_chosen_heads_and_round_trips(tmp_path):
+    X, y = _data(n=400)
+    mean = HeadEnsemble(k=2).fit(X[:300], y[:300], X_val=X[300:], y_val=y[300:])
+    final = HeadEnsemble(k=2, combine="logistic").fit(X[:300], y[:300], X_val=X[300:], y_val=y[300:])
+    np.testing.assert_array_equal(final.heads_, mean.heads_)  # the same heads, another second stage
+    stacked = np.concatenate([X[:300, 2, 1], X[:300, 0, 3]], 1)
+    assert final.final_.named_steps["logreg"].coef_.shape == (1, stacked.shape[1])
+    np.testing.assert_allclose(final.predict_proba(X[:300]), final.final_.predict_proba(stacked))
+    assert not np.allclose(final.predict_proba(X)[:, 1], mean.predict_proba(X)[:, 1])
+    assert final.score(X[300:], y[300:]) > 0.8
+    # the mean ensemble's heads, refitted for another combine without refitting the head probes
+    again = mean.set_params(combine="logistic").fit_final(X[:300], y[:300])
+    np.testing.assert_allclose(again.predict_proba(X), final.predict_proba(X))
+    save_probe(final, tmp_path / "p", _FakeLM(), {"kind": "attn_z", "name": probe_name("attn_z", "logistic")})
+    loaded, card = load_probe(tmp_path / "p", _FakeLM())
+    assert card["params"]["combine"] == "logistic" and card["name"] == "attn_z+logistic"
+    np.testing.assert_allclose(loaded.predict_proba(X), final.predict_proba(X), atol=1e-12)
+    assert feature_kind(card["name"]) == "attn_z" and probe_name("attn_z") == "attn_z"
+    with pytest.raises(InternalsError, match="unknown combine 'vote'"):
+        HeadEnsemble(combine="vote").fit(X, y)
+
+
+def test_iqr_clip_uses_the_fences_of_the_rows_it_was_fitted_on():
+    rows = np.array([[0.0, 10.0], [1.0, 10.0], [2.0, 10.0], [3.0, 10.0], [100.0, 10.0]])
+    clip = IQRClip().fit(rows)  # column 0: Q1 1, Q3 3, fences -2 and 6; column 1: no spread
+    np.testing.assert_allclose(clip.low_, [-2.0, 10.0]) and np.testing.assert_allclose(clip.high_, [6.0, 10.0])
+    np.testing.assert_allclose(clip.transform([[50.0, 11.0], [-9.0, 9.0], [2.5, 10.0]]), [[6, 10], [-2, 10], [2.5, 10]])
 
 
 def test_probe_of_another_model_is_refused(tmp_path):
@@ -112,3 +141,42 @@ def test_validation_sweep_and_calibrated_threshold():
     assert sweep["0.999"] == {"share_read": 1.0, "stop_precision": 1.0}  # never confident: reads all
     assert calibrated_threshold(sweep, 0.9) == 0.95
     assert calibrated_threshold({"0.5": {"stop_precision": 0.2}, "0.8": {"stop_precision": 0.3}}, 0.9) == 0.8
+
+
+def test_threshold_picked_on_validation_answers():
+    from internals.analyses.cutoff.pipeline import accuracy_threshold, results_summary
+
+    def table(full, rows):
+        methods = {"full": {"token_reduction": 1.0, "accuracy": full, "mean_chunks": 10.0}}
+        methods |= {f"probe:attn_z+logistic@{t:g}": {"token_reduction": r, "accuracy": a, "mean_chunks": 5.0}
+                    for t, (r, a) in rows.items()}
+        return {"methods": methods}
+
+    val = {"a": table(0.10, {0.5: (2.0, 0.02), 0.8: (1.5, 0.12), 0.95: (1.1, 0.10)}),
+           "b": table(0.20, {0.5: (2.2, 0.30), 0.8: (1.7, 0.20), 0.95: (1.2, 0.20)})}
+    picked = accuracy_threshold(val, "attn_z+logistic", (0.5, 0.8, 0.95))
+    # 0.5 reduces most, and its mean accuracy 0.16 is at least the full context's 0.15
+    assert picked["accuracy_full"] == 0.15 and picked["sweep"]["0.5"] == {"token_reduction": 2.1, "accuracy": 0.16}
+    assert picked["threshold"] == 0.5
+    val["b"]["methods"]["probe:attn_z+logistic@0.5"]["accuracy"] = 0.25  # now 0.135 < 0.15: 0.8 (1.6x, 0.16)
+    assert accuracy_threshold(val, "attn_z+logistic", (0.5, 0.8, 0.95))["threshold"] == 0.8
+    for r in val.values():
+        r["methods"]["full"]["accuracy"] = 0.9  # nothing keeps the accuracy: the most careful threshold
+    assert accuracy_threshold(val, "attn_z+logistic", (0.5, 0.8, 0.95))["threshold"] == 0.95
+
+    class LM:
+        def describe(self):
+            return {"name": "tiny", "fingerprint": "f"}
+
+    from internals.analyses.cutoff.config import CutoffConfig
+
+    test = {d: dict(r, **{k: 0.0 for k in ("token_reduction", "accuracy_cutoff", "accuracy_full", "f1_probe", "f1_position")})
+            for d, r in val.items()}
+    cfg = CutoffConfig(kinds=("attn_z",), combine=("mean", "logistic"), main="attn_z+logistic")
+    out = results_summary(test, cfg, LM(), picked={"threshold": 0.8}, main_kind="attn_z+logistic")
+    assert out["validation_picked"]["method"] == "probe:attn_z+logistic@0.8"
+    assert out["validation_picked"]["token_reduction"] == 1.6 and out["validation_picked"]["validation"] == {"threshold": 0.8}
+    with pytest.raises(InternalsError, match="main probe 'attn_z\\+logistic' is not trained"):
+        CutoffConfig(kinds=("attn_z",), main="attn_z+logistic")
+    with pytest.raises(InternalsError, match="unknown combine vote"):
+        CutoffConfig(combine=("vote",))

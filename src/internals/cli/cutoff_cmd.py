@@ -27,7 +27,7 @@ def register(sub) -> None:
     e.add_argument("--split", default="test", help="which split to read (default test)")
     e.add_argument("--n", type=int, default=None, help="examples per dataset (default: the config's n_test)")
     e.add_argument("--threshold", type=float, default=None, help="stop at P(sufficient) >= this (default: the probe's)")
-    e.add_argument("--kind", default=None, help="the feature kind whose probe decides (default attn_z when trained)")
+    e.add_argument("--kind", default=None, help="the probe that decides: a kind or kind+combine, e.g. attn_z+logistic (default: the config's main)")
     e.add_argument("--no-self-assess", action="store_true", help="skip the self-assessment baseline (faster)")
     e.add_argument("--model", default=None, help="a model path (default: the one the probe was trained on)")
     e.add_argument("--out", default=None, help="write the results JSON here (default PROBE/eval.json)")
@@ -66,7 +66,8 @@ def run_eval(args) -> int:
                           **({"threshold": args.threshold} if args.threshold is not None else {})})
     lm = load_model(args.model or card["model"].get("path") or card["model"]["name"], device=cfg.device)
     probes, card = load_probes(args.probe, lm)
-    kind = args.kind or ("attn_z" if "attn_z" in probes else next(iter(probes)))
+    main = card["config"].get("main") or "attn_z"
+    kind = args.kind or (main if main in probes else next(iter(probes)))
     if kind not in probes:
         raise InternalsError(f"no {kind} probe in {args.probe}: it has {', '.join(probes)}")
     position = PositionBaseline.from_dict(card["position"])

@@ -10,6 +10,8 @@ Example (every key optional):
     target_tokens = 1024         # context length to build (gold passage + distractors)
     kinds = ["attn_z", "o_proj_slices"]
     k = 5                        # heads in the ensemble (the paper's code uses 4 classifiers)
+    combine = ["mean", "logistic"]  # top-k heads: average their probes, and/or a final classifier on their vectors
+    main = "attn_z+logistic"     # the probe the headline numbers use: a kind, "+logistic" for that combine
     threshold = 0.95
     target_precision = 0.9       # picks a second threshold on validation (see pipeline.calibrated_threshold)
     out = "probes/cutoff"
@@ -24,6 +26,7 @@ from pathlib import Path
 from ...errors import InternalsError
 from .features import check_kinds
 from .infer import ANSWER_FROM
+from .probes import COMBINE, probe_name
 
 
 @dataclass
@@ -40,6 +43,8 @@ class CutoffConfig:
     n_chunks: int = 10
     kinds: tuple[str, ...] = ("attn_z", "o_proj_slices")
     k: int = 5
+    combine: tuple[str, ...] = ("mean",)
+    main: str | None = None
     C: float = 1.0
     standardize: bool = False
     threshold: float = 0.95
@@ -54,6 +59,14 @@ class CutoffConfig:
     def __post_init__(self) -> None:
         self.datasets = (self.datasets,) if isinstance(self.datasets, str) else tuple(self.datasets)
         self.kinds = check_kinds(self.kinds)
+        self.combine = (self.combine,) if isinstance(self.combine, str) else tuple(self.combine)
+        bad = [c for c in self.combine if c not in COMBINE]
+        if bad or not self.combine:
+            raise InternalsError(f"unknown combine {', '.join(bad) or '(none)'}: use {' or '.join(COMBINE)}")
+        self.main = self.main or self.probe_names[0]
+        if self.main not in self.probe_names:
+            raise InternalsError(f"main probe {self.main!r} is not trained by this config: use one of "
+                                 f"{', '.join(self.probe_names)}")
         self.thresholds = tuple(sorted(set(float(t) for t in (*self.thresholds, self.threshold))))
         if not self.datasets:
             raise InternalsError("no datasets in the config: set datasets = [\"disfl_qa\", ...]")
@@ -64,6 +77,11 @@ class CutoffConfig:
             raise InternalsError(f"thresholds must be in (0, 1], got {self.thresholds}")
         if self.answer_from not in ANSWER_FROM:
             raise InternalsError(f"answer_from must be {' or '.join(ANSWER_FROM)}, got {self.answer_from!r}")
+
+    @property
+    def probe_names(self) -> list[str]:
+        """The probes `train` fits, one per (kind, combine): "attn_z", "attn_z+logistic", ..."""
+        return [probe_name(k, c) for k in self.kinds for c in self.combine]
 
     @classmethod
     def from_toml(cls, path: str | Path, **overrides) -> "CutoffConfig":

@@ -24,11 +24,13 @@ from .baselines import PositionBaseline, fixed_chunk
 from .config import CutoffConfig
 from .contexts import Example
 from .metrics import f1, first_at_least, lenient_match, token_reduction
+from .probes import feature_kind
 
 
-def _sweeps(kinds, cfg: CutoffConfig, main_kind: str) -> dict[str, tuple[float, ...]]:
-    """The main kind is scored over the whole threshold sweep, the others at `cfg.threshold` only."""
-    return {k: cfg.thresholds if k == main_kind else (cfg.threshold,) for k in kinds}
+def _sweeps(names, cfg: CutoffConfig, main_kind: str) -> dict[str, tuple[float, ...]]:
+    """The probes of the main probe's feature kind are scored over the whole threshold sweep, the
+    others at `cfg.threshold` only."""
+    return {k: cfg.thresholds if feature_kind(k) == feature_kind(main_kind) else (cfg.threshold,) for k in names}
 
 
 def _stops(r: infer.Reading, sweeps: dict, position_stop: int) -> dict[str, int]:
@@ -53,7 +55,8 @@ def evaluate(lm, probes: dict, position: PositionBaseline, examples: list[Exampl
     position_stop = first_at_least(position.proba(np.arange(cfg.n_chunks)), cfg.threshold)
     sweeps = _sweeps(probes, cfg, main_kind)
     extra = {position_stop} | ({fixed_chunk(budget_guess, cfg.n_chunks)} if budget_guess else set())
-    readings = [infer.read(lm, ex, tuple(probes), cfg.n_chunks, probes=probes, self_assess=cfg.self_assess,
+    kinds = tuple(dict.fromkeys(feature_kind(k) for k in probes))
+    readings = [infer.read(lm, ex, kinds, cfg.n_chunks, probes=probes, self_assess=cfg.self_assess,
                            thresholds=sweeps, answer="needed", extra=extra, answer_from=cfg.answer_from,
                            max_new_tokens=cfg.max_new_tokens)
                 for ex in tqdm(examples, desc=f"eval {examples[0].dataset}", unit="example", disable=not progress)]

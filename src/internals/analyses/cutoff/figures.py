@@ -34,7 +34,7 @@ def head_f1_figures(train: dict) -> dict[str, object]:
     return {kind: heatmap(np.asarray(r["head_f1"]) - base, x_label="head", y_label="layer", signed=True,
                           colorbar_title="F1 − position F1",
                           title=f"{kind}: head probe F1 over position-only ({base:.2f})")
-            for kind, r in train["kinds"].items()}
+            for kind, r in train["kinds"].items() if "+" not in kind}  # "<kind>+<combine>": the same heads
 
 
 def tradeoff_figure(results: dict):

@@ -23,6 +23,7 @@ from ...errors import InternalsError
 from . import chunks, features, prompting
 from .contexts import Example
 from .metrics import first_at_least
+from .probes import feature_kind
 
 ANSWER_FROM = ("cache", "fresh")
 
@@ -74,7 +75,8 @@ def read(lm, example: Example, kinds: Sequence[str] = ("attn_z",), n_chunks: int
          probes: dict | None = None, self_assess: bool = False, thresholds: dict | Sequence[float] = (),
          answer: str = "none", extra: Sequence[int] = (), answer_from: str = "cache",
          max_new_tokens: int = 16) -> Reading:
-    """Read `example` to the end. answer: "none", "all" chunks, or "needed": the last chunk, the
+    """Read `example` to the end (features of `kinds`; `probes`: probe name -> probe, each reading
+    its `feature_kind`). answer: "none", "all" chunks, or "needed": the last chunk, the
     first sufficient one (oracle), the `extra` chunk indices, and each chunk where a probe first
     reaches one of `thresholds` (one list for all probes, or kind -> list) or the self-assessment
     first says Yes."""
@@ -92,7 +94,7 @@ def read(lm, example: Example, kinds: Sequence[str] = ("attn_z",), n_chunks: int
             feats[k].append(step.features[k])
         need = answer == "all" or (answer == "needed" and step.index in {oracle, len(ch.boundaries) - 1, *extra})
         for k, probe in (probes or {}).items():
-            p = float(probe.predict_proba(step.features[k][None])[0, 1])
+            p = float(probe.predict_proba(step.features[feature_kind(k)][None])[0, 1])
             ts = thresholds.get(k, ()) if isinstance(thresholds, dict) else thresholds
             need |= answer == "needed" and any(p >= t > max(probs[k], default=-1.0) for t in ts)
             probs[k].append(p)
@@ -128,7 +130,8 @@ def cutoff(lm, probe, question: str, context: str, kind: str = "attn_z", thresho
            n_chunks: int = chunks.N_CHUNKS, answer_from: str = "cache", max_new_tokens: int = 16) -> CutoffResult:
     """Read `context` chunk by chunk and answer `question` from the first prefix the probe finds sufficient.
 
-    probe: a fitted `HeadEnsemble` for `kind` features of this model. Nothing after the stopping
+    probe: a fitted `HeadEnsemble` for `kind` features of this model (a probe name such as
+    "attn_z+logistic" names its kind too). Nothing after the stopping
     chunk is encoded. Raises InternalsError for an empty context or a threshold outside (0, 1].
     """
     if not 0 < threshold <= 1:
@@ -139,6 +142,7 @@ def cutoff(lm, probe, question: str, context: str, kind: str = "attn_z", thresho
     ends = chunks.boundaries(len(ids), n_chunks)
     lay = prompting.layout(lm.tokenizer, question)
     probs: list[float] = []
+    kind = feature_kind(kind)
     for step in features.stream(lm, lay.header, ids, ends, (kind,)):
         probs.append(float(probe.predict_proba(step.features[kind][None])[0, 1]))
         if probs[-1] >= threshold or step.index == len(ends) - 1:

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ from .baselines import PositionBaseline
 from .config import CutoffConfig
 from .contexts import Example, build_examples, examples_fingerprint
 from .metrics import f1
-from .probes import HeadEnsemble, save_probe
+from .probes import HeadEnsemble, feature_kind, probe_name, save_probe
 
 
 def load_examples(lm, name: str, split: str, n: int, cfg: CutoffConfig) -> list[Example]:
@@ -78,8 +79,10 @@ def _versions() -> dict:
 
 
 def train(lm, cfg: CutoffConfig, progress: bool = True) -> dict:
-    """Fit one HeadEnsemble per feature kind on the train split (heads ranked on validation) and
-    the position-only baseline; save them under `cfg.out`/<kind>/; return the training report."""
+    """Fit the head probes of each feature kind on the train split (heads ranked on validation),
+    one HeadEnsemble per (kind, combine) on those heads, and the position-only baseline; save them
+    under `cfg.out`/<probe name>/ ("attn_z", "attn_z+logistic", ...); return the training report
+    (its "kinds" keyed by probe name)."""
     train_ex, val_ex, data = [], [], []
     for name in cfg.datasets:
         tr = load_examples(lm, name, "train", cfg.n_train, cfg)
@@ -93,21 +96,28 @@ def train(lm, cfg: CutoffConfig, progress: bool = True) -> dict:
     report = {"config": cfg.to_dict(), "model": lm.describe(), "data": data, "versions": _versions(),
               "position": position.to_dict(), "f1_val_position": f1(va.y, position.predict(va.chunk)), "kinds": {}}
     for kind in cfg.kinds:
-        probe = HeadEnsemble(k=cfg.k, C=cfg.C, standardize=cfg.standardize, random_state=cfg.seed)
-        probe.fit(tr.X[kind], tr.y, X_val=va.X[kind], y_val=va.y, progress=progress)
-        card = {"kind": kind, "n_chunks": cfg.n_chunks, "threshold": cfg.threshold, "position": position.to_dict(),
-                "config": cfg.to_dict(), "data": data, "versions": _versions(),
-                "f1_val_ensemble": f1(va.y, probe.predict(va.X[kind]))}
-        save_probe(probe, Path(cfg.out) / kind, lm, card)
-        p_val = probe.predict_proba(va.X[kind])[:, 1]
-        sweep = val_sweep(va, p_val, cfg.thresholds, cfg.n_chunks)
-        report["kinds"][kind] = {"head_f1": probe.head_f1_.round(4).tolist(), "heads": probe.heads_.tolist(),
-                                 "f1_val_ensemble": card["f1_val_ensemble"], "val_sweep": sweep,
-                                 "val_budget": sweep[f"{cfg.threshold:g}"]["share_read"],
-                                 "calibrated_threshold": calibrated_threshold(sweep, cfg.target_precision)}
+        heads = HeadEnsemble(k=cfg.k, C=cfg.C, standardize=cfg.standardize, random_state=cfg.seed)
+        heads.fit(tr.X[kind], tr.y, X_val=va.X[kind], y_val=va.y, progress=progress)
+        for combine in cfg.combine:
+            name = probe_name(kind, combine)
+            probe = copy.copy(heads).set_params(combine=combine).fit_final(tr.X[kind], tr.y)
+            card = {"kind": kind, "name": name, "n_chunks": cfg.n_chunks, "threshold": cfg.threshold,
+                    "position": position.to_dict(), "config": cfg.to_dict(), "data": data, "versions": _versions(),
+                    "f1_val_ensemble": f1(va.y, probe.predict(va.X[kind]))}
+            save_probe(probe, Path(cfg.out) / name, lm, card)
+            report["kinds"][name] = _probe_report(probe, card, va, va.X[kind], cfg)
     Path(cfg.out).mkdir(parents=True, exist_ok=True)
     (Path(cfg.out) / "train.json").write_text(json.dumps(report, indent=1))
     return report
+
+
+def _probe_report(probe: HeadEnsemble, card: dict, va: Table, X_val: np.ndarray, cfg: CutoffConfig) -> dict:
+    """A probe's entry in train.json: head F1 map, chosen heads, validation sweep and thresholds."""
+    sweep = val_sweep(va, probe.predict_proba(X_val)[:, 1], cfg.thresholds, cfg.n_chunks)
+    return {"head_f1": probe.head_f1_.round(4).tolist(), "heads": probe.heads_.tolist(),
+            "f1_val_ensemble": card["f1_val_ensemble"], "val_sweep": sweep,
+            "val_budget": sweep[f"{cfg.threshold:g}"]["share_read"],
+            "calibrated_threshold": calibrated_threshold(sweep, cfg.target_precision)}
 
 
 def val_sweep(table: Table, p: np.ndarray, thresholds, n_chunks: int) -> dict[str, dict]:
@@ -135,22 +145,22 @@ def calibrated_threshold(sweep: dict[str, dict], target_precision: float) -> flo
 
 
 def load_probes(path: str | Path, lm=None, kinds=None) -> tuple[dict[str, HeadEnsemble], dict]:
-    """The probes saved by `train` under `path` (one subfolder per kind) and the first card."""
+    """The probes saved by `train` under `path` (one subfolder per probe name) and the first card."""
     from .probes import load_probe
 
     path = Path(path)
     if (path / "card.json").exists():
         probe, card = load_probe(path, lm)
-        return {card["kind"]: probe}, card
+        return {card.get("name", card["kind"]): probe}, card
     found = sorted(p.parent for p in path.glob("*/card.json"))
-    if kinds:
-        found = [p for p in found if p.name in kinds]
+    if kinds:  # probe names ("attn_z", "attn_z+logistic") or feature kinds (all of that kind's probes)
+        found = [p for p in found if p.name in kinds or feature_kind(p.name) in kinds]
     if not found:
         raise InternalsError(f"no cutoff probe under {path}: train one with `internals cutoff train CONFIG`")
     probes, cards = {}, []
     for p in found:
         probe, card = load_probe(p, lm)
-        probes[card["kind"]] = probe
+        probes[card.get("name", card["kind"])] = probe
         cards.append(card)
     return probes, cards[0]
 
@@ -158,18 +168,43 @@ def load_probes(path: str | Path, lm=None, kinds=None) -> tuple[dict[str, HeadEn
 HEADLINE = ("token_reduction", "accuracy_cutoff", "accuracy_full", "f1_probe", "f1_position")
 
 
+def accuracy_threshold(val_tables: dict[str, dict], main_kind: str, thresholds) -> dict:
+    """The threshold picked on validation answers (ours): of the main probe's thresholds whose mean
+    accuracy over the datasets is at least the full context's, the one with the largest mean token
+    reduction; the highest threshold when none is. `val_tables`: `evaluate` on validation examples."""
+    def mean(t: float, key: str, method: str | None = None) -> float:
+        return float(np.mean([r["methods"][method or f"probe:{main_kind}@{t:g}"][key] for r in val_tables.values()]))
+
+    full = mean(0, "accuracy", "full")
+    rows = {float(t): {"token_reduction": round(mean(t, "token_reduction"), 4), "accuracy": round(mean(t, "accuracy"), 4)}
+            for t in thresholds}
+    ok = [t for t, r in rows.items() if r["accuracy"] >= full]
+    pick = max(ok, key=lambda t: (rows[t]["token_reduction"], t)) if ok else max(rows)
+    return {"threshold": pick, "accuracy_full": round(full, 4), "sweep": {f"{t:g}": r for t, r in rows.items()}}
+
+
+def rule_at(per_dataset: dict[str, dict], main_kind: str, threshold: float) -> dict | None:
+    """The main probe's stop rule at another threshold, read off the per-dataset tables."""
+    name = f"probe:{main_kind}@{threshold:g}"
+    rows = {d: r["methods"][name] for d, r in per_dataset.items() if name in r["methods"]}
+    if not rows:
+        return None
+    return {"threshold": threshold, "method": name, "per_dataset": rows,
+            **{k: round(float(np.mean([r[k] for r in rows.values()])), 4) for k in ("token_reduction", "accuracy")}}
+
+
 def results_summary(per_dataset: dict[str, dict], cfg: CutoffConfig, lm, probe_dir: str | None = None,
-                    calibrated: float | None = None, main_kind: str = "attn_z") -> dict:
-    """Headline numbers (means over datasets, at `cfg.threshold`), the per-dataset tables, the
-    rule at the validation-calibrated threshold when given, and the run's manifest."""
+                    calibrated: float | None = None, main_kind: str = "attn_z", picked: dict | None = None) -> dict:
+    """Headline numbers (means over datasets, main probe `main_kind` at `cfg.threshold`), the
+    per-dataset tables, the rule at the thresholds picked on validation when given (`calibrated`:
+    by stop precision; `picked`: an `accuracy_threshold` result, by answers), and the manifest."""
     out = {k: round(float(np.mean([r[k] for r in per_dataset.values()])), 4) for k in HEADLINE}
     out["per_dataset"] = {name: {k: r[k] for k in HEADLINE} for name, r in per_dataset.items()}
-    if calibrated is not None:  # the stop rule with the threshold picked on validation
-        name = f"probe:{main_kind}@{calibrated:g}"
-        rows = {d: r["methods"][name] for d, r in per_dataset.items() if name in r["methods"]}
-        out["calibrated"] = {"threshold": calibrated, "method": name, "per_dataset": rows,
-                             **{k: round(float(np.mean([r[k] for r in rows.values()])), 4)
-                                for k in ("token_reduction", "accuracy")}} if rows else None
+    if calibrated is not None:  # the stop rule with the threshold picked on validation stop precision
+        out["calibrated"] = rule_at(per_dataset, main_kind, calibrated)
+    if picked is not None:  # ... and the one picked on validation answers
+        rule = rule_at(per_dataset, main_kind, picked["threshold"])
+        out["validation_picked"] = rule and {**rule, "validation": picked}
     out["tables"] = per_dataset
     out["manifest"] = {"model": lm.describe(), "config": cfg.to_dict(), "probe": probe_dir, "versions": _versions(),
                        "datasets": list(per_dataset), "seed": cfg.seed}

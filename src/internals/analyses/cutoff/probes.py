@@ -5,9 +5,15 @@ As in the paper's code (`probe.py`, `FinalClassifier.evaluate_single_head`): eac
 vector, fitted on the training prefixes and scored by F1 on held-out prefixes; heads are
 ranked by that F1. The paper's code then trains a second-stage ensemble of boosted trees
 and other classifiers on the concatenated top heads (their config: 5 heads, the 4 best
-classifier families); here the top-k heads' own probabilities are averaged (k=5 by
-default, the paper's text; `k=4` gives their classifier count). `standardize=True` puts a
-StandardScaler before each regression (not in their head selection; a named option).
+classifier families); by default (``combine="mean"``) the top-k heads' own probabilities are
+averaged (k=5, the paper's text). ``combine="logistic"`` is that second stage with its
+logistic-regression member only: the top-k heads' vectors concatenated, clipped to the
+training rows' IQR fences, standardised, then ``LogisticRegression(class_weight="balanced")``
+(their `FinalClassifier.train_final_classifier`; their tree members cannot be saved without
+pickling). Their `preprocess_features` recomputes the IQR fences on whatever batch it is given,
+so at inference, one prefix at a time, it clips nothing; here the fences are learned on the
+training rows and applied to every row (`IQRClip`). `standardize=True` puts a StandardScaler
+before each head's regression (not in their head selection; a named option).
 
 Saved through `internals.heads` (safetensors + JSON card with the model fingerprint, as the
 FactCheckmate probes): the chosen heads' probes by name, the [layers, heads] F1 matrix in the
@@ -19,14 +25,51 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import f1_score
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
 
 from ...errors import InternalsError
-from ...heads import logistic_probe
+from ...heads import logistic_probe, register_estimator
 
 ESTIMATOR = "cutoff.HeadEnsemble"
+COMBINE = ("mean", "logistic")
+
+
+@register_estimator
+class IQRClip(TransformerMixin, BaseEstimator):
+    """Clip each feature to [Q1 - w * IQR, Q3 + w * IQR] of the rows it was fitted on (w = 1.5:
+    the paper code's `preprocess_features`)."""
+
+    def __init__(self, whisker: float = 1.5):
+        self.whisker = whisker
+
+    def fit(self, X, y=None) -> "IQRClip":
+        q1, q3 = np.percentile(np.asarray(X, dtype=np.float64), [25, 75], axis=0)
+        self.low_, self.high_ = q1 - self.whisker * (q3 - q1), q3 + self.whisker * (q3 - q1)
+        self.n_features_in_ = int(np.shape(X)[1])
+        return self
+
+    def transform(self, X) -> np.ndarray:
+        return np.clip(np.asarray(X, dtype=np.float64), self.low_, self.high_)
+
+
+def probe_name(kind: str, combine: str = "mean") -> str:
+    """A trained probe's name: the feature kind, with ``+<combine>`` unless the head probabilities are averaged."""
+    return kind if combine == "mean" else f"{kind}+{combine}"
+
+
+def feature_kind(name: str) -> str:
+    """The feature kind a probe named by `probe_name` reads ("attn_z+logistic" -> "attn_z")."""
+    return name.split("+", 1)[0]
+
+
+def final_classifier(C: float = 1.0, max_iter: int = 2000) -> Pipeline:
+    """The second stage of ``combine="logistic"``: IQR clip, StandardScaler, balanced logistic regression."""
+    return Pipeline([("clip", IQRClip()), ("scale", StandardScaler()),
+                     ("logreg", LogisticRegression(C=C, class_weight="balanced", max_iter=max_iter))])
 
 
 def _as_4d(X, name: str = "X") -> np.ndarray:
@@ -53,17 +96,19 @@ class HeadEnsemble(ClassifierMixin, BaseEstimator):
     X: [samples, layers, heads, width] (prefix means from `features.stream`); y: [samples] 0/1.
 
     Fitted attributes: ``head_f1_`` [layers, heads] validation F1 of every head's probe;
-    ``heads_`` [k, 2] (layer, head) of the chosen heads, best first; ``estimators_`` their probes.
+    ``heads_`` [k, 2] (layer, head) of the chosen heads, best first; ``estimators_`` their probes;
+    with ``combine="logistic"``, ``final_``: the classifier on their concatenated vectors.
     """
 
     def __init__(self, k: int = 5, C: float = 1.0, max_iter: int = 2000, standardize: bool = False,
-                 validation_fraction: float = 0.2, random_state: int = 0):
+                 validation_fraction: float = 0.2, random_state: int = 0, combine: str = "mean"):
         self.k = k
         self.C = C
         self.max_iter = max_iter
         self.standardize = standardize
         self.validation_fraction = validation_fraction
         self.random_state = random_state
+        self.combine = combine
 
     def _probe(self):
         if self.standardize:  # the project's logistic head: StandardScaler, then the same regression
@@ -78,6 +123,7 @@ class HeadEnsemble(ClassifierMixin, BaseEstimator):
         """
         from tqdm.auto import tqdm
 
+        self._check_combine()  # before the head probes, not after them
         X, y = _as_4d(X), np.asarray(y).astype(int)
         if len(X) != len(y):
             raise InternalsError(f"X has {len(X)} rows but y has {len(y)}")
@@ -105,17 +151,40 @@ class HeadEnsemble(ClassifierMixin, BaseEstimator):
         self.estimators_ = [probes[lh] for lh in order]
         self.classes_ = np.array([0, 1])
         self.n_features_shape_ = tuple(X.shape[1:])
+        return self.fit_final(X, y)
+
+    def fit_final(self, X, y) -> "HeadEnsemble":
+        """(Re)fit the second stage for ``combine`` on training rows, keeping the chosen heads: the
+        same head probes serve every combine (pipeline.train fits them once)."""
+        self._check_combine()
+        self.final_ = final_classifier(self.C, self.max_iter).fit(self._stack(_as_4d(X)), y) \
+            if self.combine == "logistic" else None
         return self
 
-    def head_proba(self, X) -> np.ndarray:
-        """[samples, k] P(sufficient) of each chosen head's probe."""
+    def _check_combine(self) -> None:
+        if self.combine not in COMBINE:
+            raise InternalsError(f"unknown combine {self.combine!r}: use {' or '.join(COMBINE)}")
+
+    def _stack(self, X) -> np.ndarray:
+        """[samples, k * width]: the chosen heads' vectors side by side, best head first."""
+        return np.concatenate([X[:, l, h] for l, h in self.heads_], 1)
+
+    def _check(self, X) -> np.ndarray:
         X = _as_4d(X)
         if tuple(X.shape[1:]) != tuple(self.n_features_shape_):
             raise InternalsError(f"features of shape {X.shape[1:]} do not fit a probe trained on {self.n_features_shape_}")
+        return X
+
+    def head_proba(self, X) -> np.ndarray:
+        """[samples, k] P(sufficient) of each chosen head's probe."""
+        X = self._check(X)
         return np.stack([est.predict_proba(X[:, l, h])[:, 1] for est, (l, h) in zip(self.estimators_, self.heads_)], 1)
 
     def predict_proba(self, X) -> np.ndarray:
-        """[samples, 2]: column 1 is the mean P(sufficient) over the top-k heads."""
+        """[samples, 2]: column 1 is P(sufficient): the mean over the top-k heads' probes, or with
+        ``combine="logistic"`` the final classifier's on their concatenated vectors."""
+        if self.combine == "logistic":
+            return self.final_.predict_proba(self._stack(self._check(X)))
         p = self.head_proba(X).mean(1)
         return np.stack([1 - p, p], 1)
 
@@ -135,6 +204,8 @@ def save_probe(probe: HeadEnsemble, path: str | Path, lm, card: dict | None = No
     if not hasattr(probe, "estimators_"):
         raise InternalsError("the probe is not fitted: call fit() before saving it")
     named = {f"L{l}.H{h}": est for est, (l, h) in zip(probe.estimators_, probe.heads_)}
+    if getattr(probe, "final_", None) is not None:
+        named["final"] = probe.final_
     info = {"estimator": ESTIMATOR, "params": probe.get_params(), "feature_shape": list(probe.n_features_shape_),
             "heads": [{"layer": int(l), "head": int(h), "validation_f1": round(float(probe.head_f1_[l, h]), 4)}
                       for l, h in probe.heads_],
@@ -158,5 +229,7 @@ def load_probe(path: str | Path, lm=None) -> tuple[HeadEnsemble, dict]:
     probe.heads_ = np.asarray([[h["layer"], h["head"]] for h in card["heads"]], dtype=int)
     probe.estimators_ = [loaded.estimators[f"L{l}.H{h}"] for l, h in probe.heads_]
     probe.head_f1_ = np.asarray(card["head_f1"])
+    if probe.combine == "logistic":
+        probe.final_ = loaded.estimators["final"]
     probe.classes_, probe.n_features_shape_ = np.array([0, 1]), tuple(card["feature_shape"])
     return probe, card
