@@ -53,7 +53,7 @@ def tradeoff_figure(results: dict):
         names = sorted((m for m in methods if m.startswith(f"probe:{kind}@")), key=lambda m: float(m.split("@")[1]))
         fig = tradeoff([mean(m, "token_reduction") for m in names], [mean(m, "accuracy") for m in names],
                        [m.split("@")[1] for m in names], name=f"probe ({kind})", fig=fig,
-                       xlabel="token reduction (×)", ylabel="answer accuracy",
+                       xlabel="token reduction (×)", ylabel="answer accuracy", width="double",
                        baseline=mean("full", "accuracy") if fig is None else None, baseline_label="full context")
     for name in _POINTS:
         if name in methods:
