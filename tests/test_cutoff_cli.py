@@ -89,6 +89,11 @@ def test_cutoff_stops_reading_and_answers_like_a_fresh_prefix(trained, tiny_dirs
     assert full.n_read == full.n_total and len(full.probs) == 10 and not full.stopped_early or max(full.probs) >= 1.0
     with pytest.raises(InternalsError, match="context is empty"):
         infer.cutoff(lm, probes["attn_z"], "q?", "  ")
+    with pytest.raises(InternalsError, match="trained on o_proj_slices features, not attn_z"):
+        infer.cutoff(lm, probes["o_proj_slices+logistic"], "q?", context, kind="attn_z")
+    by_card = infer.cutoff(lm, probes["o_proj_slices"], "When was the harbour dredged?", context, threshold=1e-9,
+                           max_new_tokens=4)  # no kind given: the probe's own
+    assert by_card.chunk == 0 and len(by_card.probs) == 1
 
 
 def test_probe_of_another_model_and_bad_config_fail_on_one_line(trained, tiny_dirs, tmp_path, capsys):

@@ -126,12 +126,13 @@ class CutoffResult:
         return self.n_total / max(self.n_read, 1)
 
 
-def cutoff(lm, probe, question: str, context: str, kind: str = "attn_z", threshold: float = 0.95,
+def cutoff(lm, probe, question: str, context: str, kind: str | None = None, threshold: float = 0.95,
            n_chunks: int = chunks.N_CHUNKS, answer_from: str = "cache", max_new_tokens: int = 16) -> CutoffResult:
     """Read `context` chunk by chunk and answer `question` from the first prefix the probe finds sufficient.
 
     probe: a fitted `HeadEnsemble` for `kind` features of this model (a probe name such as
-    "attn_z+logistic" names its kind too). Nothing after the stopping
+    "attn_z+logistic" names its kind too). kind defaults to the kind a loaded probe was trained on
+    (else "attn_z"); a loaded probe asked to read another kind is refused. Nothing after the stopping
     chunk is encoded. Raises InternalsError for an empty context or a threshold outside (0, 1].
     """
     if not 0 < threshold <= 1:
@@ -142,7 +143,10 @@ def cutoff(lm, probe, question: str, context: str, kind: str = "attn_z", thresho
     ends = chunks.boundaries(len(ids), n_chunks)
     lay = prompting.layout(lm.tokenizer, question)
     probs: list[float] = []
-    kind = feature_kind(kind)
+    trained_on = getattr(probe, "kind_", None)
+    kind = feature_kind(kind or trained_on or "attn_z")
+    if trained_on and kind != trained_on:
+        raise InternalsError(f"this probe was trained on {trained_on} features, not {kind}: pass kind={trained_on!r}")
     for step in features.stream(lm, lay.header, ids, ends, (kind,)):
         probs.append(float(probe.predict_proba(step.features[kind][None])[0, 1]))
         if probs[-1] >= threshold or step.index == len(ends) - 1:

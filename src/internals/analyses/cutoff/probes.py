@@ -229,6 +229,7 @@ def load_probe(path: str | Path, lm=None) -> tuple[HeadEnsemble, dict]:
     probe.heads_ = np.asarray([[h["layer"], h["head"]] for h in card["heads"]], dtype=int)
     probe.estimators_ = [loaded.estimators[f"L{l}.H{h}"] for l, h in probe.heads_]
     probe.head_f1_ = np.asarray(card["head_f1"])
+    probe.kind_ = card.get("kind")  # the feature kind it reads (infer.cutoff checks it)
     if probe.combine == "logistic":
         probe.final_ = loaded.estimators["final"]
     probe.classes_, probe.n_features_shape_ = np.array([0, 1]), tuple(card["feature_shape"])
