@@ -58,12 +58,13 @@ def run(cfg, lm, only: str | None = None) -> dict | None:
             lm, probes, position, load_examples(lm, name, "test", cfg.n_test, cfg), cfg, cfg.main, budget))
     if only:
         return None
+    swept = [n for n in cfg.probe_names if feature_kind(n) == feature_kind(cfg.main)]  # every threshold scored
+    picks = {n: accuracy_threshold(val, n, cfg.thresholds) for n in swept}
     result = results_summary(per, cfg, lm, str(Path(cfg.out).relative_to(ROOT)),
                              calibrated=report["kinds"][cfg.main]["calibrated_threshold"], main_kind=cfg.main,
-                             picked=accuracy_threshold(val, cfg.main, cfg.thresholds))
-    swept = [n for n in cfg.probe_names if feature_kind(n) == feature_kind(cfg.main)]  # every threshold scored
+                             picked=picks[cfg.main])
     result["validation_picked_by_probe"] = {n: {**rule_at(per, n, pick["threshold"]), "validation": pick}
-                                            for n in swept for pick in [accuracy_threshold(val, n, cfg.thresholds)]}
+                                            for n, pick in picks.items()}
     result["scaling_ablation"] = resumed(WORK / "scaling_ablation.json", key, lambda: scaling_ablation(lm, cfg))
     result["train"] = {k: report[k] for k in ("f1_val_position", "data")} | {
         kind: {"heads": r["heads"], "f1_val_ensemble": r["f1_val_ensemble"]} for kind, r in report["kinds"].items()}

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ...errors import InternalsError
+from .probes import feature_kind
 
 _POINTS = ("self_assessment", "fixed_truncation", "position", "oracle")
 
@@ -34,7 +35,7 @@ def head_f1_figures(train: dict) -> dict[str, object]:
     return {kind: heatmap(np.asarray(r["head_f1"]) - base, x_label="head", y_label="layer", signed=True,
                           colorbar_title="F1 − position F1",
                           title=f"{kind}: head probe F1 over position-only ({base:.2f})")
-            for kind, r in train["kinds"].items() if "+" not in kind}  # "<kind>+<combine>": the same heads
+            for kind, r in train["kinds"].items() if kind == feature_kind(kind)}  # "<kind>+<combine>": the same heads
 
 
 def tradeoff_figure(results: dict):
