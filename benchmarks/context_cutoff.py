@@ -3,6 +3,11 @@
     python benchmarks/context_cutoff.py                 # train (features cached), evaluate, figures
     python benchmarks/context_cutoff.py --reuse         # re-summarise and redraw from saved results
     python benchmarks/context_cutoff.py --config my.toml
+    python benchmarks/context_cutoff.py --config probes/cutoff_query.toml   # our attn_z_query option
+                                        # -> results/context_cutoff_query.json, assets/cutoff_query_*
+
+A config other than probes/cutoff.toml writes results/context_<config stem>.json, keeps its saved
+evaluations under runs/cutoff/bench/<config stem>/ and names its tradeoff figure <config stem>_tradeoff.
 
 1. train: long contexts (gold passage among real distractors, ~1K tokens) from the train and
    validation splits of each dataset; per-head probes for both feature kinds (attn_z, the
@@ -28,12 +33,20 @@ from pathlib import Path
 import torch
 
 ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "benchmarks" / "results" / "context_cutoff.json"
-WORK = ROOT / "runs" / "cutoff" / "bench"
 ASSETS = ROOT / "assets"
 
 
-def run(cfg, lm, only: str | None = None) -> dict | None:
+def results_path(stem: str) -> Path:
+    """benchmarks/results/context_<config stem>.json (probes/cutoff.toml: context_cutoff.json)."""
+    return ROOT / "benchmarks" / "results" / f"context_{stem}.json"
+
+
+def work_dir(stem: str) -> Path:
+    """Where one config's finished validation and test evaluations are saved (reused on reruns)."""
+    return ROOT / "runs" / "cutoff" / "bench" / stem
+
+
+def run(cfg, lm, only: str | None = None, stem: str = "cutoff") -> dict | None:
     """Train (or reuse the saved training of this config), evaluate validation and test examples of
     every dataset (or of `only`, then return None), pick the threshold on validation, summarise."""
     from dataclasses import replace
@@ -50,11 +63,12 @@ def run(cfg, lm, only: str | None = None) -> dict | None:
     budget = report["kinds"][cfg.main]["val_budget"]
     val_cfg = replace(cfg, self_assess=False)  # validation answers pick the threshold; no baselines needed there
     per, val = {}, {}
-    WORK.mkdir(parents=True, exist_ok=True)
+    work = work_dir(stem)
+    work.mkdir(parents=True, exist_ok=True)
     for name in [only] if only else cfg.datasets:  # each finished split is saved and not evaluated again
-        val[name] = resumed(WORK / f"val_{name}.json", key, lambda: evaluate(
+        val[name] = resumed(work / f"val_{name}.json", key, lambda: evaluate(
             lm, probes, position, load_examples(lm, name, "validation", cfg.n_val, cfg), val_cfg, cfg.main, budget))
-        per[name] = resumed(WORK / f"{name}.json", key, lambda: evaluate(
+        per[name] = resumed(work / f"{name}.json", key, lambda: evaluate(
             lm, probes, position, load_examples(lm, name, "test", cfg.n_test, cfg), cfg, cfg.main, budget))
     if only:
         return None
@@ -65,7 +79,7 @@ def run(cfg, lm, only: str | None = None) -> dict | None:
                              picked=picks[cfg.main])
     result["validation_picked_by_probe"] = {n: {**rule_at(per, n, pick["threshold"]), "validation": pick}
                                             for n, pick in picks.items()}
-    result["scaling_ablation"] = resumed(WORK / "scaling_ablation.json", key, lambda: scaling_ablation(lm, cfg))
+    result["scaling_ablation"] = resumed(work / "scaling_ablation.json", key, lambda: scaling_ablation(lm, cfg))
     result["train"] = {k: report[k] for k in ("f1_val_position", "data")} | {
         kind: {"heads": r["heads"], "f1_val_ensemble": r["f1_val_ensemble"]} for kind, r in report["kinds"].items()}
     return result
@@ -109,20 +123,22 @@ def _same_run(saved, key) -> bool:
 
 
 def scaling_ablation(lm, cfg) -> dict:
-    """The faithful unscaled head probes on the same (cached) features: validation F1 and how
-    often the ensemble reaches the stopping threshold, beside the standardised ones."""
+    """The faithful unscaled head probes on the same (cached) features of the main probe's kind:
+    validation F1 and how often the ensemble reaches the stopping threshold, beside the
+    standardised ones."""
     import numpy as np
 
     from internals.analyses.cutoff.metrics import f1
     from internals.analyses.cutoff.pipeline import load_examples, read_all
-    from internals.analyses.cutoff.probes import HeadEnsemble
+    from internals.analyses.cutoff.probes import HeadEnsemble, feature_kind
 
+    kind = feature_kind(cfg.main)
     tr = read_all(lm, [e for n in cfg.datasets for e in load_examples(lm, n, "train", cfg.n_train, cfg)], cfg, progress=False)
     va = read_all(lm, [e for n in cfg.datasets for e in load_examples(lm, n, "validation", cfg.n_val, cfg)], cfg, progress=False)
     out = {}
     for standardize in (False, True):
         probe = HeadEnsemble(k=cfg.k, C=cfg.C, standardize=standardize, random_state=cfg.seed)
-        p = probe.fit(tr.X["attn_z"], tr.y, X_val=va.X["attn_z"], y_val=va.y).predict_proba(va.X["attn_z"])[:, 1]
+        p = probe.fit(tr.X[kind], tr.y, X_val=va.X[kind], y_val=va.y).predict_proba(va.X[kind])[:, 1]
         out["standardized" if standardize else "unscaled (paper's head selection)"] = {
             "f1_val": round(f1(va.y, p >= 0.5), 4), "max_p": round(float(p.max()), 4),
             "share_p_at_threshold": round(float(np.mean(p >= cfg.threshold)), 4), "heads": probe.heads_.tolist()}
@@ -133,9 +149,10 @@ def print_table(result: dict) -> None:
     for name, t in result["tables"].items():
         print(f"\n{name}: {t['n_examples']} test examples, {t['n_prefixes']} prefixes; F1 " +
               ", ".join(f"{k} {v:.3f}" for k, v in t["f1"].items()))
-        print(f"  {'method':28s} {'reduction':>9s} {'accuracy':>9s} {'chunks':>7s}")
+        print(f"  {'method':34s} {'reduction':>9s} {'processed':>9s} {'accuracy':>9s} {'chunks':>7s}")
         for m, r in t["methods"].items():
-            print(f"  {m:28s} {r['token_reduction']:9.3f} {r['accuracy']:9.3f} {r['mean_chunks']:7.2f}")
+            processed = f"{r['processed_reduction']:9.3f}" if "processed_reduction" in r else f"{'-':>9s}"  # older results
+            print(f"  {m:34s} {r['token_reduction']:9.3f} {processed} {r['accuracy']:9.3f} {r['mean_chunks']:7.2f}")
 
 
 def main() -> int:
@@ -150,21 +167,24 @@ def main() -> int:
                         "reused by a later full run: start one process per dataset to use more cores)")
     args = parser.parse_args()
     torch.set_num_threads(1)  # the machine's 2 cores are shared: one thread wastes less on waiting
+    stem = Path(args.config).stem
+    results = results_path(stem)
     if args.reuse:
-        result = json.loads(RESULTS.read_text())
+        result = json.loads(results.read_text())
     else:
         cfg = CutoffConfig.from_toml(args.config)
         cfg.out = str(ROOT / cfg.out) if not Path(cfg.out).is_absolute() else cfg.out
         lm = load_model(cfg.model, device=cfg.device)
-        result = run(cfg, lm, args.only)
+        result = run(cfg, lm, args.only, stem)
         if result is None:
-            print(f"evaluated {args.only}: {WORK.relative_to(ROOT)}/{args.only}.json")
+            print(f"evaluated {args.only}: {work_dir(stem).relative_to(ROOT)}/{args.only}.json")
             return 0
-        RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        RESULTS.write_text(json.dumps(result, indent=1))
+        results.parent.mkdir(parents=True, exist_ok=True)
+        results.write_text(json.dumps(result, indent=1))
     print_table(result)
-    print("\nattn_z head probes on validation prefixes, scaled or not:", json.dumps(result.get("scaling_ablation")))
-    for path in write_figures(RESULTS, ROOT / result["manifest"]["probe"] / "train.json", ASSETS):
+    print(f"\n{result['manifest']['config']['main']} head probes on validation prefixes, scaled or not:",
+          json.dumps(result.get("scaling_ablation")))
+    for path in write_figures(results, ROOT / result["manifest"]["probe"] / "train.json", ASSETS, prefix=stem):
         print(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path)
     cal, picked = result.get("calibrated"), result.get("validation_picked")
     if cal:

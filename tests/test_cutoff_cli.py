@@ -29,6 +29,7 @@ def trained(tiny_dirs, tmp_path_factory):
     cfg.write_text(f'datasets = ["{CPKC}"]\nmodel = "{tiny_dirs["llama"]}"\nn_train = 8\nn_val = 2\nn_test = 3\n'
                    f'target_tokens = 200\nk = 3\nmax_new_tokens = 3\nthresholds = [0.5, 0.9]\n'
                    f'combine = ["mean", "logistic"]\nmain = "attn_z+logistic"\n'
+                   f'kinds = ["attn_z", "o_proj_slices", "attn_z_query"]\n'
                    f'out = "{tmp / "probe"}"\n')
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # two threads on a shared 2-core machine mostly wait on each other
@@ -43,7 +44,8 @@ def trained(tiny_dirs, tmp_path_factory):
 
 def test_train_eval_figures_end_to_end(trained, tmp_path, capsys):
     probe_dir, summary = trained
-    assert set(summary) >= {"attn_z", "attn_z+logistic", "o_proj_slices", "o_proj_slices+logistic", "f1_val_position"}
+    assert set(summary) >= {"attn_z", "attn_z+logistic", "o_proj_slices", "o_proj_slices+logistic", "attn_z_query",
+                            "attn_z_query+logistic", "f1_val_position"}
     assert len(summary["attn_z"]["heads"]) == 3 and summary["attn_z+logistic"]["heads"] == summary["attn_z"]["heads"]
     train = json.loads((probe_dir / "train.json").read_text())
     assert len(train["kinds"]["attn_z"]["head_f1"]) == 3 and len(train["kinds"]["attn_z"]["head_f1"][0]) == 4
@@ -66,14 +68,21 @@ def test_train_eval_figures_end_to_end(trained, tmp_path, capsys):
     assert table["main"] == "probe:attn_z+logistic@0.95" and "probe:o_proj_slices@0.5" not in table["methods"]
     for ex in table["examples"]:
         assert all(str(c) in ex["answers"] for c in ex["stops"].values())  # every method's chunk was answered
-    assert result["tables"][CPKC]["methods"]["full"]["token_reduction"] == 1.0
+    methods = result["tables"][CPKC]["methods"]
+    assert methods["full"]["token_reduction"] == methods["full"]["processed_reduction"] == 1.0
+    # the probes reading the question again count those tokens as processed; the prefix-mean ones add none
+    query, plain = methods["probe:attn_z_query@0.95"], methods["probe:attn_z@0.95"]
+    assert query["processed_reduction"] < query["token_reduction"]
+    assert plain["processed_reduction"] == plain["token_reduction"]
+    assert methods["self_assessment"]["processed_reduction"] < methods["self_assessment"]["token_reduction"]
     assert result["calibrated"]["threshold"] in (0.5, 0.9, 0.95) and set(result["calibrated"]["per_dataset"]) == {CPKC, "disfl_qa"}
 
     assert main(["cutoff", "figures", str(out), "--out", str(tmp_path / "assets")]) == 0
     paths = capsys.readouterr().out.split()
     assert {p.rsplit("/", 1)[1] for p in paths} == {"cutoff_tradeoff.png", "cutoff_tradeoff.pdf",
                                                     "cutoff_head_f1_attn_z.png", "cutoff_head_f1_attn_z.pdf",
-                                                    "cutoff_head_f1_o_proj_slices.png", "cutoff_head_f1_o_proj_slices.pdf"}
+                                                    "cutoff_head_f1_o_proj_slices.png", "cutoff_head_f1_o_proj_slices.pdf",
+                                                    "cutoff_head_f1_attn_z_query.png", "cutoff_head_f1_attn_z_query.pdf"}
 
 
 def test_cutoff_stops_reading_and_answers_like_a_fresh_prefix(trained, tiny_dirs):
@@ -94,6 +103,9 @@ def test_cutoff_stops_reading_and_answers_like_a_fresh_prefix(trained, tiny_dirs
     by_card = infer.cutoff(lm, probes["o_proj_slices"], "When was the harbour dredged?", context, threshold=1e-9,
                            max_new_tokens=4)  # no kind given: the probe's own
     assert by_card.chunk == 0 and len(by_card.probs) == 1
+    query = infer.cutoff(lm, probes["attn_z_query"], "When was the harbour dredged?", context, threshold=1e-9,
+                         max_new_tokens=4)  # reads the question again after the chunk, then answers as before
+    assert query.chunk == 0 and query.answer == early.answer and query.n_query_tokens > 0 and early.n_query_tokens == 0
 
 
 def test_probe_of_another_model_and_bad_config_fail_on_one_line(trained, tiny_dirs, tmp_path, capsys):

@@ -8,7 +8,7 @@ Example (every key optional):
     n_val = 30                   # from the "validation" split: ranks the heads
     n_test = 40                  # from the "test" split: `internals cutoff eval`
     target_tokens = 1024         # context length to build (gold passage + distractors)
-    kinds = ["attn_z", "o_proj_slices"]
+    kinds = ["attn_z", "o_proj_slices"]  # or "attn_z_query" (ours: heads read at the question asked again)
     k = 5                        # heads in the ensemble (the paper's code uses 4 classifiers)
     combine = ["mean", "logistic"]  # top-k heads: average their probes, and/or a final classifier on their vectors
     main = "attn_z+logistic"     # the probe the headline numbers use: a kind, "+logistic" for that combine

@@ -1,8 +1,10 @@
 """Score the probes and the baselines on test examples, all from one reading pass per example.
 
 Each stopping rule picks a chunk per example; its token reduction is
-sum(context tokens) / sum(context tokens up to the chosen chunk) and its accuracy the share
-of lenient matches of the answer given from that prefix:
+sum(context tokens) / sum(context tokens up to the chosen chunk) (the paper's measure) and its
+accuracy the share of lenient matches of the answer given from that prefix. `processed_reduction`
+also counts what the rule appends and removes at each chunk it checks: the question again for a
+query-kind probe (`attn_z_query`), the self-assessment question; the others append nothing.
 
 | method               | stops at                                                         |
 |----------------------|------------------------------------------------------------------|
@@ -23,6 +25,7 @@ from . import infer
 from .baselines import PositionBaseline, fixed_chunk
 from .config import CutoffConfig
 from .contexts import Example
+from .features import QUERY_KINDS
 from .metrics import f1, first_at_least, lenient_match, token_reduction
 from .probes import feature_kind
 
@@ -73,6 +76,15 @@ def evaluate(lm, probes: dict, position: PositionBaseline, examples: list[Exampl
     return score(readings, stops, examples, position, main, budget)
 
 
+def _appended(name: str, r: infer.Reading) -> int:
+    """Tokens method `name` appends (and removes) at each chunk it checks."""
+    if name == "self_assessment":
+        return r.n_assess
+    if name.startswith("probe:") and feature_kind(name[6:].split("@")[0]) in QUERY_KINDS:
+        return r.n_query
+    return 0
+
+
 def score(readings, stops, examples, position: PositionBaseline, main: str, budget: float) -> dict:
     """The dataset's table: per-method reduction and accuracy, prefix-level F1, per-example detail."""
     total = [r.n_tokens for r in readings]
@@ -80,7 +92,10 @@ def score(readings, stops, examples, position: PositionBaseline, main: str, budg
     for name in stops[0]:
         chosen = [s[name] for s in stops]
         correct = [lenient_match(r.answers[c], ex.answers) for r, c, ex in zip(readings, chosen, examples)]
-        methods[name] = {"token_reduction": round(token_reduction(total, [r.boundaries[c] for r, c in zip(readings, chosen)]), 4),
+        read = [r.boundaries[c] for r, c in zip(readings, chosen)]
+        processed = [n + (c + 1) * _appended(name, r) for n, r, c in zip(read, readings, chosen)]
+        methods[name] = {"token_reduction": round(token_reduction(total, read), 4),
+                         "processed_reduction": round(token_reduction(total, processed), 4),
                          "accuracy": round(float(np.mean(correct)), 4), "mean_chunks": round(float(np.mean(chosen)) + 1, 3)}
     y = np.concatenate([r.labels for r in readings]).astype(int)
     chunk = np.concatenate([np.arange(len(r.boundaries)) for r in readings])

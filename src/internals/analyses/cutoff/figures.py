@@ -63,23 +63,23 @@ def tradeoff_figure(results: dict):
     return fig
 
 
-def figures(results_path, train_path=None) -> dict:
-    """{stem: Figure}: `cutoff_tradeoff` and, with the probe's train.json (given, or found beside
+def figures(results_path, train_path=None, prefix: str = "cutoff") -> dict:
+    """{stem: Figure}: `<prefix>_tradeoff` and, with the probe's train.json (given, or found beside
     the probe the results name), one `cutoff_head_f1_<kind>` per feature kind."""
     results = _read(results_path)
     train_path = train_path or _train_beside(results)
-    figs = {"cutoff_tradeoff": tradeoff_figure(results)}
+    figs = {f"{prefix}_tradeoff": tradeoff_figure(results)}
     if train_path:
         for kind, fig in head_f1_figures(_read(train_path)).items():
             figs[f"cutoff_head_f1_{re.sub(r'[^a-z_]', '', kind)}"] = fig
     return figs
 
 
-def write_figures(results_path, train_path=None, out="assets", formats=("png", "pdf")) -> list[Path]:
+def write_figures(results_path, train_path=None, out="assets", formats=("png", "pdf"), prefix: str = "cutoff") -> list[Path]:
     """Export `figures(...)` into `out` (PNG and PDF by default); returns the files written."""
     from ...plots import export_named
 
-    return export_named(figures(results_path, train_path), out, formats)
+    return export_named(figures(results_path, train_path, prefix), out, formats)
 
 
 def _train_beside(results: dict) -> Path | None:

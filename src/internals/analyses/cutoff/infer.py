@@ -34,7 +34,8 @@ class Reading:
 
     boundaries / labels: [n_chunks]; features: kind -> [n_chunks, layers, heads, width];
     probs: kind -> [n_chunks] ensemble P(sufficient); self_yes: [n_chunks] P(Yes) or None;
-    answers: chunk index -> the model's answer from that prefix.
+    answers: chunk index -> the model's answer from that prefix; n_query: tokens each check of a
+    query kind appends (0 without one); n_assess: tokens each self-assessment appends.
     """
 
     example_id: str
@@ -45,6 +46,8 @@ class Reading:
     probs: dict[str, np.ndarray] = field(default_factory=dict)
     self_yes: np.ndarray | None = None
     answers: dict[int, str] = field(default_factory=dict)
+    n_query: int = 0
+    n_assess: int = 0
 
 
 def answer_from_cache(lm, lay, question: str, context_ids: list[int], step, answer_from: str = "cache",
@@ -89,7 +92,8 @@ def read(lm, example: Example, kinds: Sequence[str] = ("attn_z",), n_chunks: int
     yes: list[float] = []
     out = Reading(example.id, ch.n_tokens, ch.boundaries, ch.labels, {})
     oracle = first_at_least(ch.labels.astype(float), 1.0)
-    for step in features.stream(lm, lay.header, ch.ids, ch.boundaries, kinds):
+    for step in features.stream(lm, lay.header, ch.ids, ch.boundaries, kinds, query=lay.answer):
+        out.n_query = step.n_query
         for k in feats:
             feats[k].append(step.features[k])
         need = answer == "all" or (answer == "needed" and step.index in {oracle, len(ch.boundaries) - 1, *extra})
@@ -107,12 +111,14 @@ def read(lm, example: Example, kinds: Sequence[str] = ("attn_z",), n_chunks: int
     out.features = {k: np.stack(v) for k, v in feats.items()}
     out.probs = {k: np.asarray(v) for k, v in probs.items()}
     out.self_yes = np.asarray(yes) if self_assess else None
+    out.n_assess = len(lay.assess) if self_assess else 0
     return out
 
 
 @dataclass
 class CutoffResult:
-    """What `cutoff` did: the answer, the chunk it stopped after (0-based), tokens read of the total."""
+    """What `cutoff` did: the answer, the chunk it stopped after (0-based), tokens read of the total,
+    and the tokens the probe's checks appended and removed again (query kinds; 0 otherwise)."""
 
     answer: str
     chunk: int
@@ -120,6 +126,7 @@ class CutoffResult:
     n_total: int
     probs: list[float]
     stopped_early: bool
+    n_query_tokens: int = 0
 
     @property
     def token_reduction(self) -> float:
@@ -147,9 +154,10 @@ def cutoff(lm, probe, question: str, context: str, kind: str | None = None, thre
     kind = feature_kind(kind or trained_on or "attn_z")
     if trained_on and kind != trained_on:
         raise InternalsError(f"this probe was trained on {trained_on} features, not {kind}: pass kind={trained_on!r}")
-    for step in features.stream(lm, lay.header, ids, ends, (kind,)):
+    for step in features.stream(lm, lay.header, ids, ends, (kind,), query=lay.answer):
         probs.append(float(probe.predict_proba(step.features[kind][None])[0, 1]))
         if probs[-1] >= threshold or step.index == len(ends) - 1:
             text = answer_from_cache(lm, lay, question, ids, step, answer_from, max_new_tokens)
-            return CutoffResult(text, step.index, step.n_context, len(ids), probs, step.index < len(ends) - 1)
+            return CutoffResult(text, step.index, step.n_context, len(ids), probs, step.index < len(ends) - 1,
+                                step.n_query * (step.index + 1))
     raise AssertionError("unreachable: the stream always yields its last chunk")
