@@ -76,13 +76,17 @@ def evaluate(lm, probes: dict, position: PositionBaseline, examples: list[Exampl
     return score(readings, stops, examples, position, main, budget)
 
 
+def probe_of(method: str) -> str | None:
+    """The probe a method name "probe:<probe>@<threshold>" stops with; None for the baselines."""
+    return method.split(":", 1)[1].split("@")[0] if method.startswith("probe:") else None
+
+
 def _appended(name: str, r: infer.Reading) -> int:
     """Tokens method `name` appends (and removes) at each chunk it checks."""
     if name == "self_assessment":
         return r.n_assess
-    if name.startswith("probe:") and feature_kind(name[6:].split("@")[0]) in QUERY_KINDS:
-        return r.n_query
-    return 0
+    probe = probe_of(name)
+    return r.n_query if probe and feature_kind(probe) in QUERY_KINDS else 0
 
 
 def score(readings, stops, examples, position: PositionBaseline, main: str, budget: float) -> dict:
@@ -103,7 +107,7 @@ def score(readings, stops, examples, position: PositionBaseline, main: str, budg
     f1s["position"] = round(f1(y, position.predict(chunk)), 4)
     if readings[0].self_yes is not None:
         f1s["self_assessment"] = round(f1(y, np.concatenate([r.self_yes for r in readings]) >= 0.5), 4)
-    kind = main.split(":")[1].split("@")[0]
+    kind = probe_of(main)
     detail = [{"id": ex.id, "depth": ex.depth, "n_tokens": r.n_tokens, "first_sufficient": s["oracle"], "stops": s,
                "probs": {k: np.round(v, 4).tolist() for k, v in r.probs.items()},
                "self_yes": None if r.self_yes is None else np.round(r.self_yes, 4).tolist(),

@@ -98,11 +98,14 @@ class _Sums:
         return {k: (s / n).float().numpy() for k, s in self.sums.items()}
 
 
-def _trace(lm, kinds: tuple[str, ...], sums: "_Sums"):
-    """Hooks adding `kinds`' values into `sums` while a forward runs (none for no kinds)."""
-    if not kinds:
-        return nullcontext()
-    return Trace(lm.model, parse_sites([f"{_SITE[k]}.*" for k in kinds], architecture(lm.model).n_layers), sums)
+def _sites(lm, kinds: tuple[str, ...]):
+    """The capture sites `kinds` read (None for no kinds)."""
+    return parse_sites([f"{_SITE[k]}.*" for k in kinds], architecture(lm.model).n_layers) if kinds else None
+
+
+def _trace(lm, sites, sums: "_Sums"):
+    """Hooks adding the values at `sites` into `sums` while a forward runs (none without sites)."""
+    return Trace(lm.model, sites, sums) if sites else nullcontext()
 
 
 def stream(lm, header: list[int], context_ids: list[int], ends: list[int],
@@ -124,17 +127,18 @@ def stream(lm, header: list[int], context_ids: list[int], ends: list[int],
     if not ends or ends[-1] > len(context_ids) or any(b <= a for a, b in zip([0] + ends[:-1], ends)):
         raise InternalsError(f"chunk ends {ends} must increase within the context's {len(context_ids)} tokens")
     sums = _Sums(lm, prefix_kinds)
+    prefix_sites, query_sites = _sites(lm, prefix_kinds), _sites(lm, query_kinds)
     cache = new_cache(lm)
     start = 0
     for index, end in enumerate(ends):
         ids = (list(header) if index == 0 else []) + list(context_ids[start:end])
-        with _trace(lm, prefix_kinds, sums):
+        with _trace(lm, prefix_sites, sums):
             forward(lm, ids, cache)
         n_prefix = len(header) + end
         feats = sums.means(n_prefix)
         if query_kinds:
             at_query = _Sums(lm, query_kinds)
-            with branch(cache), _trace(lm, query_kinds, at_query):
+            with branch(cache), _trace(lm, query_sites, at_query):
                 forward(lm, list(query), cache)
             feats |= at_query.means(len(query))
         yield Step(index, end, n_prefix, feats, cache, len(query) if query_kinds else 0)

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ...errors import InternalsError
+from .evaluation import probe_of
 from .probes import feature_kind
 
 _POINTS = ("self_assessment", "fixed_truncation", "position", "oracle")
@@ -49,7 +50,7 @@ def tradeoff_figure(results: dict):
         return float(np.mean([t["methods"][name][key] for t in tables]))
 
     fig = None
-    kinds = sorted({m.split(":")[1].split("@")[0] for m in methods if m.startswith("probe:")})
+    kinds = sorted({probe_of(m) for m in methods if probe_of(m)})
     for kind in kinds:
         names = sorted((m for m in methods if m.startswith(f"probe:{kind}@")), key=lambda m: float(m.split("@")[1]))
         fig = tradeoff([mean(m, "token_reduction") for m in names], [mean(m, "accuracy") for m in names],

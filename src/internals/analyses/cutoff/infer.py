@@ -93,7 +93,6 @@ def read(lm, example: Example, kinds: Sequence[str] = ("attn_z",), n_chunks: int
     out = Reading(example.id, ch.n_tokens, ch.boundaries, ch.labels, {})
     oracle = first_at_least(ch.labels.astype(float), 1.0)
     for step in features.stream(lm, lay.header, ch.ids, ch.boundaries, kinds, query=lay.answer):
-        out.n_query = step.n_query
         for k in feats:
             feats[k].append(step.features[k])
         need = answer == "all" or (answer == "needed" and step.index in {oracle, len(ch.boundaries) - 1, *extra})
@@ -111,6 +110,7 @@ def read(lm, example: Example, kinds: Sequence[str] = ("attn_z",), n_chunks: int
     out.features = {k: np.stack(v) for k, v in feats.items()}
     out.probs = {k: np.asarray(v) for k, v in probs.items()}
     out.self_yes = np.asarray(yes) if self_assess else None
+    out.n_query = step.n_query  # the same at every chunk
     out.n_assess = len(lay.assess) if self_assess else 0
     return out
 
