@@ -68,7 +68,8 @@ def write_voids_trace(paths: list[Path], out: Path, formats) -> list[Path]:
 
 def write_cutoff(paths: list[Path], out: Path, formats) -> list[Path]:
     """Cutoff figures (trade-off; head F1 maps when the probe's train.json is there) from
-    benchmarks/results/context_cutoff.json, drawn by the analysis's `write_figures`."""
+    benchmarks/results/context_<config stem>.json, drawn by the analysis's `write_figures` with the
+    names benchmarks/context_cutoff.py gives them (<config stem>_tradeoff)."""
     import json
 
     from ..analyses.cutoff.figures import write_figures
@@ -77,7 +78,8 @@ def write_cutoff(paths: list[Path], out: Path, formats) -> list[Path]:
     probe = results.get("manifest", {}).get("probe")
     root = paths[0].parents[2]  # <root>/benchmarks/results/<file>
     train = root / probe / "train.json" if probe else None
-    return write_figures(paths[0], train if train and train.is_file() else None, out, formats=formats)
+    return write_figures(paths[0], train if train and train.is_file() else None, out, formats=formats,
+                         prefix=paths[0].stem.removeprefix("context_"))
 
 
 def write_factcheckmate(paths: list[Path], out: Path, formats) -> list[Path]:
@@ -104,6 +106,7 @@ def write_factcheckmate(paths: list[Path], out: Path, formats) -> list[Path]:
 SOURCES: tuple[FigureSource, ...] = (
     FigureSource("factcheckmate", ("benchmarks/results/factcheckmate.json",), f"{__name__}:write_factcheckmate"),
     FigureSource("cutoff", ("benchmarks/results/context_cutoff.json",), f"{__name__}:write_cutoff"),
+    FigureSource("cutoff query", ("benchmarks/results/context_cutoff_query.json",), f"{__name__}:write_cutoff"),
     FigureSource("depth trace", ("benchmarks/results/depth_trace.json",), f"{__name__}:write_depth"),
     FigureSource("depth pretrain", ("benchmarks/results/depth_pretrain.json",), f"{__name__}:write_depth"),
     FigureSource("voids eval", ("benchmarks/results/voids.json",), f"{__name__}:write_voids_eval"),
