@@ -87,13 +87,15 @@ def run(cfg, lm, only: str | None = None, stem: str = "cutoff") -> dict | None:
 
 def trained(lm, cfg) -> dict:
     """The training report of `cfg` on `lm`: read back from cfg.out when the saved run has the same
-    config and model (so that several `--only` processes and reruns do not refit), else `train`."""
+    training settings and model (so that several `--only` processes, reruns and configs that only
+    evaluate differently do not refit), else `train`."""
+    from internals.analyses.cutoff.config import TRAIN_KEYS
     from internals.analyses.cutoff.pipeline import train
 
     saved = Path(cfg.out) / "train.json"
     if saved.exists():
         report = json.loads(saved.read_text())
-        if (report.get("config") == json.loads(json.dumps(cfg.to_dict())) and report["model"]["fingerprint"] == lm.fingerprint
+        if (cfg.same_as(report.get("config", {}), TRAIN_KEYS) and report["model"]["fingerprint"] == lm.fingerprint
                 and all((Path(cfg.out) / name / "card.json").exists() for name in cfg.probe_names)):
             return report
     return train(lm, cfg)
@@ -111,15 +113,19 @@ def resumed(path: Path, key, compute):
 
 
 # The settings an evaluation's numbers depend on (a saved dataset result is reused when they match).
-_EVAL_KEYS = ("datasets", "model", "n_test", "target_tokens", "n_chunks", "kinds", "k", "combine", "main", "C", "standardize", "threshold",
+_EVAL_KEYS = ("datasets", "model", "n_test", "test_offset", "target_tokens", "n_chunks", "kinds", "k", "combine", "main", "C", "standardize", "threshold",
               "thresholds", "self_assess", "answer_from", "max_new_tokens", "seed", "n_train", "n_val")
 
 
 def _same_run(saved, key) -> bool:
+    """key: [model fingerprint, config dict, main heads]; a key saved before a config key existed
+    has that key's default."""
+    from internals.analyses.cutoff.config import CutoffConfig
+
     if not saved:
         return False
     new = json.loads(json.dumps(key))
-    return saved[0] == new[0] and saved[2] == new[2] and all(saved[1].get(k) == new[1].get(k) for k in _EVAL_KEYS)
+    return saved[0] == new[0] and saved[2] == new[2] and CutoffConfig(**new[1]).same_as(saved[1], _EVAL_KEYS)
 
 
 def scaling_ablation(lm, cfg) -> dict:

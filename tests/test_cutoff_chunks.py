@@ -88,3 +88,25 @@ def test_examples_need_records_with_evidence(tok):
         contexts.build_examples(bare, tok, n=2, dataset="bare")
     with pytest.raises(InternalsError, match="cannot seed"):
         contexts.embed(bare[0], [], lambda t: 1, 100, random.Random(0), "bare")
+
+
+def test_a_test_offset_gives_fresh_examples_with_the_same_seed(tok):
+    records = [_record(i) for i in range(60)]
+    first = contexts.build_examples(records, tok, n=10, target_tokens=250, seed=3, dataset="toy")
+    fresh = contexts.build_examples(records, tok, n=20, target_tokens=250, seed=3, dataset="toy", start=10)
+    assert len(fresh) == 20 and not {e.id for e in first} & {e.id for e in fresh}
+    assert [e.id for e in contexts.build_examples(records, tok, n=10, target_tokens=250, seed=3, dataset="toy")] == \
+        [e.id for e in first]  # start 0 keeps the earlier sample
+    with pytest.raises(InternalsError, match="cannot skip the first 60"):
+        contexts.build_examples(records, tok, n=5, seed=3, dataset="toy", start=60)
+
+
+def test_saved_configs_compare_on_their_keys_with_defaults_for_older_ones():
+    from internals.analyses.cutoff.config import TRAIN_KEYS, CutoffConfig
+
+    cfg = CutoffConfig(kinds=["attn_z"], test_offset=100, main="attn_z")
+    older = {k: v for k, v in CutoffConfig(kinds=["attn_z"]).to_dict().items() if k != "test_offset"}
+    assert cfg.same_as(older, TRAIN_KEYS)  # the test examples do not change the training
+    assert not cfg.same_as(older, ("n_test", "test_offset")) and CutoffConfig(kinds=["attn_z"]).same_as(older, ("test_offset",))
+    with pytest.raises(InternalsError, match="test_offset must be 0 or more"):
+        CutoffConfig(test_offset=-1)

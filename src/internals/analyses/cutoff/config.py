@@ -7,6 +7,7 @@ Example (every key optional):
     n_train = 100                # examples per dataset from the "train" split
     n_val = 30                   # from the "validation" split: ranks the heads
     n_test = 40                  # from the "test" split: `internals cutoff eval`
+    test_offset = 0              # skip the test sample's first examples: a fresh test set, same seed
     target_tokens = 1024         # context length to build (gold passage + distractors)
     kinds = ["attn_z", "o_proj_slices"]  # or "attn_z_query" (ours: heads read at the question asked again)
     k = 5                        # heads in the ensemble (the paper's code uses 4 classifiers)
@@ -19,6 +20,7 @@ Example (every key optional):
 
 from __future__ import annotations
 
+import json
 import tomllib
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -39,6 +41,7 @@ class CutoffConfig:
     n_train: int = 100
     n_val: int = 30
     n_test: int = 40
+    test_offset: int = 0
     target_tokens: int = 1024
     n_chunks: int = 10
     kinds: tuple[str, ...] = ("attn_z", "o_proj_slices")
@@ -73,6 +76,8 @@ class CutoffConfig:
         for name in ("n_train", "n_val", "n_test", "target_tokens", "n_chunks", "k", "max_new_tokens"):
             if int(getattr(self, name)) < 1:
                 raise InternalsError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
+        if int(self.test_offset) < 0:
+            raise InternalsError(f"test_offset must be 0 or more, got {self.test_offset!r}")
         if not 0 < self.threshold <= 1 or any(not 0 < t <= 1 for t in self.thresholds):
             raise InternalsError(f"thresholds must be in (0, 1], got {self.thresholds}")
         if self.answer_from not in ANSWER_FROM:
@@ -102,3 +107,15 @@ class CutoffConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def same_as(self, saved: dict, keys) -> bool:
+        """Whether a saved config (a `to_dict`, perhaps older: a missing key has its default) has
+        this config's values for `keys`."""
+        new, saved, defaults = (json.loads(json.dumps(d)) for d in (self.to_dict(), saved, asdict(CutoffConfig())))
+        return all(saved.get(k, defaults[k]) == new[k] for k in keys)
+
+
+# The settings `pipeline.train`'s probes and report depend on: a saved training with the same values
+# serves any config that differs only in what it evaluates (test examples, main probe, answering).
+TRAIN_KEYS = ("datasets", "model", "n_train", "n_val", "target_tokens", "n_chunks", "kinds", "k", "combine", "C",
+              "standardize", "threshold", "thresholds", "target_precision", "seed")

@@ -68,20 +68,31 @@ def usable(record) -> bool:
 
 
 def build_examples(records, tokenizer, n: int | None = None, target_tokens: int = 1024, seed: int = 0,
-                   dataset: str | None = None) -> list[Example]:
+                   dataset: str | None = None, start: int = 0) -> list[Example]:
     """Up to `n` long-context examples from `records` (one `internals.data.Dataset` split).
 
     The gold records are a seeded sample of the usable ones; distractors are the passages of the
-    split's other documents (a different ``meta["group"]``), deduplicated.
-    Raises InternalsError when no record has a passage with an evidence span.
+    split's other documents (a different ``meta["group"]``), deduplicated. `start` skips the
+    sample's first `start` records: with the same seed, the examples are disjoint from those that
+    n=start gives (a fresh test set beside an earlier one).
+    Raises InternalsError when no record has a passage with an evidence span, or when `start`
+    leaves none.
     """
     name = dataset or getattr(records, "name", "data")
     pool = [r for r in records if usable(r)]
     if not pool:
         raise InternalsError(f"dataset {name} has no record with a context and an evidence span: use a "
                              "reading-comprehension set such as contextual_parametric_knowledge_conflicts, disfl_qa or coqa")
-    rng = random.Random(f"cutoff:{seed}:{name}")
-    chosen = rng.sample(pool, min(n, len(pool))) if n is not None else list(pool)
+    if start and start >= len(pool):
+        raise InternalsError(f"dataset {name} has {len(pool)} usable records: cannot skip the first {start} (test_offset)")
+
+    def sample(k: int) -> list:
+        return random.Random(f"cutoff:{seed}:{name}").sample(pool, min(k, len(pool)))
+
+    chosen = sample(start + n) if n is not None else list(pool)
+    if start:  # never one of the examples that n=start gives, whatever the sampling algorithm
+        skipped = {id(r) for r in sample(start)}
+        chosen = [r for r in chosen if id(r) not in skipped][:n]
     passages: dict[str, tuple[str, str]] = {}
     for r in records:
         if r.context and r.context.strip():

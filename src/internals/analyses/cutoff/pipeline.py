@@ -25,11 +25,13 @@ from .probes import HeadEnsemble, feature_kind, probe_name, save_probe
 
 
 def load_examples(lm, name: str, split: str, n: int, cfg: CutoffConfig) -> list[Example]:
-    """`n` long-context examples from one split of dataset `name`."""
+    """`n` long-context examples from one split of dataset `name` (the test split skips the seeded
+    sample's first `cfg.test_offset`)."""
     from ...data import load_dataset
 
     records = load_dataset(name, split=split, seed=cfg.seed)
-    return build_examples(records, lm.tokenizer, n=n, target_tokens=cfg.target_tokens, seed=cfg.seed, dataset=name)
+    return build_examples(records, lm.tokenizer, n=n, target_tokens=cfg.target_tokens, seed=cfg.seed, dataset=name,
+                          start=cfg.test_offset if split == "test" else 0)
 
 
 @dataclass
