@@ -161,6 +161,10 @@ def print_table(result: dict) -> None:
             print(f"  {m:34s} {r['token_reduction']:9.3f} {processed} {r['accuracy']:9.3f} {r['mean_chunks']:7.2f}")
 
 
+def _paired(p: dict) -> str:
+    return f"{p['wins']} won, {p['losses']} lost of {p['n']}, McNemar p = {p['p_value']:.3g}"
+
+
 def main() -> int:
     from internals.analyses.cutoff.config import CutoffConfig
     from internals.analyses.cutoff.figures import write_figures
@@ -201,7 +205,11 @@ def main() -> int:
               f"token reduction {picked['token_reduction']:.3f}, accuracy {picked['accuracy']:.3f} "
               f"(validation sweep: {json.dumps(picked['validation']['sweep'])})")
     for name, rule in result.get("validation_picked_by_probe", {}).items():
-        print(f"  {name}: picked {rule['threshold']:g}: token reduction {rule['token_reduction']:.3f}, accuracy {rule['accuracy']:.3f}")
+        print(f"  {name}: picked {rule['threshold']:g}: token reduction {rule['token_reduction']:.3f}, accuracy {rule['accuracy']:.3f}"
+              + (f" ({_paired(rule['vs_full'])})" if "vs_full" in rule else ""))
+    if "vs_full" in result:
+        print(f"{result['tables'][next(iter(result['tables']))]['main']} against the full context, same test examples: "
+              f"{_paired(result['vs_full'])}")
     headline = {k: result[k] for k in ("token_reduction", "accuracy_cutoff", "accuracy_full", "f1_probe", "f1_position")}
     per = result["per_dataset"]
     met = {"reduction_and_accuracy": bool(result["token_reduction"] >= 1.33 and result["accuracy_cutoff"] >= result["accuracy_full"]),

@@ -170,12 +170,17 @@ def test_threshold_picked_on_validation_answers():
 
     from internals.analyses.cutoff.config import CutoffConfig
 
-    test = {d: dict(r, **{k: 0.0 for k in ("token_reduction", "accuracy_cutoff", "accuracy_full", "f1_probe", "f1_position")})
-            for d, r in val.items()}
+    stops = {m: 9 for m in val["a"]["methods"]} | {"probe:attn_z+logistic@0.8": 4}
+    examples = [{"stops": stops, "answers": {"4": "Paris", "9": "London"}, "gold": ["paris"]},  # right only when stopping at 4
+                {"stops": stops | {"probe:attn_z+logistic@0.8": 9}, "answers": {"9": "Rome"}, "gold": ["rome"]}]
+    test = {d: dict(r, **{k: 0.0 for k in ("token_reduction", "accuracy_cutoff", "accuracy_full", "f1_probe", "f1_position")},
+                    main="probe:attn_z+logistic@0.95", examples=examples) for d, r in val.items()}
     cfg = CutoffConfig(kinds=("attn_z",), combine=("mean", "logistic"), main="attn_z+logistic")
     out = results_summary(test, cfg, LM(), picked={"threshold": 0.8}, main_kind="attn_z+logistic")
     assert out["validation_picked"]["method"] == "probe:attn_z+logistic@0.8"
     assert out["validation_picked"]["token_reduction"] == 1.6 and out["validation_picked"]["validation"] == {"threshold": 0.8}
+    assert out["validation_picked"]["vs_full"] == {"wins": 2, "losses": 0, "p_value": 0.5, "n": 4}  # paired, pooled
+    assert out["vs_full"] == {"wins": 0, "losses": 0, "p_value": 1.0, "n": 4}  # the main rule stops where full does
     with pytest.raises(InternalsError, match="main probe 'attn_z\\+logistic' is not trained"):
         CutoffConfig(kinds=("attn_z",), main="attn_z+logistic")
     with pytest.raises(InternalsError, match="unknown combine vote"):

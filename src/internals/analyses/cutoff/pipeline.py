@@ -20,7 +20,7 @@ from . import infer
 from .baselines import PositionBaseline
 from .config import CutoffConfig
 from .contexts import Example, build_examples, examples_fingerprint
-from .metrics import f1
+from .metrics import f1, lenient_match
 from .probes import HeadEnsemble, feature_kind, probe_name, save_probe
 
 
@@ -192,7 +192,18 @@ def rule_at(per_dataset: dict[str, dict], main_kind: str, threshold: float) -> d
     if not rows:
         return None
     return {"threshold": threshold, "method": name, "per_dataset": rows,
-            **{k: round(float(np.mean([r[k] for r in rows.values()])), 4) for k in ("token_reduction", "accuracy")}}
+            **{k: round(float(np.mean([r[k] for r in rows.values()])), 4) for k in ("token_reduction", "accuracy")},
+            "vs_full": paired_vs_full(per_dataset, name)}
+
+
+def paired_vs_full(per_dataset: dict[str, dict], method: str) -> dict:
+    """`method`'s answers against the full context's on the same examples, pooled over datasets:
+    wins (right only when stopping early), losses, exact McNemar p (`internals.stats.mcnemar`)."""
+    from ...stats import mcnemar
+
+    right = {m: [lenient_match(ex["answers"][str(ex["stops"][m])], ex["gold"]) for r in per_dataset.values()
+                 for ex in r["examples"]] for m in (method, "full")}
+    return mcnemar(right[method], right["full"]) | {"n": len(right["full"])}
 
 
 def results_summary(per_dataset: dict[str, dict], cfg: CutoffConfig, lm, probe_dir: str | None = None,
@@ -202,6 +213,7 @@ def results_summary(per_dataset: dict[str, dict], cfg: CutoffConfig, lm, probe_d
     by stop precision; `picked`: an `accuracy_threshold` result, by answers), and the manifest."""
     out = {k: round(float(np.mean([r[k] for r in per_dataset.values()])), 4) for k in HEADLINE}
     out["per_dataset"] = {name: {k: r[k] for k in HEADLINE} for name, r in per_dataset.items()}
+    out["vs_full"] = paired_vs_full(per_dataset, next(iter(per_dataset.values()))["main"])
     if calibrated is not None:  # the stop rule with the threshold picked on validation stop precision
         out["calibrated"] = rule_at(per_dataset, main_kind, calibrated)
     if picked is not None:  # ... and the one picked on validation answers
