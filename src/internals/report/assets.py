@@ -107,6 +107,7 @@ SOURCES: tuple[FigureSource, ...] = (
     FigureSource("factcheckmate", ("benchmarks/results/factcheckmate.json",), f"{__name__}:write_factcheckmate"),
     FigureSource("cutoff", ("benchmarks/results/context_cutoff.json",), f"{__name__}:write_cutoff"),
     FigureSource("cutoff query", ("benchmarks/results/context_cutoff_query.json",), f"{__name__}:write_cutoff"),
+    FigureSource("cutoff query confirm", ("benchmarks/results/context_cutoff_query_confirm.json",), f"{__name__}:write_cutoff"),
     FigureSource("depth trace", ("benchmarks/results/depth_trace.json",), f"{__name__}:write_depth"),
     FigureSource("depth pretrain", ("benchmarks/results/depth_pretrain.json",), f"{__name__}:write_depth"),
     FigureSource("voids eval", ("benchmarks/results/voids.json",), f"{__name__}:write_voids_eval"),
