@@ -119,3 +119,5 @@ def test_probe_of_another_model_and_bad_config_fail_on_one_line(trained, tiny_di
     assert "unknown key(s) n_trian" in capsys.readouterr().err
     assert main(["cutoff", "eval", str(tmp_path / "nowhere"), "--data", CPKC]) == 2
     assert "no cutoff probe" in capsys.readouterr().err
+    assert main(["cutoff", "eval", str(probe_dir), "--data", CPKC, "--split", "train", "--offset", "5"]) == 2
+    assert "--offset picks fresh examples of the test split" in capsys.readouterr().err

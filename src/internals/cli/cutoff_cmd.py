@@ -26,6 +26,8 @@ def register(sub) -> None:
     e.add_argument("--data", required=True, help="comma-separated dataset names (or .jsonl/.csv files)")
     e.add_argument("--split", default="test", help="which split to read (default test)")
     e.add_argument("--n", type=int, default=None, help="examples per dataset (default: the config's n_test)")
+    e.add_argument("--offset", type=int, default=None, help="skip the seeded test sample's first OFFSET examples: a fresh "
+                   "test slice, disjoint from what --n OFFSET gives (default: the config's test_offset)")
     e.add_argument("--threshold", type=float, default=None, help="stop at P(sufficient) >= this (default: the probe's)")
     e.add_argument("--kind", default=None, help="the probe that decides: a kind or kind+combine, e.g. attn_z+logistic (default: the config's main)")
     e.add_argument("--no-self-assess", action="store_true", help="skip the self-assessment baseline (faster)")
@@ -61,9 +63,12 @@ def run_eval(args) -> int:
     from ..errors import InternalsError
     from ..models import load_model
 
+    if args.offset and args.split != "test":
+        raise InternalsError(f"--offset picks fresh examples of the test split, not of {args.split}: drop it or use --split test")
     _, card = load_probes(args.probe)
     cfg = CutoffConfig(**{**card["config"], "self_assess": not args.no_self_assess,
-                          **({"threshold": args.threshold} if args.threshold is not None else {})})
+                          **({"threshold": args.threshold} if args.threshold is not None else {}),
+                          **({"test_offset": args.offset} if args.offset is not None else {})})
     lm = load_model(args.model or card["model"].get("path") or card["model"]["name"], device=cfg.device)
     probes, card = load_probes(args.probe, lm)
     main = card["config"].get("main") or "attn_z"
