@@ -120,12 +120,12 @@ _EVAL_KEYS = ("datasets", "model", "n_test", "test_offset", "target_tokens", "n_
 def _same_run(saved, key) -> bool:
     """key: [model fingerprint, config dict, main heads]; a key saved before a config key existed
     has that key's default."""
-    from internals.analyses.cutoff.config import CutoffConfig
+    from internals.analyses.cutoff.config import same_settings
 
     if not saved:
         return False
     new = json.loads(json.dumps(key))
-    return saved[0] == new[0] and saved[2] == new[2] and CutoffConfig(**new[1]).same_as(saved[1], _EVAL_KEYS)
+    return saved[0] == new[0] and saved[2] == new[2] and same_settings(saved[1], new[1], _EVAL_KEYS)
 
 
 def scaling_ablation(lm, cfg) -> dict:
@@ -208,7 +208,7 @@ def main() -> int:
         print(f"  {name}: picked {rule['threshold']:g}: token reduction {rule['token_reduction']:.3f}, accuracy {rule['accuracy']:.3f}"
               + (f" ({_paired(rule['vs_full'])})" if "vs_full" in rule else ""))
     if "vs_full" in result:
-        print(f"{result['tables'][next(iter(result['tables']))]['main']} against the full context, same test examples: "
+        print(f"{next(iter(result['tables'].values()))['main']} against the full context, same test examples: "
               f"{_paired(result['vs_full'])}")
     headline = {k: result[k] for k in ("token_reduction", "accuracy_cutoff", "accuracy_full", "f1_probe", "f1_position")}
     per = result["per_dataset"]

@@ -109,10 +109,15 @@ class CutoffConfig:
         return asdict(self)
 
     def same_as(self, saved: dict, keys) -> bool:
-        """Whether a saved config (a `to_dict`, perhaps older: a missing key has its default) has
-        this config's values for `keys`."""
-        new, saved, defaults = (json.loads(json.dumps(d)) for d in (self.to_dict(), saved, asdict(CutoffConfig())))
-        return all(saved.get(k, defaults[k]) == new[k] for k in keys)
+        """Whether a saved config (a `to_dict`, perhaps older) has this config's values for `keys`."""
+        return same_settings(saved, self.to_dict(), keys)
+
+
+def same_settings(saved: dict, new: dict, keys) -> bool:
+    """Whether two configs as dicts (`to_dict`, or read back from JSON) agree on `keys`; a key the
+    saved one predates has its default."""
+    saved, new, defaults = (json.loads(json.dumps(d)) for d in (saved, new, asdict(CutoffConfig())))
+    return all(saved.get(k, defaults[k]) == new[k] for k in keys)
 
 
 # The settings `pipeline.train`'s probes and report depend on: a saved training with the same values
