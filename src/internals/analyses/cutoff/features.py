@@ -103,6 +103,13 @@ def _sites(lm, kinds: tuple[str, ...]):
     return parse_sites([f"{_SITE[k]}.*" for k in kinds], architecture(lm.model).n_layers) if kinds else None
 
 
+def _need_query(kinds: tuple[str, ...], query) -> None:
+    """A query kind cannot be read without the tokens it appends: one-line error."""
+    missing = [k for k in kinds if k in QUERY_KINDS]
+    if missing and not query:
+        raise InternalsError(f"feature kind {missing[0]} needs the query token ids (the answer prompt) to append")
+
+
 def _trace(lm, sites, sums: "_Sums"):
     """Hooks adding the values at `sites` into `sums` while a forward runs (none without sites)."""
     return Trace(lm.model, sites, sums) if sites else nullcontext()
@@ -120,8 +127,7 @@ def stream(lm, header: list[int], context_ids: list[int], ends: list[int],
     kinds = check_kinds(kinds)
     prefix_kinds = tuple(k for k in kinds if k not in QUERY_KINDS)
     query_kinds = tuple(k for k in kinds if k in QUERY_KINDS)
-    if query_kinds and not query:
-        raise InternalsError(f"feature kind {query_kinds[0]} needs the query token ids (the answer prompt) to append")
+    _need_query(kinds, query)
     if not context_ids:
         raise InternalsError("the context has no tokens: give a non-empty context")
     if not ends or ends[-1] > len(context_ids) or any(b <= a for a, b in zip([0] + ends[:-1], ends)):
@@ -153,8 +159,7 @@ def prefix_features(lm, ids: list[int], kinds: Sequence[str] = ("attn_z",),
     Returns kind -> [layers, heads, d_head]; equals `stream`'s Step.features for the same prefix.
     """
     kinds = check_kinds(kinds)
-    if any(k in QUERY_KINDS for k in kinds) and not query:
-        raise InternalsError("a query feature kind needs the query token ids")
+    _need_query(kinds, query)
     out = {}
     for kind in kinds:
         n_layers, n_heads, d_head = feature_shape(lm, kind)
