@@ -1,8 +1,9 @@
 """internals: a model-internals interpretability workbench for causal LMs."""
 
+from . import edits
 from .capture import Activations, capture
 from .errors import InternalsError
 from .models import LoadedModel, load_model, wrap
 
 __version__ = "0.1.0"
-__all__ = ["Activations", "capture", "InternalsError", "LoadedModel", "load_model", "wrap", "__version__"]
+__all__ = ["Activations", "capture", "edits", "InternalsError", "LoadedModel", "load_model", "wrap", "__version__"]

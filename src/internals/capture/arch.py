@@ -18,6 +18,10 @@ NORM_PATHS = ("model.norm", "transformer.ln_f", "model.language_model.norm", "la
 ATTN_NAMES = ("self_attn", "attn", "attention", "self_attention")
 OUT_PROJ_NAMES = ("o_proj", "c_proj", "out_proj", "dense")
 MLP_NAMES = ("mlp", "feed_forward", "ffn")
+ATTN_NORM_NAMES = ("input_layernorm", "ln_1")
+# Gemma 2/3's post_attention_layernorm normalises the attention output (a post-norm); their
+# pre-MLP norm is pre_feedforward_layernorm, so that name is tried first.
+MLP_NORM_NAMES = ("pre_feedforward_layernorm", "post_attention_layernorm", "ln_2")
 
 
 def _get(root: torch.nn.Module, path: str):
@@ -51,16 +55,21 @@ class Architecture:
     n_heads: int
     d_head: int
     d_model: int
+    attn_norm_name: str | None = None
+    mlp_norm_name: str | None = None
 
     def layers(self, model) -> torch.nn.ModuleList:
         return _get(model, self.layers_path)
 
     def module(self, model, kind: str, layer: int | None) -> torch.nn.Module:
-        """The module a site hooks: kind in embed, block, attn, out_proj, mlp, final_norm."""
+        """The module a site hooks: kind in embed, block, attn, out_proj, mlp, attn_norm, mlp_norm,
+        final_norm, lm_head."""
         if kind == "embed":
             return model.get_input_embeddings()
         if kind == "final_norm":
             return _get(model, self.norm_path)
+        if kind == "lm_head":
+            return model.get_output_embeddings()
         block = self.layers(model)[layer]
         if kind == "block":
             return block
@@ -71,6 +80,12 @@ class Architecture:
             return getattr(attn, self.out_proj_name)
         if kind == "mlp":
             return getattr(block, self.mlp_name)
+        if kind in ("attn_norm", "mlp_norm"):
+            name = self.attn_norm_name if kind == "attn_norm" else self.mlp_norm_name
+            if name is None:
+                raise InternalsError(f"{kind.replace('_norm', '')}_in.{layer}: this model's blocks have no pre-{kind[:-5]} norm "
+                                     f"(looked for {', '.join(ATTN_NORM_NAMES if kind == 'attn_norm' else MLP_NORM_NAMES)})")
+            return getattr(block, name)
         raise ValueError(kind)
 
 
@@ -94,6 +109,8 @@ def _find(model: torch.nn.Module) -> Architecture:
     attn_name, attn = _child(block, ATTN_NAMES, "attention", f"{name} block 0")
     out_name, out_proj = _child(attn, OUT_PROJ_NAMES, "attention output projection", f"{name} block 0 attention")
     mlp_name, _ = _child(block, MLP_NAMES, "MLP", f"{name} block 0")
+    attn_norm = next((n for n in ATTN_NORM_NAMES if isinstance(getattr(block, n, None), torch.nn.Module)), None)
+    mlp_norm = next((n for n in MLP_NORM_NAMES if isinstance(getattr(block, n, None), torch.nn.Module)), None)
     cfg = model.config
     cfg = getattr(cfg, "text_config", None) or cfg
     n_heads = getattr(cfg, "num_attention_heads", None) or getattr(cfg, "n_head")
@@ -102,4 +119,4 @@ def _find(model: torch.nn.Module) -> Architecture:
     embed = model.get_input_embeddings()
     embed_path = next(n for n, m in model.named_modules() if m is embed)
     return Architecture(layers_path, embed_path, norm_path, attn_name, out_name, mlp_name, len(_get(model, layers_path)),
-                        n_heads, z_width // n_heads, d_model)
+                        n_heads, z_width // n_heads, d_model, attn_norm, mlp_norm)

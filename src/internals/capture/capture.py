@@ -10,6 +10,7 @@ from tqdm.auto import tqdm
 
 from ..errors import InternalsError
 from .backends import get_backend
+from .apply import Forward
 from .inputs import Batch, Prompt, encode
 from .reducers import Moments, reducer
 from .sites import Site, parse_sites, stop_block
@@ -23,10 +24,13 @@ class Activations(dict):
     the span; `stats` -> a Moments (count, mean, var) per site over all tokens of all prompts.
     """
 
-    def __init__(self, data: dict, reduce: str, mask: torch.Tensor | None = None):
+    def __init__(self, data: dict, reduce: str, mask: torch.Tensor | None = None, model: str | None = None,
+                 edits: list | None = None):
         super().__init__(data)
         self.reduce = reduce
         self.mask = mask
+        self.model = model  # the fingerprint of the model that made them (a patch source is checked against it)
+        self.edits = edits or []  # describe() of the edits applied while capturing
 
     def numpy(self) -> dict:
         return {k: v.numpy() for k, v in self.items() if isinstance(v, torch.Tensor)}
@@ -34,7 +38,7 @@ class Activations(dict):
 
 def capture(lm, prompts: Sequence[Prompt] | str, sites, reduce: str = "mean", *, span: str = "all",
             backend: str = "hooks", batch_size: int = 8, stop_early: bool = True, max_tokens: int | None = None,
-            progress: bool = False, **backend_options) -> Activations:
+            progress: bool = False, edits=None, **backend_options) -> Activations:
     """Run `lm` over `prompts` and return the reduced hidden states at `sites`.
 
     prompts: strings, token-id lists, or (input, output) pairs (span "input"/"output" pick a part).
@@ -43,6 +47,8 @@ def capture(lm, prompts: Sequence[Prompt] | str, sites, reduce: str = "mean", *,
     span: which real tokens the reducer sees: all | input | output | drop_last:N.
     backend: hooks (plain torch hooks) | transformer_lens | nnsight (nnsight also takes remote=True).
     stop_early: end the forward after the last block any site needs.
+    edits: an Edit, EditSet or list (`internals.edits`) applied in the same forward; every site is
+        read after the edits the forward makes before it. Edits attached with `lm.edit(...)` apply too.
     """
     if isinstance(prompts, str):
         prompts = [prompts]
@@ -53,6 +59,7 @@ def capture(lm, prompts: Sequence[Prompt] | str, sites, reduce: str = "mean", *,
     reduce_fn = reducer(reduce)
     if batch_size < 1:
         raise InternalsError(f"batch_size must be >= 1, got {batch_size}")
+    plan = edit_plan(lm, edits, backend)
     stop = stop_block(site_list) if stop_early else None
     parts: dict[str, list] = {s.name: [] for s in site_list}
     moments = {s.name: Moments() for s in site_list}
@@ -60,18 +67,45 @@ def capture(lm, prompts: Sequence[Prompt] | str, sites, reduce: str = "mean", *,
     starts = range(0, len(prompts), batch_size)
     for start in tqdm(starts, desc="capture", unit="batch", disable=not progress):
         batch = encode(lm.tokenizer, prompts[start:start + batch_size], span, max_tokens).to(lm.device)
-        out = run_batch(lm, batch, site_list, reduce, reduce_fn, run, stop, backend_options)
+        forward = Forward(0, start, batch.lengths, batch.input_lengths, check=True)
+        out = run_batch(lm, batch, site_list, reduce, reduce_fn, run, stop,
+                        {**backend_options, "edits": plan, "forward": forward} if plan is not None else backend_options)
         for name, value in out.items():
             if reduce == "stats":
                 moments[name] = moments[name].merge(value)
             else:
                 parts[name].append(value)
         masks.append(batch.span_mask.cpu())
+    # the fingerprint identifies a patch source (per-token values); other reductions skip its cost
+    meta = {"model": lm.fingerprint if reduce == "none" else lm._fingerprint, "edits": (plan.edits.describe() if plan is not None else []) + attached_described(lm)}
     if reduce == "stats":
-        return Activations({k: m.cpu() for k, m in moments.items()}, reduce)
+        return Activations({k: m.cpu() for k, m in moments.items()}, reduce, **meta)
     if reduce in ("none", "norm"):
-        return Activations({k: _pad_cat(v) for k, v in parts.items()}, reduce, _pad_cat(masks))
-    return Activations({k: _cat(v) for k, v in parts.items()}, reduce)
+        return Activations({k: _pad_cat(v) for k, v in parts.items()}, reduce, _pad_cat(masks), **meta)
+    return Activations({k: _cat(v) for k, v in parts.items()}, reduce, **meta)
+
+
+def attached_described(lm) -> list:
+    """describe() of the edits attached to `lm`'s model now (lm.edit, LayerNorm Scaling)."""
+    from .backends.hooks import attached
+
+    return [e.describe() for e in attached(lm.model)]
+
+
+def edit_plan(lm, edits, backend: str):
+    """The bound edits a backend applies itself (None: none). The hooks and nnsight backends run
+    `lm.model`, on which attached edits already act; TransformerLens runs its own copy, so they
+    are passed to it as well."""
+    from .apply import bind
+    from .backends.hooks import attached
+    from .edits import as_edits
+
+    chosen = as_edits(edits)
+    if backend == "transformer_lens":
+        chosen = as_edits(attached(lm.model)) | chosen
+    if not chosen:
+        return None
+    return bind(lm.model, chosen, fingerprint=lm.fingerprint if any(e.op == "patch" for e in chosen) else None)
 
 
 def resolve_sites(lm, sites) -> list[Site]:

@@ -21,9 +21,16 @@ class Batch:
     input_ids: torch.Tensor
     attention_mask: torch.Tensor
     span_mask: torch.Tensor
+    input_lengths: torch.Tensor | None = None  # [batch] tokens of each row's input part
 
     def to(self, device) -> "Batch":
-        return Batch(self.input_ids.to(device), self.attention_mask.to(device), self.span_mask.to(device))
+        return Batch(self.input_ids.to(device), self.attention_mask.to(device), self.span_mask.to(device),
+                     self.input_lengths)
+
+    @property
+    def lengths(self) -> torch.Tensor:
+        """[batch] real tokens per row."""
+        return self.attention_mask.sum(1).cpu()
 
 
 def _ids(tokenizer, text, special: bool) -> list[int]:
@@ -60,17 +67,20 @@ def encode(tokenizer, prompts: Sequence[Prompt], span: str = "all", max_tokens: 
     """Tokenise prompts into one right-padded batch (positions stay 0..n-1 for every prompt)."""
     if len(prompts) == 0:
         raise InternalsError("no prompts given")
-    rows, spans = [], []
+    rows, spans, n_inputs = [], [], []
     for p in prompts:
         ids_in, ids_out = split_prompt(tokenizer, p)
         if not ids_in:
             raise InternalsError(f"prompt {p!r} has no tokens")
         ids = ids_in + ids_out
         if max_tokens is not None:
+            if max_tokens < 1:
+                raise InternalsError(f"max_tokens must be >= 1, got {max_tokens}")
             ids = ids[:max_tokens]
         lo, hi = span_range(span, len(ids_in), len(ids_out))
         rows.append(ids)
         spans.append((lo, min(hi, len(ids))))
+        n_inputs.append(min(len(ids_in), len(ids)))
     width = max(len(r) for r in rows)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     input_ids = torch.full((len(rows), width), pad, dtype=torch.long)
@@ -80,4 +90,4 @@ def encode(tokenizer, prompts: Sequence[Prompt], span: str = "all", max_tokens: 
         input_ids[i, : len(ids)] = torch.tensor(ids)
         attn[i, : len(ids)] = 1
         span_mask[i, lo:hi] = True
-    return Batch(input_ids, attn, span_mask)
+    return Batch(input_ids, attn, span_mask, torch.tensor(n_inputs))

@@ -5,10 +5,15 @@
 | `embed`        | token embedding output (scaled as the model scales it, e.g. Gemma)| d_model         |
 | `resid_pre.L`  | residual stream entering block L                                  | d_model         |
 | `resid_post.L` | residual stream leaving block L                                   | d_model         |
+| `attn_in.L`    | output of the norm before attention (what attention reads)        | d_model         |
 | `attn_out.L`   | attention module output (after o_proj; before Gemma's post-norm)  | d_model         |
 | `attn_z.L`     | per-head attention result, the input of o_proj split by head      | n_heads x d_head|
+| `mlp_in.L`     | output of the norm before the MLP (what the MLP reads)            | d_model         |
 | `mlp_out.L`    | MLP module output (before Gemma's post-feedforward norm)          | d_model         |
 | `final_norm`   | output of the final norm (what the LM head reads)                 | d_model         |
+| `logits`       | LM head output (before Gemma 2's final soft-capping)              | vocab           |
+
+Edits (`internals.capture.edits`) write to the same sites, and to `block.L` (skip a block).
 
 L is a layer index (0-based), `*` (all layers), an inclusive range `a-b`, or a comma list `1,5,9`.
 """
@@ -20,9 +25,10 @@ from dataclasses import dataclass
 
 from ..errors import InternalsError
 
-LAYERED = ("resid_pre", "resid_post", "attn_out", "attn_z", "mlp_out")
-GLOBAL = ("embed", "final_norm")
-GRAMMAR = "embed, resid_pre.L, resid_post.L, attn_out.L, attn_z.L, mlp_out.L, final_norm (L: 3, *, 2-5 or 1,4)"
+LAYERED = ("resid_pre", "attn_in", "attn_z", "attn_out", "mlp_in", "mlp_out", "resid_post")
+GLOBAL = ("embed", "final_norm", "logits")
+GRAMMAR = ("embed, resid_pre.L, attn_in.L, attn_z.L, attn_out.L, mlp_in.L, mlp_out.L, resid_post.L, final_norm, logits "
+           "(L: 3, *, 2-5 or 1,4)")
 
 
 @dataclass(frozen=True, order=True)
@@ -42,7 +48,7 @@ class Site:
         """The last block that must run for this site to be reached (None: the whole model)."""
         if self.kind == "embed":
             return -1
-        if self.kind == "final_norm":
+        if self.kind in ("final_norm", "logits"):
             return None
         return self.layer
 
@@ -50,7 +56,7 @@ class Site:
         return self.name
 
 
-_ORDER = {"resid_pre": 0.0, "attn_z": 0.2, "attn_out": 0.4, "mlp_out": 0.6, "resid_post": 0.8}
+_ORDER = {"resid_pre": 0.0, "attn_in": 0.1, "attn_z": 0.2, "attn_out": 0.4, "mlp_in": 0.5, "mlp_out": 0.6, "resid_post": 0.8}
 
 
 def make_site(kind: str, layer: int | None = None) -> Site:
@@ -58,6 +64,8 @@ def make_site(kind: str, layer: int | None = None) -> Site:
         return Site(-1.0, kind)
     if kind == "final_norm":
         return Site(1e9, kind)
+    if kind == "logits":
+        return Site(2e9, kind)
     return Site(layer + _ORDER[kind], kind, layer)
 
 
@@ -79,12 +87,12 @@ def parse_sites(specs: str | list[str] | tuple[str, ...], n_layers: int) -> list
         kind, _, layers = spec.partition(".")
         if kind not in LAYERED or not layers:
             raise InternalsError(f"unknown site {spec!r}: sites are {GRAMMAR}")
-        for layer in _parse_layers(layers, n_layers, spec):
+        for layer in parse_layers(layers, n_layers, spec):
             out.add(make_site(kind, layer))
     return sorted(out)
 
 
-def _parse_layers(text: str, n_layers: int, spec: str) -> list[int]:
+def parse_layers(text: str, n_layers: int, spec: str) -> list[int]:
     if text == "*":
         return list(range(n_layers))
     layers: list[int] = []

@@ -1,9 +1,11 @@
 """Plain torch forward hooks (the default backend), in the spirit of baukit's `Trace`.
 
-`Trace` is a context manager: it registers one hook per site, calls `on_site(site, tensor)` with
-the site's tensor ([batch, tokens, d] or [batch, tokens, heads, d_head] for attn_z), optionally
-stops the forward after a block by raising a private exception, and always removes its hooks
-on exit, even when the forward raised.
+`Trace` is a context manager: it registers one hook per site that is read or written, applies
+the site's edits (`internals.capture.apply.Plan`) and then calls `on_site(site, tensor)` with the
+edited tensor ([batch, tokens, d] or [batch, tokens, heads, d_head] for attn_z), optionally stops
+the forward after a block by raising a private exception, and always removes its hooks (and
+restores skipped blocks' `forward`) on exit, even when the forward raised. `attach` keeps a
+Trace of edits on a model until it is removed: `LoadedModel.edit`, LayerNorm Scaling.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from typing import Callable
 
 import torch
 
+from ...errors import InternalsError
+from ..apply import Forward, Plan, bind
 from ..arch import Architecture, architecture
 from ..sites import Site
 
@@ -20,23 +24,86 @@ class _StopForward(Exception):
     """Raised after the last needed block so the rest of the model never runs."""
 
 
-# The module whose output a site is (for the sites read after a module runs).
-_OUTPUT_OF = {"embed": "embed", "final_norm": "final_norm", "resid_post": "block", "attn_out": "attn", "mlp_out": "mlp"}
+# The module a site is the output of; resid_pre and attn_z are inputs (of the block, of o_proj).
+_OUTPUT_OF = {"embed": "embed", "final_norm": "final_norm", "resid_post": "block", "attn_out": "attn", "mlp_out": "mlp",
+              "attn_in": "attn_norm", "mlp_in": "mlp_norm", "logits": "lm_head"}
+_SKIP_MARK = "_internals_skip"
+_NO_INSTANCE_FORWARD = object()
+ATTACHED = "_internals_edits"
+
+
+def _first(output):
+    return output[0] if isinstance(output, (tuple, list)) else output
+
+
+def _rewrap(output, new):
+    if isinstance(output, tuple):
+        return (new,) + output[1:]
+    if isinstance(output, list):
+        return [new] + output[1:]
+    return new
+
+
+def _hidden(args, kwargs) -> torch.Tensor:
+    x = args[0] if args else kwargs.get("hidden_states")
+    if not isinstance(x, torch.Tensor):
+        raise InternalsError("a decoder block was called without hidden states: this architecture is not supported for edits")
+    return x
+
+
+def _passthrough(hidden_states=None, *args, **kwargs):
+    if hidden_states is None:
+        hidden_states = kwargs.get("hidden_states")
+    if hidden_states is None:
+        raise InternalsError("a skipped block was called without hidden states: this architecture is not supported by skip")
+    return hidden_states
+
+
+def forward_offset(args, kwargs) -> tuple[int, int]:
+    """(position of the first token, number of tokens) of a model forward, from its arguments."""
+    ids = kwargs.get("input_ids", args[0] if args else None)
+    if ids is None:
+        ids = kwargs.get("inputs_embeds")
+    n = ids.shape[1] if ids is not None else 0
+    pos = kwargs.get("position_ids")
+    if pos is not None:
+        return int(pos.reshape(-1)[0]), n
+    cp = kwargs.get("cache_position")
+    if cp is not None:
+        return int(cp.reshape(-1)[0]), n
+    cache = kwargs.get("past_key_values", kwargs.get("cache"))
+    if cache is not None and hasattr(cache, "get_seq_length"):
+        return int(cache.get_seq_length()), n
+    return 0, n
 
 
 class Trace:
-    """Hook `sites` of `model`; `stop_after` (a block index, -1 for the embedding) ends the forward early."""
+    """Hook `sites` of `model` (read) and `edits` (write); `stop_after` (a block index, -1 for the
+    embedding) ends the forward early. `forward` carries the positions of a capture batch; without
+    one, a positional edit tracks each forward's offset itself (generation steps)."""
 
-    def __init__(self, model: torch.nn.Module, sites: list[Site], on_site: Callable, stop_after: int | None = None):
-        self.model, self.sites, self.on_site, self.stop_after = model, sites, on_site, stop_after
+    def __init__(self, model: torch.nn.Module, sites: list[Site] = (), on_site: Callable | None = None,
+                 stop_after: int | None = None, edits: Plan | None = None, forward: Forward | None = None):
+        self.model, self.sites, self.on_site, self.stop_after = model, list(sites), on_site, stop_after
+        self.plan = edits if isinstance(edits, Plan) or edits is None else bind(model, edits)
+        self.forward = forward if forward is not None else Forward()
+        self._track = forward is None
         self.arch: Architecture = architecture(model)
         self.handles: list = []
+        self.skipped: list[torch.nn.Module] = []
         self._layers = self.arch.layers(model)  # looked up once, not once per site: a Trace is entered per batch
 
     def __enter__(self) -> "Trace":
         try:
-            for site in self.sites:
-                self._hook(site)
+            plan = self.plan
+            reads = set(self.sites)
+            if plan is not None and not plan.empty:
+                if self._track and plan.positional:
+                    self.handles.append(self.model.register_forward_pre_hook(self._start, with_kwargs=True))
+                for layer, bounds in sorted(plan.skipped.items()):
+                    self._skip(layer, plan.skip_all(layer))
+            for site in sorted(reads | set(plan.by_site if plan else ())):
+                self._hook(site, site in reads)
             if self.stop_after is not None:
                 kind = "embed" if self.stop_after < 0 else "block"
                 self.handles.append(self._module(kind, self.stop_after).register_forward_hook(_raise_stop))
@@ -45,29 +112,72 @@ class Trace:
             raise
         return self
 
+    def _start(self, module, args, kwargs):
+        self.forward.start(*forward_offset(args, kwargs))
+
     def _module(self, kind: str, layer: int | None) -> torch.nn.Module:
         if kind == "block":
             return self._layers[layer]
         return self.arch.module(self.model, kind, layer)
 
-    def _hook(self, site: Site) -> None:
-        # Every hook returns None: a forward hook that returns a value would replace the module's output.
-        arch, emit, kind = self.arch, self.on_site, site.kind
+    def _skip(self, layer: int, everywhere: bool) -> None:
+        block = self._layers[layer]
+        if everywhere:  # the block does not run: its forward is the identity until exit
+            if block.__dict__.get(_SKIP_MARK) is not None:
+                raise InternalsError(f"block {layer} is already skipped by an enclosing edit")
+            block.__dict__[_SKIP_MARK] = block.__dict__.get("forward", _NO_INSTANCE_FORWARD)
+            block.forward = _passthrough
+            self.skipped.append(block)
+            return
+        bounds = [b for b in self.plan.skipped[layer]]
+        forward = self.forward
+
+        def masked(module, args, kwargs, output):
+            inp, out = _hidden(args, kwargs), _first(output)
+            for b in bounds:
+                m = forward.mask(b.edit.positions, out)
+                out = torch.where(m.unsqueeze(-1), inp, out)
+            return _rewrap(output, out)
+
+        self.handles.append(block.register_forward_hook(masked, with_kwargs=True))
+
+    def _hook(self, site: Site, read: bool) -> None:
+        arch, emit, kind, plan, forward = self.arch, self.on_site, site.kind, self.plan, self.forward
+        edited = plan is not None and site in plan.by_site
         if kind == "resid_pre":
             def pre(module, args, kwargs):
-                emit(site, args[0] if args else kwargs["hidden_states"])
+                x = args[0] if args else kwargs["hidden_states"]
+                if edited:
+                    x = plan.apply(site, x, forward)
+                if read:
+                    emit(site, x)
+                if edited:
+                    if args:
+                        return (x, *args[1:]), kwargs
+                    return args, {**kwargs, "hidden_states": x}
+                return None
 
             self.handles.append(self._module("block", site.layer).register_forward_pre_hook(pre, with_kwargs=True))
         elif kind == "attn_z":
             h, d = arch.n_heads, arch.d_head
 
             def pre_z(module, args):
-                emit(site, args[0].unflatten(-1, (h, d)))
+                z = args[0].unflatten(-1, (h, d))
+                if edited:
+                    z = plan.apply(site, z, forward)
+                if read:
+                    emit(site, z)
+                return (z.flatten(-2), *args[1:]) if edited else None
 
             self.handles.append(self._module("out_proj", site.layer).register_forward_pre_hook(pre_z))
         else:
             def post(module, args, output):
-                emit(site, output[0] if isinstance(output, (tuple, list)) else output)
+                x = _first(output)
+                if edited:
+                    x = plan.apply(site, x, forward)
+                if read:
+                    emit(site, x)
+                return _rewrap(output, x) if edited else None  # None keeps the module's output
 
             self.handles.append(self._module(_OUTPUT_OF[kind], site.layer).register_forward_hook(post))
 
@@ -75,6 +185,13 @@ class Trace:
         for h in self.handles:
             h.remove()
         self.handles.clear()
+        for block in self.skipped:
+            previous = block.__dict__.pop(_SKIP_MARK)
+            if previous is _NO_INSTANCE_FORWARD:
+                del block.forward
+            else:
+                block.forward = previous
+        self.skipped.clear()
 
     def __exit__(self, exc_type, exc, tb) -> bool:
         self.close()
@@ -85,7 +202,45 @@ def _raise_stop(module, args, output):
     raise _StopForward
 
 
-def run(lm, batch, sites: list[Site], on_site: Callable, stop_block: int | None = None) -> None:
-    """One forward of `lm` over `batch`, calling `on_site` for every site."""
-    with torch.no_grad(), Trace(lm.model, sites, on_site, stop_after=stop_block):
+class Attached:
+    """Edits kept on a model until `remove()` (or the end of a `with` block)."""
+
+    def __init__(self, model: torch.nn.Module, plan: Plan):
+        self.model, self.plan = model, plan
+        self._trace = Trace(model, edits=plan).__enter__()
+        model.__dict__.setdefault(ATTACHED, []).append(self)
+
+    @property
+    def edits(self):
+        return self.plan.edits
+
+    def remove(self) -> None:
+        if self._trace is not None:
+            self._trace.close()
+            self._trace = None
+            stack = self.model.__dict__.get(ATTACHED, [])
+            if self in stack:
+                stack.remove(self)
+
+    def __enter__(self) -> "Attached":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.remove()
+
+
+def attach(model: torch.nn.Module, edits) -> Attached:
+    """Apply `edits` to every forward of `model` (and every decode step) until `.remove()`."""
+    return Attached(model, bind(model, edits))
+
+
+def attached(model: torch.nn.Module) -> list:
+    """The edits attached to `model` now, outermost first."""
+    return [e for a in model.__dict__.get(ATTACHED, []) for e in a.edits]
+
+
+def run(lm, batch, sites: list[Site], on_site: Callable, stop_block: int | None = None, edits: Plan | None = None,
+        forward: Forward | None = None) -> None:
+    """One forward of `lm` over `batch`, applying `edits` and calling `on_site` for every site."""
+    with torch.no_grad(), Trace(lm.model, sites, on_site, stop_after=stop_block, edits=edits, forward=forward):
         lm.model(input_ids=batch.input_ids, attention_mask=batch.attention_mask, use_cache=False)

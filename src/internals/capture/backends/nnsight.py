@@ -13,7 +13,19 @@ from typing import Callable
 import torch
 
 from ..arch import architecture
-from ..sites import Site
+from ..apply import Forward
+from ..sites import Site, make_site
+
+
+def _visit_order(sites: list[Site], plan) -> list[Site]:
+    """Read and edited sites in forward order; a skipped block is visited in place of its sites."""
+    from ..sites import Site as _Site
+
+    wanted = set(sites) | (set(plan.by_site) if plan is not None else set())
+    skipped = set(plan.skipped) if plan is not None else set()
+    out = [s for s in wanted if not (s.layer in skipped and s.kind != "resid_pre")]
+    out += [_Site(layer + 0.05, "skip", layer) for layer in skipped]
+    return sorted(out)
 
 
 def wrapped(lm):
@@ -33,6 +45,71 @@ def _envoy(root, path: str):
 
 def _first(x):
     return x[0] if isinstance(x, (tuple, list)) else x
+
+
+def _point(nn_model, arch, site: Site):
+    """(envoy, "input" | "output") where a site lives."""
+    if site.kind == "embed":
+        return _envoy(nn_model, arch.embed_path), "output"
+    if site.kind == "final_norm":
+        return _envoy(nn_model, arch.norm_path), "output"
+    if site.kind == "logits":
+        return _envoy(nn_model, _lm_head_path(nn_model, arch)), "output"
+    block = _envoy(nn_model, arch.layers_path)[site.layer]
+    if site.kind == "resid_pre":
+        return block, "input"
+    if site.kind == "resid_post":
+        return block, "output"
+    if site.kind == "attn_in":
+        return getattr(block, arch.attn_norm_name), "output"
+    if site.kind == "mlp_in":
+        return getattr(block, arch.mlp_norm_name), "output"
+    if site.kind == "attn_out":
+        return getattr(block, arch.attn_name), "output"
+    if site.kind == "mlp_out":
+        return getattr(block, arch.mlp_name), "output"
+    return getattr(getattr(block, arch.attn_name), arch.out_proj_name), "input"
+
+
+def _lm_head_path(nn_model, arch) -> str:
+    model = nn_model._module
+    head = model.get_output_embeddings()
+    return next(n for n, m in model.named_modules() if m is head)
+
+
+def edit_site(nn_model, arch, site: Site, plan, forward):
+    """Read a site inside a trace, apply the plan's edits to it, write it back; returns the value."""
+    envoy, where = _point(nn_model, arch, site)
+    raw = getattr(envoy, where)
+    x = _first(raw)
+    if site.kind == "attn_z":
+        x = x.reshape(*x.shape[:-1], arch.n_heads, arch.d_head)
+    if plan is None or site not in plan.by_site:
+        return x
+    new = plan.apply(site, x, forward)
+    stored = new.flatten(-2) if site.kind == "attn_z" else new
+    setattr(envoy, where, (stored, *raw[1:]) if isinstance(raw, tuple) else stored)
+    return new
+
+
+def skip_block(nn_model, arch, layer: int, plan, forward, x=None):
+    """A skipped block: its output is its input (it does not run when every position is skipped),
+    then the block's resid_post edits. Returns the resid_post value. x: the block's input if read."""
+    block = _envoy(nn_model, arch.layers_path)[layer]
+    x = block.input if x is None else x
+    post = make_site("resid_post", layer)
+    if plan.skip_all(layer):
+        out = plan.apply(post, x, forward)
+        block.skip(out)
+        return out
+    raw = block.output
+    out = _first(raw)
+    for b in plan.skipped[layer]:
+        m = forward.mask(b.edit.positions, out)
+        out = torch.where(m.unsqueeze(-1), x, out)
+    out = plan.apply(post, out, forward)
+    block.output = (out, *raw[1:]) if isinstance(raw, tuple) else out
+    return out
 
 
 def site_value(nn_model, arch, site: Site):
@@ -73,7 +150,8 @@ def remote_backend(lm, host: str | None = None, api_key: str | None = None, repo
 
 
 def run(lm, batch, sites: list[Site], on_site: Callable, stop_block: int | None = None, remote: bool = False,
-        host: str | None = None, api_key: str | None = None, repo_id: str | None = None) -> dict:
+        host: str | None = None, api_key: str | None = None, repo_id: str | None = None, edits=None,
+        forward: Forward | None = None) -> dict:
     """One traced forward, reading every site in forward order and reducing inside the trace.
 
     Returns site name -> reduced value. The values are `nnsight.save`d, so with remote=True they
@@ -83,12 +161,21 @@ def run(lm, batch, sites: list[Site], on_site: Callable, stop_block: int | None 
 
     nn_model = wrapped(lm)
     arch = architecture(lm.model)
+    forward = forward or Forward()
     inputs = {"input_ids": batch.input_ids, "attention_mask": batch.attention_mask}
     options = {"backend": remote_backend(lm, host, api_key, repo_id)} if remote else {}
     with torch.no_grad(), nn_model.trace(inputs, use_cache=False, **options) as tracer:
         reduced = nnsight.save({})
-        for site in sites:
-            reduced[site.name] = on_site(site, site_value(nn_model, arch, site))
+        reads = set(sites)
+        values: dict = {}
+        for site in _visit_order(sites, edits):
+            if site.kind == "skip":
+                site = make_site("resid_post", site.layer)
+                value = skip_block(nn_model, arch, site.layer, edits, forward, values.get(make_site("resid_pre", site.layer)))
+            else:
+                value = values[site] = edit_site(nn_model, arch, site, edits, forward)
+            if site in reads:
+                reduced[site.name] = on_site(site, value)
         if stop_block is not None:
             tracer.stop()
     return reduced

@@ -12,16 +12,40 @@ from typing import Callable
 
 import torch
 
+from ..apply import Forward, Plan
 from ..sites import Site
+
+
+def _skip_hooks(plan: Plan, forward: Forward) -> list:
+    """TL has no way to not run a block: a skipped block's output is replaced by its input (same
+    logits; the block's compute is not saved on this backend)."""
+    hooks = []
+    for layer, bounds in plan.skipped.items():
+        kept: dict = {}
+
+        def keep(tensor, hook, kept=kept):
+            kept["x"] = tensor
+
+        def swap(tensor, hook, kept=kept, bounds=bounds):
+            for b in bounds:
+                m = forward.mask(b.edit.positions, tensor)
+                tensor = kept["x"] if m is None else torch.where(m.unsqueeze(-1), kept["x"], tensor)
+            return tensor
+
+        hooks += [(f"blocks.{layer}.hook_in", keep), (f"blocks.{layer}.hook_out", swap)]
+    return hooks
 
 HOOK_NAMES = {
     "embed": "embed.hook_out",
     "resid_pre": "blocks.{l}.hook_in",
     "resid_post": "blocks.{l}.hook_out",
+    "attn_in": "blocks.{l}.ln1.hook_out",
     "attn_out": "blocks.{l}.attn.hook_out",
+    "mlp_in": "blocks.{l}.ln2.hook_out",
     "attn_z": "blocks.{l}.attn.hook_z",
     "mlp_out": "blocks.{l}.mlp.hook_out",
     "final_norm": "ln_final.hook_out",
+    "logits": "unembed.hook_out",
 }
 
 
@@ -39,23 +63,54 @@ def bridge(lm):
         if path is None or not (str(path).startswith("/") or str(path).startswith(".")):
             path = tempfile.mkdtemp(prefix="internals-tl-")
             lm.model.config.save_pretrained(path)
-        hf_copy = copy.deepcopy(lm.model)
+        hf_copy = _without_edits(copy.deepcopy(lm.model))
         lm._backends["transformer_lens"] = TransformerBridge.boot_transformers(
             str(path), hf_model=hf_copy, tokenizer=lm.tokenizer, device=str(lm.device),
             dtype=next(lm.model.parameters()).dtype)
     return lm._backends["transformer_lens"]
 
 
-def run(lm, batch, sites: list[Site], on_site: Callable, stop_block: int | None = None) -> None:
-    """One forward through the bridge with a TL hook per site."""
+def _without_edits(model):
+    """The copy without the hooks and skipped forwards of edits attached to the original (the
+    backend applies those through TL hooks instead)."""
+    from .hooks import _SKIP_MARK, ATTACHED, _NO_INSTANCE_FORWARD
+
+    model.__dict__.pop(ATTACHED, None)
+    for module in model.modules():
+        module._forward_hooks.clear()
+        module._forward_pre_hooks.clear()
+        if _SKIP_MARK in module.__dict__:
+            previous = module.__dict__.pop(_SKIP_MARK)
+            if previous is _NO_INSTANCE_FORWARD:
+                del module.forward
+            else:
+                module.forward = previous
+    return model
+
+
+def run(lm, batch, sites: list[Site], on_site: Callable, stop_block: int | None = None, edits: Plan | None = None,
+        forward: Forward | None = None) -> None:
+    """One forward through the bridge with a TL hook per site read or written."""
     b = bridge(lm)
+    forward = forward or Forward()
+    reads = set(sites)
+
     def hook_for(site: Site):
+        edited = edits is not None and site in edits.by_site
+
         def fn(tensor, hook):
-            on_site(site, tensor)  # returns None: a TL hook that returns a value replaces the activation
+            if edited:
+                tensor = edits.apply(site, tensor, forward)
+            if site in reads:
+                on_site(site, tensor)
+            return tensor if edited else None  # a TL hook that returns a value replaces the activation
 
         return fn
 
-    hooks = [(hook_name(s), hook_for(s)) for s in sites]
+    written = set(edits.by_site) if edits is not None else set()
+    hooks = [(hook_name(s), hook_for(s)) for s in sorted(reads | written)]
+    if edits is not None:
+        hooks = _skip_hooks(edits, forward) + hooks
     stop = None if stop_block is None else stop_block + 1
     with torch.no_grad():
         b.run_with_hooks(batch.input_ids, attention_mask=batch.attention_mask, fwd_hooks=hooks,
