@@ -126,6 +126,51 @@ def fingerprint(model: torch.nn.Module) -> str:
     return h.hexdigest()[:16]
 
 
+FINGERPRINT_FILE = "internals_fingerprint.json"
+_WEIGHT_GLOBS = ("config.json", "*.safetensors", "*.bin", "*.pt", "*.gguf")
+
+
+def weight_files(path: Path) -> dict[str, list[int]]:
+    """name -> [size, mtime_ns] of the files a checkpoint's weights and config come from."""
+    out = {}
+    for pattern in _WEIGHT_GLOBS:
+        for f in sorted(path.glob(pattern)):
+            st = f.stat()
+            out[f.name] = [st.st_size, st.st_mtime_ns]
+    return out
+
+
+def cached_fingerprint(path: Path, dtype: torch.dtype) -> str | None:
+    """The fingerprint cached in a checkpoint dir, only when its weight files are unchanged since
+    it was computed (same names, sizes and modification times): a copied directory whose weights
+    were saved again gets a fresh fingerprint instead of its original's."""
+    fp_file = path / FINGERPRINT_FILE
+    if not fp_file.is_file():
+        return None
+    try:
+        data = json.loads(fp_file.read_text())
+    except (json.JSONDecodeError, OSError):
+        return None
+    if data.get("files") != weight_files(path):
+        return None
+    return data.get("fingerprints", {}).get(str(dtype))
+
+
+def write_fingerprint(path: Path, dtype: torch.dtype, value: str) -> None:
+    """Cache `value` for `path`'s current weight files (other dtypes' entries kept while the files match)."""
+    files = weight_files(path)
+    fp_file = path / FINGERPRINT_FILE
+    known = {}
+    if fp_file.is_file():
+        try:
+            data = json.loads(fp_file.read_text())
+            if data.get("files") == files:
+                known = data.get("fingerprints", {})
+        except (json.JSONDecodeError, OSError):
+            pass
+    fp_file.write_text(json.dumps({"files": files, "fingerprints": {**known, str(dtype): value}}))
+
+
 def wrap(model: torch.nn.Module, tokenizer: Any, name: str | None = None, path: str | None = None) -> LoadedModel:
     """Wrap an already-loaded HF causal LM and tokenizer (e.g. one built from a config in a notebook)."""
     _prepare_tokenizer(tokenizer)
@@ -174,16 +219,27 @@ def load_model(name_or_path: str | os.PathLike | None = None, device: str = "aut
     if device_map is None:
         model.to(device_str)
     lm = wrap(model, tok, name=name, path=str(path))
-    fp_file = Path(str(path)) / "internals_fingerprint.json"
-    if fp_file.exists():
-        lm._fingerprint = json.loads(fp_file.read_text()).get(str(torch_dtype))
+    _restore_edits(lm)
+    lm._fingerprint = cached_fingerprint(Path(str(path)), torch_dtype)
+    if lm._fingerprint is None and name == DEFAULT_MODEL:  # our own cache (e.g. an older format): refresh it
+        write_fingerprint(Path(str(path)), torch_dtype, lm.fingerprint)
     return lm
+
+
+def _restore_edits(lm: LoadedModel) -> None:
+    """A checkpoint trained with LayerNorm Scaling (config.layernorm_scaling) gets it back: weights
+    alone would silently give another model."""
+    from .capture.lns import restore_layernorm_scaling
+
+    if restore_layernorm_scaling(lm.model):
+        print(f"internals: {lm.name} was trained with LayerNorm Scaling: applying it "
+              "(1/sqrt(l) on the pre-attention and pre-MLP norms)", file=sys.stderr)
 
 
 def default_model_dir() -> Path:
     """The converted SmolLM2-135M-Instruct checkpoint dir; converts the bundled GGUF on first use."""
     target = cache_dir("models") / DEFAULT_MODEL
-    if (target / "config.json").exists() and (target / "internals_fingerprint.json").exists():
+    if (target / "config.json").exists() and (target / FINGERPRINT_FILE).exists():
         return target
     _convert_default(target)
     return target
@@ -213,7 +269,7 @@ def _convert_default(target: Path) -> None:
         del model.config.quantization_config
     model.save_pretrained(str(tmp))
     tok.save_pretrained(str(tmp))
-    (tmp / "internals_fingerprint.json").write_text(json.dumps({str(torch.float32): fingerprint(model)}))
+    write_fingerprint(tmp, torch.float32, fingerprint(model))
     shutil.rmtree(target, ignore_errors=True)
     os.replace(tmp, target)  # atomic: a killed conversion never leaves a half checkpoint behind
 
