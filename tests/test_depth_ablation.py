@@ -1,4 +1,4 @@
-"""Layer skipping (`internals.interventions.skip_blocks`) and the depth layer ablation."""
+"""Layer skipping (`edits.skip`) and the depth layer ablation."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from internals.analyses.depth.trace import ablate
 from internals.capture import capture
 from internals.capture.arch import architecture
 from internals.errors import InternalsError
-from internals.interventions import skip_blocks
+from internals.capture import attach, edits
 
 TEXTS = ["The University of Chicago Library system encompasses six libraries.",
          "Walt Disney created Mickey Mouse in 1928, together with Ub Iwerks."]
@@ -51,7 +51,7 @@ def test_skipping_a_block_that_is_an_identity_changes_nothing(identity_block_lla
     lm = identity_block_llama
     ids, mask = _ids(lm)
     intact = _logits(lm, ids, mask)
-    with skip_blocks(lm.model, [1]):
+    with attach(lm.model, edits.skip([1])):
         skipped = _logits(lm, ids, mask)
     assert torch.equal(intact, skipped)
     result = ablate(lm, TEXTS, max_tokens=16, batch_size=2)
@@ -64,7 +64,7 @@ def test_skipping_a_block_that_is_an_identity_changes_nothing(identity_block_lla
 def test_skip_equals_deleting_the_block(tiny_dirs, family):
     lm = load_model(tiny_dirs[family], device="cpu")
     ids, mask = _ids(lm)
-    with skip_blocks(lm.model, [1]):
+    with attach(lm.model, edits.skip([1])):
         skipped = _logits(lm, ids, mask)
     short = copy.deepcopy(lm.model)
     layers = architecture(short).layers(short)
@@ -85,15 +85,14 @@ def test_skip_is_removed_on_exit_even_on_error(tiny_llama):
     # another library (nnsight wraps forwards) may already own an instance-level forward: it must come back
     own_forward = block.__dict__.get("forward")
     with pytest.raises(RuntimeError, match="boom"):
-        with skip_blocks(tiny_llama.model, [0, -1]) as chosen:
-            assert chosen == [0, 2]
+        with attach(tiny_llama.model, edits.skip([0, 2])):
             raise RuntimeError("boom")
     assert block.__dict__.get("forward") is own_forward
     assert torch.equal(before, _logits(tiny_llama, ids, mask))
 
 
 def test_hooks_on_a_skipped_block_see_its_input(tiny_llama):
-    with skip_blocks(tiny_llama.model, [1]):
+    with attach(tiny_llama.model, edits.skip([1])):
         acts = capture(tiny_llama, TEXTS, ["resid_pre.1", "resid_post.1"], reduce="none")
     assert torch.equal(acts["resid_pre.1"], acts["resid_post.1"])
 
@@ -102,13 +101,13 @@ def test_bad_blocks_are_refused(tiny_llama):
     block = architecture(tiny_llama.model).layers(tiny_llama.model)[1]
     own_forward = block.__dict__.get("forward")
     with pytest.raises(InternalsError, match="out of range"):
-        with skip_blocks(tiny_llama.model, [3]):
+        with attach(tiny_llama.model, edits.skip([3])):
             pass
-    with pytest.raises(InternalsError, match="not an integer"):
-        with skip_blocks(tiny_llama.model, ["1"]):
+    with pytest.raises(InternalsError, match="not a layer number"):
+        with attach(tiny_llama.model, edits.skip(["1"])):
             pass
-    with skip_blocks(tiny_llama.model, [1]):
+    with attach(tiny_llama.model, edits.skip([1])):
         with pytest.raises(InternalsError, match="already skipped"):
-            with skip_blocks(tiny_llama.model, [1]):
+            with attach(tiny_llama.model, edits.skip([1])):
                 pass
     assert block.__dict__.get("forward") is own_forward

@@ -133,3 +133,34 @@ def test_build_flag_same_init_and_save_load(tmp_path, tokenizer_dir):
     assert restore_layernorm_scaling(loaded) and not restore_layernorm_scaling(loaded)
     with torch.no_grad():
         assert torch.allclose(loaded(input_ids=ids).logits, want, atol=1e-6)
+
+
+def test_lns_checkpoint_survives_save_and_load_model(tmp_path, tokenizer_dir, capsys):
+    """Train a tiny LNS model a few steps, save it as `internals depth pretrain` does, reload it with
+    load_model: LNS is applied again (and said), so the logits are exactly the trained model's."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from internals import load_model
+
+    model = build_model(tiny_config("llama"), layernorm_scaling=True, seed=1)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    g = torch.Generator().manual_seed(0)
+    for _ in range(3):
+        ids = torch.randint(0, 49152, (2, 16), generator=g)
+        loss = model(input_ids=ids, labels=ids).loss
+        loss.backward()
+        opt.step()
+        opt.zero_grad()
+    model.eval()
+    ids = torch.tensor([[1, 5, 9, 200, 3000, 17]])
+    with torch.no_grad():
+        want = model(input_ids=ids).logits
+    model.save_pretrained(tmp_path)
+    AutoTokenizer.from_pretrained(str(tokenizer_dir)).save_pretrained(tmp_path)
+    lm = load_model(tmp_path, device="cpu")
+    assert "LayerNorm Scaling" in capsys.readouterr().err
+    assert has_layernorm_scaling(lm.model)
+    with torch.no_grad():
+        assert torch.equal(lm.model(input_ids=ids).logits, want)
+        plain = AutoModelForCausalLM.from_pretrained(tmp_path)(input_ids=ids).logits  # weights alone: another model
+    assert (plain - want).abs().max() > 1e-3

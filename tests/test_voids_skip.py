@@ -15,7 +15,7 @@ from internals.analyses.voids.skip import LACSkip, SkipConfig, prompt_skip_set
 from internals.capture.backends.hooks import Trace
 from internals.capture.sites import parse_sites
 from internals.errors import InternalsError
-from internals.interventions import skip_blocks
+from internals.capture import attach, edits
 
 TEXT = "The quick brown fox jumps over the lazy dog because it"
 
@@ -152,7 +152,7 @@ def test_skip_blocks_really_do_not_run(tiny_llama):
     handles = [b.mlp.register_forward_pre_hook(lambda m, a, i=i: counts.__setitem__(i, counts[i] + 1))
                for i, b in enumerate(tiny_llama.model.model.layers)]
     try:
-        with skip_blocks(tiny_llama.model, [1, 2]):
+        with attach(tiny_llama.model, edits.skip([1, 2])):
             greedy(tiny_llama, _ids(tiny_llama), 4, stops=set())
     finally:
         for h in handles:

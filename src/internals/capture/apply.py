@@ -120,14 +120,26 @@ class Bound:
                 raise InternalsError(f"replace({self.site.name!r}, fn): fn must return a tensor of shape {tuple(x.shape)}")
             return new
         value = self.value
-        if value.dim() == x.dim():  # per row and position: [n, tokens, *feature]
+        if value.dim() == x.dim():  # per row and position: [n, tokens, *feature] ([1, ...]: the same for every row)
             b, n = x.shape[:2]
-            if value.shape[0] < forward.rows + b or value.shape[1] < forward.offset + n:
+            self._check_lengths(forward, b)
+            rows = slice(0, 1) if value.shape[0] == 1 else slice(forward.rows, forward.rows + b)
+            if (value.shape[0] != 1 and value.shape[0] < forward.rows + b) or value.shape[1] < forward.offset + n:
                 raise InternalsError(f"{op} at {self.site.name}: the stored values {tuple(value.shape)} do not cover rows "
                                      f"{forward.rows}-{forward.rows + b - 1} and positions 0-{forward.offset + n - 1}: "
                                      "patch between runs of the same prompts and lengths")
-            value = value[forward.rows:forward.rows + b, forward.offset:forward.offset + n]
+            value = value[rows, forward.offset:forward.offset + n]
         return value.expand_as(x) if value.shape != x.shape else value
+
+    def _check_lengths(self, forward: Forward, b: int) -> None:
+        want, have = self.edit.source_lengths, forward.lengths
+        if want is None or have is None or not forward.check:
+            return
+        for i in range(b):
+            row = forward.rows + i
+            if row < len(want) and want[row] != int(have[i]):
+                raise InternalsError(f"patch at {self.site.name}: prompt {row} has {int(have[i])} tokens but the patch source's "
+                                     f"has {want[row]}: patch between runs of the same prompts and lengths")
 
     def apply(self, x: torch.Tensor, forward: Forward) -> torch.Tensor:
         new = self.new_value(x, forward)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from functools import lru_cache
 from typing import Sequence
 
@@ -10,7 +11,9 @@ from tqdm.auto import tqdm
 
 from ..errors import InternalsError
 from .backends import get_backend
+from .backends.hooks import suspended
 from .apply import Forward
+from .edits import as_edits
 from .inputs import Batch, Prompt, encode
 from .reducers import Moments, reducer
 from .sites import Site, parse_sites, stop_block
@@ -61,6 +64,13 @@ def capture(lm, prompts: Sequence[Prompt] | str, sites, reduce: str = "mean", *,
         raise InternalsError(f"batch_size must be >= 1, got {batch_size}")
     plan = edit_plan(lm, edits, backend)
     stop = stop_block(site_list) if stop_early else None
+    with suspended(lm.model) if backend == "nnsight" else nullcontext():
+        return _capture(lm, prompts, site_list, reduce, reduce_fn, span, run, batch_size, stop, max_tokens, progress,
+                        plan, edits, backend_options)
+
+
+def _capture(lm, prompts, site_list, reduce, reduce_fn, span, run, batch_size, stop, max_tokens, progress, plan, edits,
+             backend_options) -> Activations:
     parts: dict[str, list] = {s.name: [] for s in site_list}
     moments = {s.name: Moments() for s in site_list}
     masks = []
@@ -77,7 +87,7 @@ def capture(lm, prompts: Sequence[Prompt] | str, sites, reduce: str = "mean", *,
                 parts[name].append(value)
         masks.append(batch.span_mask.cpu())
     # the fingerprint identifies a patch source (per-token values); other reductions skip its cost
-    meta = {"model": lm.fingerprint if reduce == "none" else lm._fingerprint, "edits": (plan.edits.describe() if plan is not None else []) + attached_described(lm)}
+    meta = {"model": lm.fingerprint if reduce == "none" else lm._fingerprint, "edits": as_edits(edits).describe() + attached_described(lm)}
     if reduce == "stats":
         return Activations({k: m.cpu() for k, m in moments.items()}, reduce, **meta)
     if reduce in ("none", "norm"):
@@ -101,7 +111,7 @@ def edit_plan(lm, edits, backend: str):
     from .edits import as_edits
 
     chosen = as_edits(edits)
-    if backend == "transformer_lens":
+    if backend in ("transformer_lens", "nnsight"):
         chosen = as_edits(attached(lm.model)) | chosen
     if not chosen:
         return None
@@ -138,6 +148,12 @@ def run_batch(lm, batch: Batch, sites: list[Site], reduce: str, reduce_fn, run, 
     if returned:  # nnsight hands back its saved values (the only way they return from NDIF)
         out.update(returned)
     missing = [s.name for s in sites if s.name not in out]
+    plan = options.get("edits")
+    inside = [m for m in missing if plan is not None and any(m.endswith(f".{layer}") and plan.skip_all(layer)
+                                                               for layer in plan.skipped)]
+    if inside:
+        raise InternalsError(f"sites {', '.join(inside)} are inside blocks that are skipped (they do not run): "
+                             "read resid_pre / resid_post around them")
     if missing:
         raise InternalsError(f"sites {', '.join(missing)} were never reached in the forward: is the model's layout supported?")
     if reduce == "stats":

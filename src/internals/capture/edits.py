@@ -57,6 +57,7 @@ class Edit:
     fn: Callable | None = field(default=None, repr=False)
     source: Any = field(default=None, repr=False)  # patch: Activations of the clean run
     source_model: str | None = None
+    source_lengths: tuple[int, ...] | None = None  # patch: real tokens per prompt of the clean run
 
     def __or__(self, other) -> "EditSet":
         return EditSet([self]) | other
@@ -82,6 +83,7 @@ class Edit:
         if self.op == "patch":
             tensors["source"] = self.source
             out["source_model"] = self.source_model
+            out["source_lengths"] = list(self.source_lengths) if self.source_lengths is not None else None
         if tensors:
             from safetensors.torch import save
 
@@ -212,18 +214,32 @@ def scale(site: str, factor, *, positions: Positions = "all") -> Edit:
     return Edit("scale", site, _check_positions(positions), factor=factors)
 
 
-def skip(blocks: str, *, positions: Positions = "all") -> Edit:
-    """Skip decoder blocks ("block.12", "block.3-5"): output = input. With positions "all" the block
-    does not run at all on the hooks backend (it writes no KV cache: skip it at every decode step)."""
+def skip(blocks: str | Iterable[int], *, positions: Positions = "all") -> Edit | EditSet:
+    """Skip decoder blocks ("block.12", "block.3-5", or a list of indices): output = input. With
+    positions "all" the block does not run at all on the hooks and nnsight backends (it writes no
+    KV cache: skip it at every decode step). An empty list is no edit."""
+    if not isinstance(blocks, str):
+        indices = sorted({_block_index(b) for b in blocks})
+        if not indices:
+            return EditSet()
+        blocks = "block." + ",".join(str(i) for i in indices)
     if not blocks.startswith("block."):
         raise InternalsError(f"skip takes blocks, e.g. 'block.12' or 'block.3-5', not {blocks!r}")
     return Edit("skip", blocks, _check_positions(positions))
+
+
+def _block_index(b) -> int:
+    if isinstance(b, bool) or not isinstance(b, int) or b < 0:
+        raise InternalsError(f"block index {b!r} is not a layer number: pass 0-based block indices")
+    return b
 
 
 def patch(site: str, source, *, positions: Positions = "all") -> Edit:
     """Patch `site` from a stored run: `source` is the `capture(..., reduce="none")` result of the
     clean prompts (same number of prompts and tokens) or its tensor [n, tokens, *feature]."""
     model = getattr(source, "model", None)
+    mask = getattr(source, "mask", None)
+    lengths = tuple(int(n) for n in mask.sum(1)) if isinstance(mask, torch.Tensor) else None
     if hasattr(source, "reduce"):
         if source.reduce != "none":
             raise InternalsError(f"a patch source needs reduce='none' (per-token values), not {source.reduce!r}")
@@ -231,7 +247,14 @@ def patch(site: str, source, *, positions: Positions = "all") -> Edit:
             raise InternalsError(f"the patch source has no site {site!r} (it has {', '.join(source)}): capture that site")
         source = source[site]
     return Edit("patch", site, _check_positions(positions), source=_vector(source, f"patch({site!r})"),
-                source_model=model)
+                source_model=model, source_lengths=lengths)
+
+
+def layernorm_scaling(n_layers: int) -> EditSet:
+    """LayerNorm Scaling ("The Curse of Depth in LLMs", the authors' NORM_TYPE=LNS): the outputs of
+    block i's pre-attention and pre-MLP norms times 1/sqrt(i+1) (0-based i); the final norm untouched."""
+    factors = [1.0 / (i + 1) ** 0.5 for i in range(n_layers)]
+    return scale("attn_in.*", factors) | scale("mlp_in.*", factors)
 
 
 def mean_of(lm, prompts, site: str, **capture_options) -> torch.Tensor:
@@ -271,8 +294,10 @@ def from_dict(d: dict) -> Edit:
     pos = torch.tensor(pos["mask"], dtype=torch.bool) if isinstance(pos, dict) else pos
     heads = _heads(d.get("heads"))
     factor = tuple(d["factor"]) if d.get("factor") is not None else None
+    lengths = d.get("source_lengths")
     return Edit(d["op"], d["site"], _check_positions(pos), heads, float(d.get("scale", 1.0)), tensors.get("value"),
-                factor, source=tensors.get("source"), source_model=d.get("source_model"))
+                factor, source=tensors.get("source"), source_model=d.get("source_model"),
+                source_lengths=tuple(lengths) if lengths is not None else None)
 
 
 def from_json(text: str) -> EditSet:

@@ -34,6 +34,9 @@ def register(sub) -> None:
     p.add_argument("--max-tokens", type=int, default=None, help="truncate each prompt to this many tokens")
     p.add_argument("--batch-size", type=int, default=8, help="prompts per forward (default: 8)")
     p.add_argument("--shard-rows", type=int, default=256, help="rows per shard file; a killed run loses at most one shard's work (default: 256)")
+    p.add_argument("--edits", default=None, metavar="FILE",
+                   help="capture under the edits saved in FILE (EditSet.save / to_json: steering, ablation, patching); "
+                        "recorded in the manifest")
     p.add_argument("--backend", default="hooks", choices=BACKENDS, help="capture engine (default: hooks)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (default: auto; under torchrun: this rank's GPU)")
     p.add_argument("--out", required=True, help="the store goes to OUT/<config hash>/ (printed)")
@@ -46,12 +49,15 @@ def run(args) -> int:
     from ..models import load_model
     from ..store import capture_to_store
 
+    from ..capture.edits import load as load_edits
+
+    edits = load_edits(args.edits) if args.edits else None
     data = load_dataset(args.data, split=args.split, limit=args.limit, seed=args.seed)
     lm = load_model(args.model, device=_device(args.device))
     store = capture_to_store(lm, data, " ".join(args.sites), args.reduce, args.out, template=args.template,
                              span=args.span, batch_size=args.batch_size, shard_rows=args.shard_rows,
                              backend=args.backend, progress=not args.quiet, max_tokens=args.max_tokens,
-                             limit=args.limit, seed=args.seed)
+                             limit=args.limit, seed=args.seed, edits=edits)
     if int(os.environ.get("RANK", "0")) == 0:
         m = store.manifest
         print(store.path)

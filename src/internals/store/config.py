@@ -22,6 +22,8 @@ class StoreConfig:
         sites: expanded site names ("resid_post.0", ...), in forward order.
         reduce, span, template, max_tokens, backend: as given to `capture`.
         seed: the seed the dataset was drawn with.
+        edits: `describe()` of the edits the capture ran under (its own and any attached to the
+            model), tensors by digest; part of the identity, so a store is never resumed under others.
         versions: package versions; recorded, not hashed (a new torch does not move the store).
     """
 
@@ -35,6 +37,7 @@ class StoreConfig:
     backend: str = "hooks"
     seed: int = 0
     versions: dict = field(default_factory=dict)
+    edits: list = field(default_factory=list)
 
     def identity(self) -> dict:
         """The parts that determine the arrays: model weights, exact prompts, sites and reduction.
@@ -45,7 +48,9 @@ class StoreConfig:
         data = {k: self.dataset.get(k) for k in ("name", "split", "fingerprint", "n_rows", "prompts_sha256")}
         return {"model_fingerprint": self.model.get("fingerprint"), "dataset": data, "sites": list(self.sites),
                 "reduce": self.reduce, "span": self.span, "template": self.template,
-                "max_tokens": self.max_tokens, "backend": self.backend}
+                "max_tokens": self.max_tokens, "backend": self.backend,
+                # only when there are edits, so stores made without any keep their hash
+                **({"edits": self.edits} if self.edits else {})}
 
     def config_hash(self) -> str:
         """First 16 hex digits of the sha256 of `identity()` as canonical JSON."""

@@ -12,7 +12,9 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ..capture import capture
-from ..capture.capture import resolve_sites
+from ..capture.apply import bind
+from ..capture.capture import attached_described, resolve_sites
+from ..capture.edits import as_edits
 from ..capture.inputs import span_range
 from ..capture.reducers import Moments, reducer
 from ..errors import InternalsError
@@ -28,7 +30,7 @@ FORMAT = "internals.store/1"
 def capture_to_store(lm, data: Sequence[Any], sites, reduce: str = "mean", out: str | Path = "stores", *,
                      template: str = "raw", span: str = "all", batch_size: int = 8, shard_rows: int = 256,
                      backend: str = "hooks", progress: bool = True, max_tokens: int | None = None,
-                     limit: int | None = None, seed: int = 0) -> Store:
+                     limit: int | None = None, seed: int = 0, edits=None) -> Store:
     """Capture `sites` of `lm` over every row of `data` into the store `<out>/<config hash>`.
 
     data: a `Dataset` (rows keep its record ids) or a list of prompts (row ids are 0..n-1);
@@ -39,6 +41,8 @@ def capture_to_store(lm, data: Sequence[Any], sites, reduce: str = "mean", out: 
         with the same batch_size runs: the arrays are then bit-identical to it (on the same
         device and thread count: a CPU matmul's rounding depends on the number of threads).
     limit, seed: how `data` was drawn from its source; recorded in the manifest.
+    edits: edits (`internals.edits`) applied while capturing; recorded in the manifest and part of
+        the store's identity (edits attached with `lm.edit(...)` count too).
 
     A store already there with the same config is resumed: its shards are verified and only the
     missing rows are captured. Under torchrun / accelerate launch each rank captures its share
@@ -54,10 +58,14 @@ def capture_to_store(lm, data: Sequence[Any], sites, reduce: str = "mean", out: 
         name = getattr(data, "name", None)
         raise InternalsError(f"dataset {name!r} has no records: nothing to capture" if name else "no prompts given: nothing to capture")
     prompts = render(data, template, lm.tokenizer)
+    edit_set = as_edits(edits)
+    bind(lm.model, edit_set)  # a bad edit fails now, before any store is made
+    described = edit_set.describe() + attached_described(lm)
     ids = [r.id for r in data] if hasattr(data[0], "question") and hasattr(data[0], "id") else list(range(len(data)))
     config = StoreConfig(model=lm.describe(), dataset=dataset_part(data, prompts_sha256(prompts), limit, seed),
                          sites=[s.name for s in site_list], reduce=reduce, span=span, template=template,
-                         max_tokens=max_tokens, backend=backend, seed=seed, versions=package_versions())
+                         max_tokens=max_tokens, backend=backend, seed=seed, versions=package_versions(),
+                         edits=described)
     dist = Dist.setup(lm.device)
     lock = _Lock()
     try:
@@ -80,7 +88,8 @@ def capture_to_store(lm, data: Sequence[Any], sites, reduce: str = "mean", out: 
                 for b in range(0, len(rows), batch_size):
                     chunk = rows[b:b + batch_size]
                     parts.append(capture(lm, [prompts[i] for i in chunk], site_list, reduce, span=span,
-                                         backend=backend, batch_size=len(chunk), max_tokens=max_tokens))
+                                         backend=backend, batch_size=len(chunk), max_tokens=max_tokens,
+                                         edits=edit_set or None))
                     bar.update(len(chunk))
                 _write(root, dist.rank, rows, _shard_arrays(parts, rows, reduce))
         dist.barrier()

@@ -13,7 +13,7 @@ not grow with the number of prompts. Measured:
 - block influence of block l: 1 - cos(x_l, x_{l+1}) averaged over every real token (ShortGPT's BI).
 
 Layer ablation (`ablate`) is a separate pass: the next-token loss on held-out text with block l
-skipped (`internals.interventions.skip_blocks`), for every l, against the intact model.
+skipped (the capture layer's `edits.skip`), for every l, against the intact model.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 from ...capture import Moments, capture
 from ...capture.inputs import encode
 from ...errors import InternalsError
-from ...interventions import skip_blocks
+from ...capture import attach, edits
 
 
 def cosine(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -247,6 +247,6 @@ def ablate(lm, texts, *, max_tokens: int | None = 128, batch_size: int = 8, bloc
     baseline, n_tokens = next_token_loss(lm, batches)
     losses = []
     for block in tqdm(blocks, desc=f"ablate {lm.name}", unit="block", disable=not progress):
-        with skip_blocks(lm.model, [block]):
+        with attach(lm.model, edits.skip([block])):
             losses.append(next_token_loss(lm, batches)[0])
     return Ablation(lm.describe(), blocks, len(texts), n_tokens, max_tokens, baseline, np.array(losses))

@@ -9,7 +9,7 @@ repository does not contain). What we build, following METHODS.md section 1:
   states at the probed layer in the same forward (detection costs the probe, not a forward);
   for the prompts the probe flags (P(hallucination) >= threshold), generate again with
   alpha * v added to the output of that block at every position, prompt and generated tokens
-  (`steering`, a forward hook removed on exit). Unflagged prompts keep their plain answers.
+  (`steering`: the edit `edits.add("resid_post.<layer>", v, scale=alpha)`, undone on exit). Unflagged prompts keep their plain answers.
   `steer_layer` (ours, a named option): steer at another block than the probed one. The default
   (None) steers at the probed layer, as the issue's design says. On SmolLM2-135M, steering the
   late probed layer (24 of 30) barely moves the factual rate, while early blocks (4-10) raise it;
@@ -28,7 +28,8 @@ from typing import Iterator, Sequence
 import numpy as np
 import torch
 
-from ...capture.arch import architecture
+from ...capture import attach, edits
+from ...capture.edits import Edit
 from ...capture.inputs import Prompt
 from ...errors import InternalsError
 from .generate import Generation, GenerationSettings, greedy_answers
@@ -41,24 +42,17 @@ def steering_vector(X: np.ndarray, y: np.ndarray) -> np.ndarray:
     return (X[y == 0].mean(0) - X[y == 1].mean(0)).astype(np.float32)
 
 
+def steering_edit(layer: int, vector, alpha: float) -> Edit:
+    """The steering edit: alpha * vector added to `resid_post.<layer>` at every position."""
+    return edits.add(f"resid_post.{layer}", np.asarray(vector, dtype=np.float32), scale=alpha)
+
+
 @contextmanager
 def steering(model: torch.nn.Module, layer: int, vector, alpha: float) -> Iterator[None]:
     """Within the context, the output of decoder block `layer` gets alpha * vector added at every
-    position. The hook is removed on exit, also when the body raised."""
-    block = architecture(model).module(model, "block", layer)
-    param = next(model.parameters())
-    shift = (alpha * torch.as_tensor(np.asarray(vector), dtype=torch.float32)).to(param.device, param.dtype)
-
-    def hook(module, args, output):
-        if isinstance(output, (tuple, list)):
-            return (output[0] + shift, *output[1:])
-        return output + shift
-
-    handle = block.register_forward_hook(hook)
-    try:
+    position (`steering_edit`, attached through the capture layer); undone on exit, also on error."""
+    with attach(model, steering_edit(layer, vector, alpha)):
         yield
-    finally:
-        handle.remove()
 
 
 @dataclass

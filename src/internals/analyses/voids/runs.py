@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ...interventions import skip_blocks
+from ...capture import attach, edits
 from .decode import Prefill, _cache_kw, decode, prefill
 from .readout import paper_generate, paper_option_scores, readout
 from .skip import LACSkip, SkipConfig, prompt_skip_set
@@ -100,7 +100,7 @@ def skip_runs(lm, context: dict, options: list[list[int]], alphas: list[float], 
         pp_act = context["pp_activated"][alpha]
         blocks = prompt_skip_set(pp_act, share)
         state = Prefill(copy.deepcopy(context["cache"]), context["position"], context["first_token"], context["logits"], 0.0)
-        with skip_blocks(lm.model, blocks):
+        with attach(lm.model, edits.skip(blocks)):
             tokens, _ = decode(lm, state, max_new_tokens, stops)
             scores = [float(_option_logits(lm, context["cache"], context["position"], ids, context["logits"])) for ids in options]
         per_token = n_layers - len(blocks)

@@ -12,7 +12,7 @@
 - ``skip`` (ours): compute really skipped, in response generation only. LAC cannot decide a
   block before running it, so the decisions come from the prompt: the blocks that are voids
   for at least `prompt_share` of the prompt tokens (prompt processing runs the full model)
-  do not run at all for any generated token (`internals.interventions.skip_blocks`). Block 1
+  do not run at all for any generated token (the capture layer's `edits.skip`). Block 1
   always runs: the KV cache sizes the attention mask by the first block's cache.
 
 ``phases`` picks where paper/drop act: "pp" (prompt tokens), "rg" (generated or scored
@@ -26,7 +26,9 @@ from dataclasses import asdict, dataclass
 
 import torch
 
+from ...capture import attach, edits
 from ...capture.arch import architecture
+from ...capture.edits import EditSet
 from ...errors import InternalsError
 from .lac import FIRST_BLOCK, OnlineLAC, check_alpha
 
@@ -68,34 +70,16 @@ class SkipConfig:
         return asdict(self)
 
 
-def _hidden(args, kwargs) -> torch.Tensor:
-    x = args[0] if args else kwargs.get("hidden_states")
-    if not isinstance(x, torch.Tensor):
-        raise InternalsError("a decoder block was called without hidden states: this architecture is not supported by LAC skipping")
-    return x
-
-
-def _first(output) -> torch.Tensor:
-    return output[0] if isinstance(output, (tuple, list)) else output
-
-
-def _rewrap(output, new: torch.Tensor):
-    if isinstance(output, tuple):
-        return (new,) + output[1:]
-    if isinstance(output, list):
-        return [new] + output[1:]
-    return new
-
-
 def _norm(x: torch.Tensor) -> torch.Tensor:
     return torch.linalg.vector_norm(x.float(), dim=-1)
 
 
 class LACSkip:
-    """Forward hooks that make LAC decisions in every forward and apply the paper's or the drop
-    skipping. Records each forward's decisions in `calls`: a list of (activated [batch, tokens,
-    layers] bool, region [batch, tokens] bool) on the CPU, where region marks the tokens the
-    skipping acted on. kind "none" only records (the full model's decisions).
+    """Edits (function edits at `resid_pre.*` and `resid_post.*`, with the carried state between
+    them) that make LAC decisions in every forward and apply the paper's or the drop skipping.
+    Records each forward's decisions in `calls`: a list of (activated [batch, tokens, layers]
+    bool, region [batch, tokens] bool) on the CPU, where region marks the tokens the skipping
+    acted on. kind "none" only records (the full model's decisions).
 
         with LACSkip(lm.model, SkipConfig("paper", alpha=0.8)) as s:
             logits = lm.model(input_ids).logits
@@ -103,15 +87,16 @@ class LACSkip:
 
     def __init__(self, model: torch.nn.Module, config: SkipConfig):
         if config.kind == "skip":
-            raise InternalsError("kind 'skip' is not a hook: use internals.analyses.voids.decode.greedy(..., config)")
+            raise InternalsError("kind 'skip' is not a per-token edit: use internals.analyses.voids.decode.greedy(..., config)")
         self.model, self.config = model, config
-        self.layers = architecture(model).layers(model)
+        self.n_layers = architecture(model).n_layers
         self.calls: list[tuple[torch.Tensor, torch.Tensor]] = []
-        self.handles: list = []
+        self._attached = None
         self._region: torch.Tensor | bool = True
         self._online = OnlineLAC(config.alpha, config.first_block)
         self._acts: list[torch.Tensor] = []
         self._carried: torch.Tensor | None = None
+        self._input: torch.Tensor | None = None
 
     # -- which tokens the skipping acts on -------------------------------------------------
     def set_phase(self, phase: str) -> None:
@@ -130,59 +115,65 @@ class LACSkip:
             raise InternalsError(f"region must be [batch, tokens] = {tuple(x.shape[:2])}, got {tuple(r.shape)}")
         return r.to(x.device).bool()
 
-    # -- hooks -------------------------------------------------------------------------------
+    # -- the edits ---------------------------------------------------------------------------
+    def edits(self) -> EditSet:
+        """The function edits, in forward order: the stream entering block 0 starts a forward,
+        each block's input is kept (drop needs it), each block's output is decided on."""
+        out = [edits.replace("resid_pre.0", self._begin)]
+        for i in range(self.n_layers):
+            if self.config.kind == "drop" and i > 0:
+                out.append(edits.replace(f"resid_pre.{i}", self._keep_input))
+            out.append(edits.replace(f"resid_post.{i}", self._make_step(i)))
+        return EditSet(out)
+
     def __enter__(self) -> "LACSkip":
-        try:
-            self.handles.append(self.layers[0].register_forward_pre_hook(self._begin, with_kwargs=True))
-            for i, block in enumerate(self.layers):
-                self.handles.append(block.register_forward_hook(self._make_hook(i), with_kwargs=True))
-        except BaseException:
-            self.close()
-            raise
+        self._attached = attach(self.model, self.edits())
         return self
 
-    def _begin(self, module, args, kwargs):
-        x = _hidden(args, kwargs)
+    def _begin(self, x: torch.Tensor) -> torch.Tensor:
         self._online.begin(_norm(x))
-        self._carried = x
+        self._carried = self._input = x
         self._acts = []
         self._applied = self._region_for(x) if self.config.kind != "none" else torch.zeros(x.shape[:2], dtype=torch.bool, device=x.device)
+        return x
 
-    def _make_hook(self, index: int):
-        last = index == len(self.layers) - 1
+    def _keep_input(self, x: torch.Tensor) -> torch.Tensor:
+        self._input = x
+        return x
+
+    def _make_step(self, index: int):
+        last = index == self.n_layers - 1
         kind = self.config.kind
 
-        def hook(module, args, kwargs, output):
-            out = _first(output)
+        def step(out: torch.Tensor) -> torch.Tensor:
             norm = _norm(out)
             region = self._applied
             if kind == "drop":
-                inp = _hidden(args, kwargs)
                 act = self._online.step(norm)
-                new = torch.where((act | ~region).unsqueeze(-1), out, inp)
+                new = torch.where((act | ~region).unsqueeze(-1), out, self._input)
                 self._online.carry(_norm(new))
                 self._acts.append(act)
-                result = _rewrap(output, new)
+                result = new
             else:
                 act = self._online.step(norm)
                 self._acts.append(act)
-                result = output
+                result = out
                 if kind == "paper":
                     keep = (act | ~region).unsqueeze(-1)
                     self._carried = torch.where(keep, out, self._carried)
                     if last:
-                        result = _rewrap(output, self._carried.to(out.dtype))
+                        result = self._carried.to(out.dtype)
             if last:
                 self.calls.append((torch.stack(self._acts, -1).cpu(), region.cpu()))
                 self._carried, self._acts = None, []
             return result
 
-        return hook
+        return step
 
     def close(self) -> None:
-        for h in self.handles:
-            h.remove()
-        self.handles.clear()
+        if self._attached is not None:
+            self._attached.remove()
+            self._attached = None
 
     def __exit__(self, exc_type, exc, tb) -> bool:
         self.close()

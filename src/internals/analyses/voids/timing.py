@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ...interventions import skip_blocks
+from ...capture import attach, edits
 from .decode import Prefill, decode, prefill
 from .lac import lac
 from .readout import States
@@ -55,7 +55,7 @@ def decode_timing(lm, prompts: list[list[int]], alphas: list[float], steps: int 
         for alpha in alphas:
             blocks = prompt_skip_set(lac(norms, alpha).activated, share)
             label = SkipConfig("skip", alpha, phases="rg", prompt_share=share).label
-            with skip_blocks(lm.model, blocks):
+            with attach(lm.model, edits.skip(blocks)):
                 _, s = decode(lm, _fresh(state, norms_cache), steps, stops=set())
             secs.setdefault(label, []).extend(s)
             skipped.setdefault(label, []).append(len(blocks) / n_layers)

@@ -10,7 +10,8 @@ Trace of edits on a model until it is removed: `LoadedModel.edit`, LayerNorm Sca
 
 from __future__ import annotations
 
-from typing import Callable
+from contextlib import contextmanager
+from typing import Callable, Iterator
 
 import torch
 
@@ -227,6 +228,20 @@ class Attached:
 
     def __exit__(self, *exc) -> None:
         self.remove()
+
+
+@contextmanager
+def suspended(model: torch.nn.Module) -> Iterator[None]:
+    """The attached edits' hooks off for the block (a backend that applies them itself, such as
+    nnsight, whose reads come before torch's forward hooks), back on after it."""
+    stack = list(model.__dict__.get(ATTACHED, []))
+    for a in stack:
+        a._trace.close()
+    try:
+        yield
+    finally:
+        for a in stack:
+            a._trace.__enter__()
 
 
 def attach(model: torch.nn.Module, edits) -> Attached:

@@ -23,8 +23,10 @@ def _visit_order(sites: list[Site], plan) -> list[Site]:
 
     wanted = set(sites) | (set(plan.by_site) if plan is not None else set())
     skipped = set(plan.skipped) if plan is not None else set()
-    out = [s for s in wanted if not (s.layer in skipped and s.kind != "resid_pre")]
-    out += [_Site(layer + 0.05, "skip", layer) for layer in skipped]
+    whole = {layer for layer in skipped if plan.skip_all(layer)}  # these blocks do not run: nothing inside is reached
+    out = [s for s in wanted if not ((s.layer in whole and s.kind != "resid_pre") or
+                                     (s.layer in skipped and s.kind == "resid_post"))]
+    out += [_Site(layer + (0.05 if layer in whole else 0.8), "skip", layer) for layer in skipped]
     return sorted(out)
 
 
