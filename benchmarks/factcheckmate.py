@@ -139,7 +139,8 @@ def _rate(correct) -> float | None:
 def _mitigation(lm, config, prep, detection, args) -> dict:
     from internals.analyses.factcheckmate.generate import greedy_answers
     from internals.analyses.factcheckmate.labels import lenient_match
-    from internals.analyses.factcheckmate.steer import Detector, factcheckmate_answers, steering, steering_vector, timings
+    from internals.analyses.factcheckmate.steer import (Detector, factcheckmate_answers, steering, steering_edit,
+                                                        steering_vector, timings)
     from internals.heads import load_probe
     from internals.stats import mcnemar
 
@@ -186,6 +187,7 @@ def _mitigation(lm, config, prep, detection, args) -> dict:
                     steer_layer=steer_at)
     return {
         "layer": layer, "steer_layer": steer_at, "best_alpha": best_alpha,
+        "edit": steering_edit(steer_at, vectors[steer_at], best_alpha).describe(),  # the chosen edit, as data
         "vector_norm": {str(at): float(np.linalg.norm(v)) for at, v in vectors.items()}, "alphas": list(ALPHAS),
         "validation": {"n_flagged": int(len(val_flagged)), "n_used": int(len(val_rows)),
                        "factual_rate_before": _rate(correct[val_rows]),
