@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from functools import lru_cache
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import torch
 from tqdm.auto import tqdm
@@ -64,7 +64,7 @@ def capture(lm, prompts: Sequence[Prompt] | str, sites, reduce: str = "mean", *,
         raise InternalsError(f"batch_size must be >= 1, got {batch_size}")
     plan = edit_plan(lm, edits, backend)
     stop = stop_block(site_list) if stop_early else None
-    with suspended(lm.model) if backend == "nnsight" else nullcontext():
+    with _untouched(lm), suspended(lm.model) if backend == "nnsight" else nullcontext():
         return _capture(lm, prompts, site_list, reduce, reduce_fn, span, run, batch_size, stop, max_tokens, progress,
                         plan, edits, backend_options)
 
@@ -93,6 +93,24 @@ def _capture(lm, prompts, site_list, reduce, reduce_fn, span, run, batch_size, s
     if reduce in ("none", "norm"):
         return Activations({k: _pad_cat(v) for k, v in parts.items()}, reduce, _pad_cat(masks), **meta)
     return Activations({k: _cat(v) for k, v in parts.items()}, reduce, **meta)
+
+
+@contextmanager
+def _untouched(lm) -> Iterator[None]:
+    """Leave the user's tokenizer and model as they were: a backend may change them (nnsight sets the
+    tokenizer's padding_side to "left"), and our batches are right-padded on purpose."""
+    tok, model = lm.tokenizer, lm.model
+    before = (tok.padding_side, getattr(tok, "truncation_side", None), model.training,
+              getattr(model.config, "_attn_implementation", None))
+    try:
+        yield
+    finally:
+        tok.padding_side = before[0]
+        if before[1] is not None:
+            tok.truncation_side = before[1]
+        model.train(before[2])
+        if before[3] is not None and getattr(model.config, "_attn_implementation", None) != before[3]:
+            model.config._attn_implementation = before[3]
 
 
 def attached_described(lm) -> list:
