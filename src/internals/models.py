@@ -201,11 +201,15 @@ def load_model(name_or_path: str | os.PathLike | None = None, device: str = "aut
         if path.is_dir():
             if not (path / "config.json").exists():
                 raise InternalsError(f"model path {key} has no config.json: point at a Hugging Face checkpoint directory")
+            if not any((path / f).exists() for f in TOKENIZER_FILES):
+                raise InternalsError(f"model path {key} has no tokenizer ({', '.join(TOKENIZER_FILES)}): save one there "
+                                     "with tokenizer.save_pretrained(dir), or load the model and wrap(model, tokenizer)")
             name = path.name
         elif looks_like_path or path.exists():
             raise InternalsError(f"model path {key} does not exist (or is not a directory): give a local HF checkpoint dir or a hub name")
         else:
             name = key
+            _check_hub(key)
         path = path if path.is_dir() else key
     device_str, device_map = _pick_device(device, path)
     torch_dtype = _pick_dtype(dtype, device_str)
@@ -234,6 +238,36 @@ def _restore_edits(lm: LoadedModel) -> None:
     if restore_layernorm_scaling(lm.model):
         print(f"internals: {lm.name} was trained with LayerNorm Scaling: applying it "
               "(1/sqrt(l) on the pre-attention and pre-MLP norms)", file=sys.stderr)
+
+
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model", "vocab.json", "spiece.model")
+
+
+def _check_hub(name: str) -> None:
+    """A hub name when the hub's address does not even resolve (no network): use only the local HF
+    cache, and refuse at once rather than retry for a minute."""
+    import socket
+
+    from huggingface_hub import constants
+
+    if constants.HF_HUB_OFFLINE:
+        return
+    host = constants.ENDPOINT.split("://", 1)[-1].split("/", 1)[0]
+    try:
+        socket.getaddrinfo(host, 443)
+        return
+    except OSError:
+        pass
+    try:
+        from huggingface_hub import snapshot_download
+
+        snapshot_download(name, local_files_only=True)
+    except Exception:  # noqa: BLE001 - any cache miss means the same to the user
+        raise InternalsError(f"model {name!r} is not a local directory and the Hugging Face hub cannot be reached "
+                             f"(no network; {host} does not resolve) nor is it in the local HF cache: "
+                             "give a local checkpoint dir") from None
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    constants.HF_HUB_OFFLINE = True
 
 
 def default_model_dir() -> Path:

@@ -14,9 +14,37 @@ from ..errors import InternalsError
 COMMANDS = ("models", "data", "capture", "probe", "cutoff", "voids", "depth", "figures", "report")
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse with the project's error style: one line on stderr, exit status 2 (no usage dump)."""
+
+    def error(self, message: str):
+        self.exit(2, f"internals: error: {self.prog}: {message} (see {self.prog} --help)\n")
+
+
+# Count-like options that must be >= 1, and those that may also be 0, checked for every command at
+# the edge, before a model or dataset is loaded (a negative --max-tokens once cut tokens silently).
+POSITIVE = ("limit", "max_tokens", "batch_size", "shard_rows", "n", "chunk_size", "threads", "prompts",
+            "ablation_tokens", "steps", "pairs")
+NON_NEGATIVE = ("seed", "offset", "ablation_texts", "max_new_tokens")
+
+
+def check_counts(args: argparse.Namespace) -> None:
+    """Raise InternalsError for a count option out of range."""
+    for name in POSITIVE + NON_NEGATIVE:
+        value = getattr(args, name, None)
+        if isinstance(value, int) and not isinstance(value, bool):
+            low = 1 if name in POSITIVE else 0
+            if value < low:
+                flag = "--" + name.replace("_", "-")
+                raise InternalsError(f"{flag} must be >= {low}, got {value}")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="internals", description="Model-internals workbench for causal LMs.")
-    sub = parser.add_subparsers(dest="command", required=True)
+    from .. import __version__
+
+    parser = Parser(prog="internals", description="Model-internals workbench for causal LMs.")
+    parser.add_argument("--version", action="version", version=f"internals {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
     for name in COMMANDS:
         try:
             module = importlib.import_module(f"{__name__}.{name}_cmd")
@@ -32,6 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        check_counts(args)
         return int(args.func(args) or 0)
     except InternalsError as err:
         print(f"internals: error: {err}", file=sys.stderr)

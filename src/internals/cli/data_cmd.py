@@ -13,7 +13,7 @@ def register(sub) -> None:
     ls = actions.add_parser("list", help="name, kind, records (when on disk already) and licence of every dataset")
     ls.set_defaults(func=run_list)
     show = actions.add_parser("show", help="print the first records of a dataset (a name or a .jsonl/.csv file)")
-    show.add_argument("name")
+    show.add_argument("name", help="a dataset name from `internals data list`, or a .jsonl/.csv file")
     show.add_argument("--split", default="all", help="all | train | validation | test (default: all)")
     show.add_argument("--limit", type=int, default=3, help="how many records to print (default: 3)")
     show.add_argument("--seed", type=int, default=0, help="seed of the split (default: 0)")

@@ -25,13 +25,13 @@ def register(sub) -> None:
     t.add_argument("--twin", action="store_true", help="also trace a random-initialised model of the same config")
     t.add_argument("--ablation-texts", type=int, default=32, help="held-out texts for the layer ablation; 0 skips it (default 32)")
     t.add_argument("--ablation-tokens", type=int, default=128, help="tokens per ablation text (default 128)")
-    t.add_argument("--batch-size", type=int, default=16)
+    t.add_argument("--batch-size", type=int, default=16, help="prompts per forward (default 16)")
     t.add_argument("--chunk-size", type=int, default=64, help="prompts captured at once before folding into the statistics")
     _common(t, "runs/depth/trace.json")
     t.set_defaults(func=run_trace)
 
     q = dsub.add_parser("pretrain", help="train the same small Llama-style model from scratch with Pre-LN and with LNS")
-    q.add_argument("--norm", choices=("pre-ln", "lns", "both"), default="both")
+    q.add_argument("--norm", choices=("pre-ln", "lns", "both"), default="both", help="which model(s) to train (default both)")
     q.add_argument("--preset", choices=("test", "cpu", "gpu"), default=None,
                    help="model and run size (default: gpu when CUDA is available, else cpu)")
     for flag, kind, what in (("--steps", int, "optimizer steps"), ("--layers", int, "decoder blocks"),
@@ -46,13 +46,13 @@ def register(sub) -> None:
     f = dsub.add_parser("figures", help="draw the figures of saved depth results (no model is run)")
     f.add_argument("--results", nargs="+", required=True, help="JSON files written by depth trace / pretrain")
     f.add_argument("--out", default="assets", help="output directory (default assets)")
-    f.add_argument("--formats", nargs="+", default=["png", "pdf"])
+    f.add_argument("--formats", nargs="+", default=["png", "pdf"], help="figure formats (default png pdf)")
     f.set_defaults(func=run_figures)
 
 
 def _common(p, default_out: str) -> None:
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:1 ...")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of data sampling and initialisation (default 0)")
     p.add_argument("--threads", type=int, default=None,
                    help="torch CPU threads (1 is fastest on a busy shared machine; default: torch's)")
     p.add_argument("--out", default=default_out, help=f"results JSON (default {default_out})")

@@ -67,7 +67,20 @@ def write_csv(records: Iterable[Record], path: str | Path) -> Path:
     return path
 
 
+def check_utf8(path: Path) -> None:
+    """Raise InternalsError naming the line and byte of the first byte that is not UTF-8."""
+    data = path.read_bytes()
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = data.count(b"\n", 0, err.start) + 1
+        column = err.start - (data.rfind(b"\n", 0, err.start) + 1) + 1
+        raise InternalsError(f"{path}, line {line}, byte {column}: not UTF-8 (byte 0x{data[err.start]:02x}); "
+                             "save the file as UTF-8") from None
+
+
 def _jsonl_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    check_utf8(path)
     with path.open(encoding="utf-8") as f:
         for line_no, line in enumerate(f, start=1):
             if not line.strip():
@@ -84,6 +97,7 @@ def _jsonl_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
 
 
 def _csv_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    check_utf8(path)
     with path.open(encoding="utf-8", newline="") as f:
         reader = csv.DictReader(f)
         if reader.fieldnames is None or "question" not in reader.fieldnames:

@@ -51,6 +51,8 @@ def capture_to_store(lm, data: Sequence[Any], sites, reduce: str = "mean", out: 
     """
     if batch_size < 1 or shard_rows < 1:
         raise InternalsError(f"batch_size and shard_rows must be >= 1, got {batch_size} and {shard_rows}")
+    if max_tokens is not None and max_tokens < 1:
+        raise InternalsError(f"max_tokens must be >= 1, got {max_tokens}")
     site_list = resolve_sites(lm, sites)
     reducer(reduce)
     span_range(span, 2, 1)  # an unknown span fails now, not after the model has loaded the first batch

@@ -12,6 +12,7 @@ from typing import Callable
 
 import torch
 
+from ...errors import InternalsError
 from ..arch import architecture
 from ..apply import Forward
 from ..sites import Site, make_site
@@ -35,7 +36,12 @@ def wrapped(lm):
     if "nnsight" not in lm._backends:
         from nnsight.modeling.transformers import TransformersModel
 
-        lm._backends["nnsight"] = TransformersModel(lm.model, tokenizer=lm.tokenizer)
+        try:
+            lm._backends["nnsight"] = TransformersModel(lm.model, tokenizer=lm.tokenizer)
+        except Exception as err:  # noqa: BLE001 - nnsight raises many kinds for a model it cannot wrap
+            first = (str(err).strip().splitlines() or [type(err).__name__])[0][:300]
+            raise InternalsError(f"the nnsight backend cannot wrap {type(lm.model).__name__}: {first} "
+                                 "(use backend='hooks')") from None
     return lm._backends["nnsight"]
 
 

@@ -12,6 +12,7 @@ from typing import Callable
 
 import torch
 
+from ...errors import InternalsError
 from ..apply import Forward, Plan
 from ..sites import Site
 
@@ -64,9 +65,14 @@ def bridge(lm):
             path = tempfile.mkdtemp(prefix="internals-tl-")
             lm.model.config.save_pretrained(path)
         hf_copy = _without_edits(copy.deepcopy(lm.model))
-        lm._backends["transformer_lens"] = TransformerBridge.boot_transformers(
-            str(path), hf_model=hf_copy, tokenizer=lm.tokenizer, device=str(lm.device),
-            dtype=next(lm.model.parameters()).dtype)
+        try:
+            lm._backends["transformer_lens"] = TransformerBridge.boot_transformers(
+                str(path), hf_model=hf_copy, tokenizer=lm.tokenizer, device=str(lm.device),
+                dtype=next(lm.model.parameters()).dtype)
+        except Exception as err:  # noqa: BLE001 - TransformerLens raises many kinds for an unsupported model
+            first = (str(err).strip().splitlines() or [type(err).__name__])[0][:300]
+            raise InternalsError(f"the transformer_lens backend cannot run {type(lm.model).__name__}: {first} "
+                                 "(use backend='hooks' or 'nnsight')") from None
     return lm._backends["transformer_lens"]
 
 
