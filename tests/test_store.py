@@ -123,8 +123,9 @@ def test_torn_index_line_and_orphan_shard_are_cleaned_up(tiny_llama, wikidata, t
 def test_incomplete_store_needs_allow_incomplete(tiny_llama, wikidata, tmp_path):
     store = capture_to_store(tiny_llama, wikidata[:8], SITES, "mean", tmp_path, **OPTS)
     manifest = json.loads((store.path / "manifest.json").read_text())
-    (store.path / "manifest.json").write_text(json.dumps(manifest | {"status": "running"}))
-    with pytest.raises(InternalsError, match="incomplete .*run the same capture command again"):
+    # as a killed run leaves it: the manifest written at its start says 0 rows; the index says 8
+    (store.path / "manifest.json").write_text(json.dumps(manifest | {"status": "running", "rows": 0, "n_rows": 16}))
+    with pytest.raises(InternalsError, match="incomplete: 8 of 16 rows are on disk .*run the same capture command again"):
         Store.open(store.path)
     assert len(Store.open(store.path, allow_incomplete=True)) == 8
 

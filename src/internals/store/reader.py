@@ -65,10 +65,13 @@ class Store:
         """
         root = _find_root(Path(path))
         manifest = load_json(root / MANIFEST)
-        if manifest.get("status") != "complete" and not allow_incomplete:
-            raise InternalsError(f"store {root} is incomplete ({manifest.get('rows', 0)} of {manifest.get('n_rows')} rows): "
-                                 "run the same capture command again to finish it")
         entries = [e for index in sorted(root.glob("index-r*.jsonl")) for e in read_jsonl(index)]
+        if manifest.get("status") != "complete" and not allow_incomplete:
+            # the manifest's count is from the run's start; the index files hold what is on disk now
+            on_disk = len({r for e in entries for r in e["rows"]})
+            raise InternalsError(f"store {root} is incomplete: {on_disk} of {manifest.get('n_rows')} rows are on disk "
+                                 "(its capture was stopped, or is still running): run the same capture command again "
+                                 "to resume from there, or Store.open(path, allow_incomplete=True) to read those rows")
         parts = []
         for e in entries:
             file = root / e["shard"]
