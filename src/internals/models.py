@@ -179,7 +179,7 @@ def wrap(model: torch.nn.Module, tokenizer: Any, name: str | None = None, path: 
 
 
 def load_model(name_or_path: str | os.PathLike | None = None, device: str = "auto", dtype: torch.dtype | str | None = None,
-               attn_implementation: str | None = None) -> LoadedModel:
+               attn_implementation: str | None = None, validate: bool = True) -> LoadedModel:
     """Load a causal LM and its tokenizer.
 
     name_or_path: None for the embedded SmolLM2-135M-Instruct; a local HF checkpoint directory;
@@ -189,6 +189,8 @@ def load_model(name_or_path: str | os.PathLike | None = None, device: str = "aut
     dtype: None picks float32 on CPU and bfloat16 on CUDA; or a torch dtype / its name.
     attn_implementation: None keeps transformers' default (sdpa); "eager" computes attention the
         way TransformerLens's bridge does, so both backends give bit-identical arrays.
+    validate: check on one short forward that every site means what the grammar says for this
+        model (`internals.capture.validate`); a family that fails is refused in one line.
     """
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -223,6 +225,10 @@ def load_model(name_or_path: str | os.PathLike | None = None, device: str = "aut
     if device_map is None:
         model.to(device_str)
     lm = wrap(model, tok, name=name, path=str(path))
+    if validate:
+        from .capture.validate import validate as check_sites
+
+        check_sites(lm)
     _restore_edits(lm)
     lm._fingerprint = cached_fingerprint(Path(str(path)), torch_dtype)
     if lm._fingerprint is None and name == DEFAULT_MODEL:  # our own cache (e.g. an older format): refresh it

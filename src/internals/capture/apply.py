@@ -32,6 +32,7 @@ class Forward:
     input_lengths: torch.Tensor | None = None
     prompt_length: int | None = None
     check: bool = False  # capture: a position past a prompt is an error
+    tokens: int | None = None  # capture: the batch's (padded) width
     _masks: dict = field(default_factory=dict)
 
     def start(self, offset: int, tokens: int) -> None:

@@ -27,13 +27,20 @@ class Activations(dict):
     the span; `stats` -> a Moments (count, mean, var) per site over all tokens of all prompts.
     """
 
-    def __init__(self, data: dict, reduce: str, mask: torch.Tensor | None = None, model: str | None = None,
+    def __init__(self, data: dict, reduce: str, mask: torch.Tensor | None = None, model=None,
                  edits: list | None = None):
         super().__init__(data)
         self.reduce = reduce
         self.mask = mask
-        self.model = model  # the fingerprint of the model that made them (a patch source is checked against it)
+        self._model = model  # a fingerprint, or the LoadedModel whose fingerprint is taken when first asked
         self.edits = edits or []  # describe() of the edits applied while capturing
+
+    @property
+    def model(self) -> str | None:
+        """The fingerprint of the model that made these arrays (a patch source is checked against it)."""
+        if self._model is not None and not isinstance(self._model, str):
+            self._model = self._model.fingerprint
+        return self._model
 
     def numpy(self) -> dict:
         return {k: v.numpy() for k, v in self.items() if isinstance(v, torch.Tensor)}
@@ -77,17 +84,16 @@ def _capture(lm, prompts, site_list, reduce, reduce_fn, span, run, batch_size, s
     starts = range(0, len(prompts), batch_size)
     for start in tqdm(starts, desc="capture", unit="batch", disable=not progress):
         batch = encode(lm.tokenizer, prompts[start:start + batch_size], span, max_tokens).to(lm.device)
-        forward = Forward(0, start, batch.lengths, batch.input_lengths, check=True)
-        out = run_batch(lm, batch, site_list, reduce, reduce_fn, run, stop,
-                        {**backend_options, "edits": plan, "forward": forward} if plan is not None else backend_options)
+        forward = Forward(0, start, batch.lengths, batch.input_lengths, check=True, tokens=batch.input_ids.shape[1])
+        out = run_batch(lm, batch, site_list, reduce, reduce_fn, run, stop, {**backend_options, "edits": plan, "forward": forward})
         for name, value in out.items():
             if reduce == "stats":
                 moments[name] = moments[name].merge(value)
             else:
                 parts[name].append(value)
         masks.append(batch.span_mask.cpu())
-    # the fingerprint identifies a patch source (per-token values); other reductions skip its cost
-    meta = {"model": lm.fingerprint if reduce == "none" else lm._fingerprint, "edits": as_edits(edits).describe() + attached_described(lm)}
+    # the fingerprint (identifying a patch source) is computed only when asked for
+    meta = {"model": lm._fingerprint or lm, "edits": as_edits(edits).describe() + attached_described(lm)}
     if reduce == "stats":
         return Activations({k: m.cpu() for k, m in moments.items()}, reduce, **meta)
     if reduce in ("none", "norm"):

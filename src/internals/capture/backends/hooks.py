@@ -25,10 +25,12 @@ class _StopForward(Exception):
     """Raised after the last needed block so the rest of the model never runs."""
 
 
-# The module a site is the output of; resid_pre and attn_z are inputs (of the block, of o_proj).
-_OUTPUT_OF = {"embed": "embed", "final_norm": "final_norm", "resid_post": "block", "attn_out": "attn", "mlp_out": "mlp",
-              "attn_in": "attn_norm", "mlp_in": "mlp_norm", "logits": "lm_head"}
+# The module a site is the output of; resid_pre and attn_z are inputs (of the block, of o_proj), and so
+# are attn_in / mlp_in in a family without that pre-norm (the input of the attention / MLP module).
+_OUTPUT_OF = {"embed": "embed", "final_norm": "final_norm", "resid_post": "block", "attn_out": "attn_out",
+              "mlp_out": "mlp_out", "attn_in": "attn_norm", "mlp_in": "mlp_norm", "logits": "lm_head"}
 _SKIP_MARK = "_internals_skip"
+_Tensor = torch.Tensor
 _NO_INSTANCE_FORWARD = object()
 ATTACHED = "_internals_edits"
 
@@ -145,7 +147,11 @@ class Trace:
     def _hook(self, site: Site, read: bool) -> None:
         arch, emit, kind, plan, forward = self.arch, self.on_site, site.kind, self.plan, self.forward
         edited = plan is not None and site in plan.by_site
-        if kind == "resid_pre":
+        if arch.flat_mlp and kind in ("mlp_in", "mlp_out"):
+            self._flat_hook(site, read, edited)
+            return
+        input_of = _input_module(arch, kind)
+        if input_of is not None:
             def pre(module, args, kwargs):
                 x = args[0] if args else kwargs["hidden_states"]
                 if edited:
@@ -158,7 +164,7 @@ class Trace:
                     return args, {**kwargs, "hidden_states": x}
                 return None
 
-            self.handles.append(self._module("block", site.layer).register_forward_pre_hook(pre, with_kwargs=True))
+            self.handles.append(self._module(input_of, site.layer).register_forward_pre_hook(pre, with_kwargs=True))
         elif kind == "attn_z":
             h, d = arch.n_heads, arch.d_head
 
@@ -171,16 +177,40 @@ class Trace:
                 return (z.flatten(-2), *args[1:]) if edited else None
 
             self.handles.append(self._module("out_proj", site.layer).register_forward_pre_hook(pre_z))
+        elif not edited:
+            # a read-only output site, the common case (`record` runs it on every decode step): no
+            # edit checks and no call to _first per step, since Python per hook is what a step pays
+            def read_post(module, args, output):
+                emit(site, output if output.__class__ is _Tensor else _first(output))
+
+            self.handles.append(self._module(_OUTPUT_OF[kind], site.layer).register_forward_hook(read_post))
         else:
             def post(module, args, output):
-                x = _first(output)
-                if edited:
-                    x = plan.apply(site, x, forward)
+                x = plan.apply(site, _first(output), forward)
                 if read:
                     emit(site, x)
-                return _rewrap(output, x) if edited else None  # None keeps the module's output
+                return _rewrap(output, x)
 
             self.handles.append(self._module(_OUTPUT_OF[kind], site.layer).register_forward_hook(post))
+
+    def _flat_hook(self, site: Site, read: bool, edited: bool) -> None:
+        """OPT's MLP sees [batch * tokens, d]: the site is handed over as [batch, tokens, d] (the
+        block's input shape, kept by a pre-hook) and written back flat."""
+        emit, plan, forward, shape = self.on_site, self.plan, self.forward, {}
+
+        def keep(module, args, kwargs):
+            shape["bt"] = _hidden(args, kwargs).shape[:2]
+
+        def post(module, args, output):
+            x = output.view(*shape["bt"], -1)
+            if edited:
+                x = plan.apply(site, x, forward)
+            if read:
+                emit(site, x)
+            return x.reshape(output.shape) if edited else None
+
+        self.handles.append(self._layers[site.layer].register_forward_pre_hook(keep, with_kwargs=True))
+        self.handles.append(self._module(_OUTPUT_OF[site.kind], site.layer).register_forward_hook(post))
 
     def close(self) -> None:
         for h in self.handles:
@@ -197,6 +227,17 @@ class Trace:
     def __exit__(self, exc_type, exc, tb) -> bool:
         self.close()
         return exc_type is _StopForward
+
+
+def _input_module(arch: Architecture, kind: str) -> str | None:
+    """The module whose input a site is (None: the site is a module's output, or attn_z)."""
+    if kind == "resid_pre":
+        return "block"
+    if kind == "attn_in" and arch.attn_norm_name is None:
+        return "attn"
+    if kind == "mlp_in" and arch.mlp_norm_name is None:
+        return "mlp"
+    return None
 
 
 def _raise_stop(module, args, output):

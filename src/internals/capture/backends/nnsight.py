@@ -69,14 +69,18 @@ def _point(nn_model, arch, site: Site):
     if site.kind == "resid_post":
         return block, "output"
     if site.kind == "attn_in":
-        return getattr(block, arch.attn_norm_name), "output"
+        if arch.attn_norm_name is None:  # no pre-norm: what attention reads
+            return _envoy(block, arch.attn_name), "input"
+        return _envoy(block, arch.attn_norm_name), "output"
     if site.kind == "mlp_in":
-        return getattr(block, arch.mlp_norm_name), "output"
+        if arch.mlp_norm_name is None:
+            return _envoy(block, arch.mlp_name), "input"
+        return _envoy(block, arch.mlp_norm_name), "output"
     if site.kind == "attn_out":
-        return getattr(block, arch.attn_name), "output"
+        return _envoy(block, arch.attn_out_name or arch.attn_name), "output"
     if site.kind == "mlp_out":
-        return getattr(block, arch.mlp_name), "output"
-    return getattr(getattr(block, arch.attn_name), arch.out_proj_name), "input"
+        return _envoy(block, arch.mlp_out_name or arch.mlp_name), "output"
+    return _envoy(block, f"{arch.attn_name}.{arch.out_proj_name}"), "input"
 
 
 def _lm_head_path(nn_model, arch) -> str:
@@ -90,12 +94,15 @@ def edit_site(nn_model, arch, site: Site, plan, forward):
     envoy, where = _point(nn_model, arch, site)
     raw = getattr(envoy, where)
     x = _first(raw)
+    flat = arch.flat_mlp and site.kind in ("mlp_in", "mlp_out")
     if site.kind == "attn_z":
         x = x.reshape(*x.shape[:-1], arch.n_heads, arch.d_head)
+    elif flat:  # OPT's MLP runs on [batch * tokens, d]
+        x = x.view(-1, forward.tokens, x.shape[-1])
     if plan is None or site not in plan.by_site:
         return x
     new = plan.apply(site, x, forward)
-    stored = new.flatten(-2) if site.kind == "attn_z" else new
+    stored = new.flatten(-2) if site.kind == "attn_z" else new.reshape(-1, new.shape[-1]) if flat else new
     setattr(envoy, where, (stored, *raw[1:]) if isinstance(raw, tuple) else stored)
     return new
 

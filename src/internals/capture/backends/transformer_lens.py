@@ -50,8 +50,22 @@ HOOK_NAMES = {
 }
 
 
-def hook_name(site: Site) -> str:
-    """The TransformerLens bridge hook name of a site, e.g. resid_post.3 -> blocks.3.hook_out."""
+def hook_name(site: Site, arch=None) -> str:
+    """The TransformerLens bridge hook name of a site, e.g. resid_post.3 -> blocks.3.hook_out.
+    `arch` adapts it to the family: a missing pre-norm (the module's input instead), Bloom's
+    embedding LayerNorm and its residual-adding modules (their output projections instead)."""
+    if arch is not None:
+        kind = site.kind
+        if kind == "attn_in" and arch.attn_norm_name is None:
+            return f"blocks.{site.layer}.attn.hook_in"
+        if kind == "mlp_in" and arch.mlp_norm_name is None:
+            return f"blocks.{site.layer}.mlp.hook_in"
+        if kind == "embed" and arch.embed_path.endswith("layernorm"):
+            return "embed_ln.hook_out"
+        if kind == "attn_out" and arch.attn_out_name not in ("", arch.attn_name):
+            return f"blocks.{site.layer}.attn.o.hook_out"
+        if kind == "mlp_out" and arch.mlp_out_name not in ("", arch.mlp_name) and not arch.flat_mlp:
+            return f"blocks.{site.layer}.mlp.out.hook_out"
     return HOOK_NAMES[site.kind].format(l=site.layer)
 
 
@@ -114,7 +128,10 @@ def run(lm, batch, sites: list[Site], on_site: Callable, stop_block: int | None 
         return fn
 
     written = set(edits.by_site) if edits is not None else set()
-    hooks = [(hook_name(s), hook_for(s)) for s in sorted(reads | written)]
+    from ..arch import architecture
+
+    arch = architecture(lm.model)
+    hooks = [(hook_name(s, arch), hook_for(s)) for s in sorted(reads | written)]
     if edits is not None:
         hooks = _skip_hooks(edits, forward) + hooks
     stop = None if stop_block is None else stop_block + 1
