@@ -86,3 +86,13 @@ def test_version_and_help_for_every_flag(capsys):
     with pytest.raises(SystemExit):
         main(["--version"])
     assert capsys.readouterr().out.strip().startswith("internals ")
+
+
+def test_hub_name_through_the_cli(capsys, monkeypatch, tmp_path):
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    data = tmp_path / "q.jsonl"
+    data.write_text('{"question": "Who?", "answers": ["x"]}\n')
+    start = time.perf_counter()
+    _one_line(capsys, ["capture", "--model", "someorg/no-such-model-internals-test", "--data", str(data),
+                       "--sites", "resid_post.1", "--out", str(tmp_path / "s")], "someorg/no-such-model-internals-test")
+    assert time.perf_counter() - start < 20 and not (tmp_path / "s").exists()
