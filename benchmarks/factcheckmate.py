@@ -138,7 +138,8 @@ def _rate(correct) -> float | None:
 
 def _mitigation(lm, config, prep, detection, args) -> dict:
     from internals.analyses.factcheckmate.generate import greedy_answers
-    from internals.analyses.factcheckmate.labels import lenient_match
+    from internals.analyses.factcheckmate.labels import MATCHING
+    from internals.answers import match
     from internals.analyses.factcheckmate.steer import (Detector, factcheckmate_answers, steering, steering_edit,
                                                         steering_vector, timings)
     from internals.heads import load_probe
@@ -160,7 +161,7 @@ def _mitigation(lm, config, prep, detection, args) -> dict:
         with steering(lm.model, at, vectors[at], alpha):
             answers = greedy_answers(lm, [prep.prompts[i] for i in rows], gen, progress=not args.quiet,
                                      desc=f"steer layer {at} alpha={alpha}").text
-        return np.array([lenient_match(a, data[i].answers) for a, i in zip(answers, rows)], dtype=bool)
+        return np.array([match(a, data[i].answers, MATCHING) for a, i in zip(answers, rows)], dtype=bool)
 
     rng = np.random.default_rng(config.seed)
     val_flagged = split.validation[flagged[split.validation]]

@@ -234,7 +234,8 @@ FACTCHECKMATE = [
     measured 0.033 -> 0.079 on 366 flagged test questions.
     """),
     code("""
-    from internals.analyses.factcheckmate import Detector, factcheckmate_answers, lenient_match, steering_vector
+    from internals.analyses.factcheckmate import Detector, factcheckmate_answers, steering_vector
+    from internals.answers import match
     from internals.analyses.factcheckmate.pipeline import prepare
     from internals.data import load_dataset
     from internals.heads import load_probe
@@ -249,8 +250,8 @@ FACTCHECKMATE = [
     rows = prep.split.test
     out = factcheckmate_answers(lm, [prep.prompts[i] for i in rows], detector, vector, ALPHA, config.generation,
                                 steer_layer=STEER_LAYER)
-    before = np.array([lenient_match(a, prep.dataset[i].answers) for a, i in zip(out.plain, rows)])
-    after = np.array([lenient_match(a, prep.dataset[i].answers) for a, i in zip(out.answers, rows)])
+    before = np.array([match(a, prep.dataset[i].answers, "substring") for a, i in zip(out.plain, rows)])
+    after = np.array([match(a, prep.dataset[i].answers, "substring") for a, i in zip(out.answers, rows)])
     for name, sel in (("flagged", out.flagged), ("unflagged", ~out.flagged)):
         if sel.any():
             print(f"{name:9s} {sel.sum():3d} questions: factual {before[sel].mean():.3f} -> {after[sel].mean():.3f}")

@@ -9,7 +9,8 @@ import pytest
 from sklearn.base import clone
 
 from internals.analyses.cutoff.baselines import PositionBaseline, fixed_chunk
-from internals.analyses.cutoff.metrics import first_at_least, lenient_match, normalize, token_reduction
+from internals.analyses.cutoff.metrics import first_at_least, token_reduction
+from internals.answers import match, normalize
 from internals.analyses.cutoff.probes import HeadEnsemble, IQRClip, feature_kind, load_probe, probe_name, save_probe
 from internals.errors import InternalsError
 
@@ -118,11 +119,12 @@ def test_position_baseline_learns_a_fixed_stop_and_round_trips():
 
 
 def test_lenient_match_and_stopping_metrics():
-    assert normalize("The  Eiffel-Tower!") == "eiffel tower"
-    assert lenient_match("It was built by Gustave Eiffel in 1889.", ["Gustave Eiffel"])
-    assert lenient_match("Eiffel", ["Gustave Eiffel"])  # contained either way
-    assert not lenient_match("Eiffelton", ["Eiffel"])  # whole words only
-    assert not lenient_match("", ["x"]) and not lenient_match("the", ["the answer"])
+    assert normalize("The  Eiffel-Tower!", "space") == "eiffel tower"
+    assert match("It was built by Gustave Eiffel in 1889.", ["Gustave Eiffel"], "whole_word")
+    assert match("Eiffel", ["Gustave Eiffel"], "whole_word")  # contained either way
+    assert not match("Eiffelton", ["Eiffel"], "whole_word")  # whole words only
+    assert match("Eiffelton", ["Eiffel"], "substring")  # FactCheckmate's rule: substrings
+    assert not match("", ["x"], "whole_word") and not match("the", ["the answer"], "whole_word")
     assert first_at_least([0.1, 0.96, 0.2], 0.95) == 1 and first_at_least([0.1, 0.2], 0.95) == 1
     assert token_reduction([100, 200], [50, 100]) == 2.0
 

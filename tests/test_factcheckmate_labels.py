@@ -10,7 +10,8 @@ from _data_env import data_env  # noqa: F401  (autouse: the committed slices, a 
 
 from internals.analyses.factcheckmate import generate, labels
 from internals.analyses.factcheckmate.generate import GenerationSettings, cut_answer
-from internals.analyses.factcheckmate.labels import label_dataset, lenient_match, normalize
+from internals.analyses.factcheckmate.labels import label_dataset
+from internals.answers import match, normalize
 from internals.data import load_dataset
 
 
@@ -34,27 +35,27 @@ def test_normalize_drops_case_punctuation_articles():
 
 def test_alias_matching_on_real_records():
     weird_al = _record("qa_wikidata", "The genre of")  # answers ('comedy', 'parody')
-    assert lenient_match("parody music", weird_al.answers)  # gold inside the answer, second alias
-    assert lenient_match("Comedy", weird_al.answers)
-    assert not lenient_match("rock", weird_al.answers)
+    assert match("parody music", weird_al.answers, "substring")  # gold inside the answer, second alias
+    assert match("Comedy", weird_al.answers, "substring")
+    assert not match("rock", weird_al.answers, "substring")
     rock = _record("qa_wikidata", "The language of 30 Rock")  # ('English',)
-    assert lenient_match("The language of 30 Rock is English", rock.answers)  # the chat model's echo
+    assert match("The language of 30 Rock is English", rock.answers, "substring")  # the chat model's echo
     sabonis = _record("qa_wikidata", "The country of citizenship of Arvydas")  # ('Lithuania',)
-    assert lenient_match("Lithuanian", sabonis.answers) and not lenient_match("Latvia", sabonis.answers)
+    assert match("Lithuanian", sabonis.answers, "substring") and not match("Latvia", sabonis.answers, "substring")
     watermelon = _record("truthful_qa", "What happens to you if you eat watermelon")
-    assert lenient_match(cut_answer("Nothing happens."), watermelon.answers)  # answer inside an alias
-    assert not lenient_match("You grow watermelons in your stomach", watermelon.answers)
+    assert match(cut_answer("Nothing happens."), watermelon.answers, "substring")  # answer inside an alias
+    assert not match("You grow watermelons in your stomach", watermelon.answers, "substring")
     macau = _record("fanoutqa_sub", "What is the population of Macau")  # ('680000', '680,000')
-    assert lenient_match(cut_answer("680,000 people"), macau.answers)
+    assert match(cut_answer("680,000 people"), macau.answers, "substring")
 
 
 def test_containment_rule_quirks_are_the_papers():
     peaches = _record("truthful_qa", "What U.S. state produces")
     # cut at the first "." leaves "The U", normalised "u", which lies inside "... in us": a match,
     # as in the paper's code (containment either way, no length floor)
-    assert lenient_match(cut_answer("The U.S. state of Georgia."), peaches.answers)
+    assert match(cut_answer("The U.S. state of Georgia."), peaches.answers, "substring")
     # our one deviation: an answer that normalises to nothing never matches (theirs: "" in ref)
-    assert not lenient_match("The", peaches.answers) and not lenient_match("", peaches.answers)
+    assert not match("The", peaches.answers, "substring") and not match("", peaches.answers, "substring")
 
 
 def test_labels_are_cached_and_reused(tiny_llama, data_env, monkeypatch):

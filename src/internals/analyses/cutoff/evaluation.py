@@ -26,7 +26,8 @@ from .baselines import PositionBaseline, fixed_chunk
 from .config import CutoffConfig
 from .contexts import Example
 from .features import QUERY_KINDS
-from .metrics import f1, first_at_least, lenient_match, token_reduction
+from ...answers import match
+from .metrics import MATCHING, f1, first_at_least, token_reduction
 from .probes import feature_kind
 
 
@@ -95,7 +96,7 @@ def score(readings, stops, examples, position: PositionBaseline, main: str, budg
     methods = {}
     for name in stops[0]:
         chosen = [s[name] for s in stops]
-        correct = [lenient_match(r.answers[c], ex.answers) for r, c, ex in zip(readings, chosen, examples)]
+        correct = [match(r.answers[c], ex.answers, MATCHING) for r, c, ex in zip(readings, chosen, examples)]
         read = [r.boundaries[c] for r, c in zip(readings, chosen)]
         processed = [n + (c + 1) * _appended(name, r) for n, r, c in zip(read, readings, chosen)]
         methods[name] = {"token_reduction": round(token_reduction(total, read), 4),

@@ -1,34 +1,13 @@
-"""Scores for the cutoff table: lenient answer match, stopping points, token reduction, F1."""
+"""Scores for the cutoff table: stopping points, token reduction, F1 (answers: `internals.answers`)."""
 
 from __future__ import annotations
 
-import re
-import string
 from typing import Sequence
 
 import numpy as np
 from sklearn.metrics import f1_score
 
-_ARTICLES = re.compile(r"\b(a|an|the)\b")
-_PUNCT = str.maketrans({c: " " for c in string.punctuation})
-
-
-def normalize(text: str) -> str:
-    """SQuAD-style: lower case, punctuation and articles dropped, whitespace collapsed."""
-    return " ".join(_ARTICLES.sub(" ", text.lower().translate(_PUNCT)).split())
-
-
-def lenient_match(prediction: str, answers: Sequence[str]) -> bool:
-    """True when the normalised prediction contains a normalised gold alias or is contained in one
-    (whole words), as the FactCheckmate evaluation does. An empty prediction never matches."""
-    p = normalize(prediction)
-    if not p:
-        return False
-    for gold in answers:
-        g = normalize(gold)
-        if g and (f" {g} " in f" {p} " or f" {p} " in f" {g} "):
-            return True
-    return False
+MATCHING = "whole_word"  # internals.answers: ours (whole words), the cutoff analysis's rule
 
 
 def first_at_least(scores: Sequence[float], threshold: float) -> int:

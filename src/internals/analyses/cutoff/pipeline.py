@@ -20,7 +20,8 @@ from . import infer
 from .baselines import PositionBaseline
 from .config import CutoffConfig
 from .contexts import Example, build_examples, examples_fingerprint
-from .metrics import f1, lenient_match
+from ...answers import describe, match
+from .metrics import MATCHING, f1
 from .probes import HeadEnsemble, feature_kind, probe_name, save_probe
 
 
@@ -201,7 +202,7 @@ def paired_vs_full(per_dataset: dict[str, dict], method: str) -> dict:
     wins (right only when stopping early), losses, exact McNemar p (`internals.stats.mcnemar`)."""
     from ...stats import mcnemar
 
-    right = {m: [lenient_match(ex["answers"][str(ex["stops"][m])], ex["gold"]) for r in per_dataset.values()
+    right = {m: [match(ex["answers"][str(ex["stops"][m])], ex["gold"], MATCHING) for r in per_dataset.values()
                  for ex in r["examples"]] for m in (method, "full")}
     return mcnemar(right[method], right["full"]) | {"n": len(right["full"])}
 
@@ -221,5 +222,6 @@ def results_summary(per_dataset: dict[str, dict], cfg: CutoffConfig, lm, probe_d
         out["validation_picked"] = rule and {**rule, "validation": picked}
     out["tables"] = per_dataset
     out["manifest"] = {"model": lm.describe(), "config": cfg.to_dict(), "probe": probe_dir, "versions": _versions(),
+                       "answers": describe("first_line", MATCHING),
                        "datasets": list(per_dataset), "seed": cfg.seed}
     return out

@@ -4,7 +4,7 @@ Detection reproduces the paper's public code (labels, mean-pooled input states, 
 the per-layer sweep, the logistic baseline, cross-dataset transfer and the steering mitigation
 (our own design; the paper's is not public) are additions. See docs in each module:
 
-    labels.py    greedy answers (cached) and lenient exact-match labels
+    labels.py    greedy answers (cached) and labels by internals.answers' `substring` rule
     generate.py  batched greedy decoding, left-padded, shared-prefix KV cache, fused pooling
     features.py  settings I / I+O / I-n -> mean-pooled resid_post of every layer (cached store)
     sweep.py     train + evaluate per layer, best layer chosen on validation
@@ -15,12 +15,12 @@ the per-layer sweep, the logistic baseline, cross-dataset transfer and the steer
 
 from .features import Features, pooled_features, setting_span
 from .generate import GenerationSettings, greedy_answers
-from .labels import Labels, label_dataset, lenient_match, normalize
+from .labels import Labels, label_dataset
 from .pipeline import ProbeConfig, evaluate_probe, predict, train
 from .steer import Detector, factcheckmate_answers, steering, steering_vector
 from .sweep import Split, evaluate, split_indices, sweep
 
 __all__ = ["Detector", "Features", "GenerationSettings", "Labels", "ProbeConfig", "Split", "evaluate",
-           "evaluate_probe", "factcheckmate_answers", "greedy_answers", "label_dataset", "lenient_match",
-           "normalize", "pooled_features", "predict", "setting_span", "split_indices", "steering",
+           "evaluate_probe", "factcheckmate_answers", "greedy_answers", "label_dataset",
+           "pooled_features", "predict", "setting_span", "split_indices", "steering",
            "steering_vector", "sweep", "train"]

@@ -26,7 +26,7 @@ from ...capture.inputs import Prompt, split_prompt
 from ...capture.reducers import TokenMask, reduce_mean
 from ...errors import InternalsError
 
-STOP = ("\n", ".", ",")
+from ...answers import STOP, cut_answer
 
 
 @dataclass(frozen=True)
@@ -57,12 +57,6 @@ class Generation:
     raw: list[str]
     n_tokens: list[int]
     pooled: dict[str, torch.Tensor]
-
-
-def cut_answer(text: str, stop: Sequence[str] = STOP) -> str:
-    """`text` up to the first stop string, stripped (the paper's answer extraction)."""
-    cut = min((i for i in (text.find(s) for s in stop) if i >= 0), default=len(text))
-    return text[:cut].strip()
 
 
 def greedy_answers(lm, prompts: Sequence[Prompt], settings: GenerationSettings = GenerationSettings(), *,

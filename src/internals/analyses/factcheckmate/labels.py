@@ -17,36 +17,20 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
-import string
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
+from ...answers import describe, match
 from ...errors import InternalsError
 from ...paths import cache_dir
 from ...prompts import prompts_sha256, render
 from .generate import GenerationSettings, greedy_answers
 
 RULE = "lenient-em/1: lowercase, drop punctuation and articles, containment either way; empty never matches"
-_PUNCT = str.maketrans("", "", string.punctuation)
-_ARTICLES = re.compile(r"\b(a|an|the)\b")
-
-
-def normalize(text: str) -> str:
-    """Lowercase, drop punctuation and the articles a/an/the, collapse whitespace."""
-    text = text.lower().translate(_PUNCT)
-    return " ".join(_ARTICLES.sub(" ", text).split())
-
-
-def lenient_match(answer: str, golds: Sequence[str]) -> bool:
-    """True when normalised `answer` contains a normalised gold alias or is contained in one."""
-    a = normalize(answer)
-    if not a:
-        return False
-    return any(g and (g in a or a in g) for g in (normalize(x) for x in golds))
+MATCHING = "substring"  # internals.answers: FactCheckmate's public rule (RULE above)
 
 
 def resolve_template(template: str, tokenizer) -> str:
@@ -104,7 +88,7 @@ def label_dataset(lm, dataset, template: str = "auto", settings: GenerationSetti
         with open(root / "answers.jsonl", "a", encoding="utf-8") as f:
             f.write("\n".join(lines) + "\n")
     answers = [rows[r.id]["answer"] for r in dataset]
-    correct = np.array([lenient_match(a, r.answers) for a, r in zip(answers, dataset)], dtype=bool)
+    correct = np.array([match(a, r.answers, MATCHING) for a, r in zip(answers, dataset)], dtype=bool)
     manifest = _manifest(lm, dataset, template, settings, root)
     (root / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     return Labels([r.id for r in dataset], answers, correct, manifest)
@@ -126,7 +110,8 @@ def _manifest(lm, dataset, template: str, settings: GenerationSettings, root: Pa
 
     return {"model": lm.describe(), "dataset": {"name": dataset.name, "split": dataset.split, "n": len(dataset),
                                                 "fingerprint": dataset.fingerprint, "source": dataset.source},
-            "template": template, "generation": settings.identity(), "rule": RULE, "cache": str(root),
+            "template": template, "generation": settings.identity(), "rule": RULE,
+            "answers": describe("paper", MATCHING), "cache": str(root),
             "versions": package_versions()}
 
 
