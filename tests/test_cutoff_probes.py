@@ -76,7 +76,8 @@ def test_logistic_combine_stacks_the_chosen_heads_and_round_trips(tmp_path):
 def test_iqr_clip_uses_the_fences_of_the_rows_it_was_fitted_on():
     rows = np.array([[0.0, 10.0], [1.0, 10.0], [2.0, 10.0], [3.0, 10.0], [100.0, 10.0]])
     clip = IQRClip().fit(rows)  # column 0: Q1 1, Q3 3, fences -2 and 6; column 1: no spread
-    np.testing.assert_allclose(clip.low_, [-2.0, 10.0]) and np.testing.assert_allclose(clip.high_, [6.0, 10.0])
+    np.testing.assert_allclose(clip.low_, [-2.0, 10.0])  # (these two were joined by `and`: the second never ran)
+    np.testing.assert_allclose(clip.high_, [6.0, 10.0])
     np.testing.assert_allclose(clip.transform([[50.0, 11.0], [-9.0, 9.0], [2.5, 10.0]]), [[6, 10], [-2, 10], [2.5, 10]])
 
 
