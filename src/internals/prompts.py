@@ -7,7 +7,8 @@ A template is one of:
   prompt appended (returned as token ids, so no second BOS is added when they are encoded);
 - any other string: a `str.format` template over the record's fields, e.g.
   ``"Q: {question}\\nA:"`` or ``"{context}\\n\\n{question}"``. Fields: id, question, answers,
-  answer (the first alias, or ""), context, choices, target, meta, and each key of meta.
+  answer (the first alias, or ""), context, choices, options (the choices lettered A., B., ... one a
+  line), target, meta, and each key of meta (task_prefix for BIG-bench tasks that have one).
 """
 
 from __future__ import annotations
@@ -64,6 +65,8 @@ def _fields(record) -> dict[str, Any]:
     values = {f.name: getattr(record, f.name) for f in fields(record)}
     answers = values.get("answers") or ()
     values["answer"] = answers[0] if answers else ""
+    choices = values.get("choices") or ()
+    values["options"] = "\n".join(f"{chr(65 + i)}. {c}" for i, c in enumerate(choices))
     meta = values.get("meta") or {}
     return {**{k: v for k, v in meta.items() if isinstance(k, str)}, **values}
 
@@ -75,3 +78,14 @@ def _check_format(template: str) -> None:
         raise InternalsError(f"bad template {template!r}: {err}; use {TEMPLATES}") from None
     if not names:
         raise InternalsError(f"template {template!r} has no field such as {{question}}: use {TEMPLATES}")
+
+
+def check_closed_book(items: Sequence[Any], template: str, name: str = "this dataset") -> None:
+    """Refuse multiple-choice records asked as closed-book questions whose options the prompt hides
+    ("Which of the following ..." with nothing following): the template must show `{options}` or
+    `{choices}`, or the data must be question-answer records."""
+    with_choices = sum(1 for r in items if getattr(r, "choices", None))
+    if with_choices and not any(f"{{{f}}}" in template for f in ("options", "choices")):
+        raise InternalsError(f"{name} is multiple choice ({with_choices} of {len(items)} records have choices): asked "
+                             f"closed-book with template {template!r} its options would be hidden; use a template that "
+                             "shows them, e.g. \"{question}\\n{options}\\nAnswer:\", or a question-answer dataset")

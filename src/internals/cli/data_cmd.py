@@ -11,6 +11,9 @@ def register(sub) -> None:
     p = sub.add_parser("data", help="list the registered datasets or show a few records of one")
     actions = p.add_subparsers(dest="action", required=True)
     ls = actions.add_parser("list", help="name, kind, records (when on disk already) and licence of every dataset")
+    ls.add_argument("--all", action="store_true",
+                    help="also every JSON task of the BIG-bench sdist as bigbench:<task>, with its example count "
+                         "(indexes the sdist once, downloading it first if needed)")
     ls.set_defaults(func=run_list)
     show = actions.add_parser("show", help="print the first records of a dataset (a name or a .jsonl/.csv file)")
     show.add_argument("name", help="a dataset name from `internals data list`, or a .jsonl/.csv file")
@@ -23,12 +26,13 @@ def register(sub) -> None:
 def run_list(args) -> int:
     from ..data import list_datasets
 
-    rows = [(d.name, d.kind, "-" if d.size is None else str(d.size), d.licence) for d in list_datasets()]
+    rows = [(d.name, d.kind, "-" if d.size is None else str(d.size), d.licence)
+            for d in list_datasets(all_tasks=getattr(args, "all", False))]
     header = ("name", "kind", "records", "licence")
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(3)]
     for r in [header, *rows]:
         print(f"{r[0]:<{widths[0]}}  {r[1]:<{widths[1]}}  {r[2]:>{widths[2]}}  {r[3]}")
-    print("(records: '-' until the data is downloaded on first load)")
+    print("(records: '-' until the data is downloaded on first load; for bigbench:<task>, the task's examples)")
     return 0
 
 

@@ -106,21 +106,47 @@ def parse_choice_task(path: Path, name: str) -> list[Record]:
     (logical_deduction asks several questions about one paragraph) share a split.
     """
     task = read_task(path)
+    return unique([_choice_record(ex, name, task) for ex in task["examples"]])
+
+
+def _choice_record(ex: dict[str, Any], name: str, task: dict[str, Any]) -> Record:
+    scores: dict[str, float] = ex["target_scores"]
+    choices = tuple(str(c).strip() for c in scores)
+    best = max(scores.values())
+    target = next(i for i, v in enumerate(scores.values()) if v == best)
+    answers = tuple(c for c, v in zip(choices, scores.values(), strict=True) if v == best)
+    question = ex["input"].strip()
+    meta: dict[str, Any] = {"task": name, "group": content_id("q", question), **_prompt_meta(task)}
+    if isinstance(ex.get("target"), str):
+        meta["explanation"] = ex["target"]
+    if ex.get("comment"):
+        meta["comment"] = ex["comment"]
+    return Record(content_id(name, question, choices, target), question, answers, choices=choices, target=target,
+                  meta=meta)
+
+
+def parse_any(path: Path, name: str) -> list[Record]:
+    """Any BIG-bench JSON task (`bigbench:<task>`): examples with ``target_scores`` become multiple
+    choice records (choices in file order, target = argmax, the scores kept in meta); the others
+    question-answer records whose aliases are ``target``. The task's ``task_prefix`` and example
+    prefixes are kept in every record's meta (for some tasks the prefix is the question: a template
+    such as "{task_prefix}{question}" shows it). Examples without an input are skipped."""
+    task = read_task(path)
     records = []
-    for ex in task["examples"]:
-        scores: dict[str, float] = ex["target_scores"]
-        choices = tuple(str(c).strip() for c in scores)
-        best = max(scores.values())
-        target = next(i for i, v in enumerate(scores.values()) if v == best)
-        answers = tuple(c for c, v in zip(choices, scores.values(), strict=True) if v == best)
-        question = ex["input"].strip()
-        meta: dict[str, Any] = {"task": name, "group": content_id("q", question), **_prompt_meta(task)}
-        if isinstance(ex.get("target"), str):
-            meta["explanation"] = ex["target"]
-        if ex.get("comment"):
-            meta["comment"] = ex["comment"]
-        records.append(Record(content_id(name, question, choices, target), question, answers,
-                              choices=choices, target=target, meta=meta))
+    for ex in task.get("examples", []):
+        question = str(ex.get("input", "")).strip()
+        if not question:
+            continue
+        if isinstance(ex.get("target_scores"), dict) and ex["target_scores"]:
+            record = _choice_record(ex, name, task)
+            record.meta["target_scores"] = {str(k): v for k, v in ex["target_scores"].items()}
+        else:
+            answers = _aliases(ex.get("target", []))
+            meta: dict[str, Any] = {"task": name, **_prompt_meta(task)}
+            if ex.get("comment"):
+                meta["comment"] = ex["comment"]
+            record = Record(content_id(name, question, answers), question, answers, meta=meta)
+        records.append(record)
     return unique(records)
 
 
@@ -216,6 +242,34 @@ def _spec(name: str, kind: str, rel: str, parser: Callable[[Path, str], list[Rec
 
 def _choice(name: str, rel: str, description: str, kind: str = "mc", licence: str = BIGBENCH) -> DatasetSpec:
     return _spec(name, kind, rel, parse_choice_task, description, licence)
+
+
+PREFIX = "bigbench:"
+
+
+def task_name(rel: str) -> str:
+    """`bigbench:<task>` (or `bigbench:<task>/<subtask>`) for a task file path in the sdist."""
+    return PREFIX + rel.removesuffix("/task.json").removesuffix(".json")
+
+
+def any_task(name: str) -> DatasetSpec:
+    """The spec of `bigbench:<task>`: a curated name keeps its own parser (`bigbench:qa_wikidata`
+    is `qa_wikidata`); every other JSON task of the sdist is read by `parse_any`."""
+    from .bigbench_files import task_index
+
+    short = name.removeprefix(PREFIX)
+    curated = {s.name: s for s in DATASETS}
+    if short in curated:
+        return curated[short]
+    index = task_index()
+    rel = next((r for r in (f"{short}/task.json", f"{short}.json") if r in index), None)
+    if rel is None:
+        near = sorted(task_name(r) for r in index if r.split("/")[0] == short.split("/")[0])[:6]
+        hint = f": it has {', '.join(near)}" if near else ": `internals data list --all` lists every task"
+        raise InternalsError(f"no BIG-bench task {short!r}{hint}")
+    info = index[rel]
+    return _spec(name, "mc" if info["choices"] else "qa", rel, parse_any,
+                 f"BIG-bench {short} ({info['examples']} examples)", BIGBENCH)
 
 
 DATASETS: tuple[DatasetSpec, ...] = (

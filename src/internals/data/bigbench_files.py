@@ -75,8 +75,60 @@ def task_file(rel: str) -> Path:
         )
     root = cache_dir("data", "bigbench")
     missing = [r for r in TASK_FILES if not (root / r).is_file()]
+    if rel not in missing:
+        missing.append(rel)  # any task by name (`bigbench:<task>`), extracted on first use
     extract(download_tarball(cache_dir("data", "downloads")), root, missing)
     return path
+
+
+INDEX = "index.json"
+
+
+def task_index() -> dict[str, dict]:
+    """Every JSON task file of the sdist: rel path -> {"examples": n, "choices": bool (target_scores),
+    "prefix": bool (task_prefix)}. Built once by one streaming pass over the tarball (downloaded
+    first if needed) and cached; with ${ENV_DIR} set, built from the files under it."""
+    import json
+
+    override = os.environ.get(ENV_DIR)
+    if override:
+        return {str(p.relative_to(override)): _describe(p.read_bytes()) for p in sorted(Path(override).rglob("*.json"))
+                if _describe(p.read_bytes()) is not None}
+    cached = cache_dir("data", "bigbench") / INDEX
+    if cached.is_file():
+        return json.loads(cached.read_text())
+    from tqdm.auto import tqdm
+
+    tarball = download_tarball(cache_dir("data", "downloads"))
+    out: dict[str, dict] = {}
+    with tarball.open("rb") as raw, tqdm(total=tarball.stat().st_size, unit="B", unit_scale=True,
+                                         desc="indexing BIG-bench tasks") as bar:
+        with tarfile.open(fileobj=raw, mode="r|gz") as archive:
+            for member in archive:
+                bar.update(raw.tell() - bar.n)
+                if not (member.isfile() and member.name.startswith(MEMBER_ROOT) and member.name.endswith(".json")):
+                    continue
+                data = archive.extractfile(member)
+                info = _describe(data.read()) if data is not None else None
+                if info is not None:
+                    out[member.name[len(MEMBER_ROOT):]] = info
+    _write_atomic(cached, json.dumps(out, indent=0, sort_keys=True).encode())
+    return out
+
+
+def _describe(raw: bytes) -> dict | None:
+    """What the index says of one JSON file; None when it is not a task file with examples."""
+    import json
+
+    try:
+        task = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    examples = task.get("examples") if isinstance(task, dict) else None
+    if not isinstance(examples, list) or not examples or not all(isinstance(e, dict) for e in examples[:5]):
+        return None
+    return {"examples": len(examples), "choices": any("target_scores" in e for e in examples[:50]),
+            "prefix": bool(str(task.get("task_prefix", "")).strip()), "name": task.get("name")}
 
 
 def download_tarball(dest: Path, run: Runner = subprocess.run) -> Path:

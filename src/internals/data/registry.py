@@ -37,12 +37,22 @@ class DatasetInfo:
     size: int | None
 
 
-def list_datasets(sizes: bool = True) -> list[DatasetInfo]:
-    """Every registered dataset; ``sizes=False`` skips parsing the cached files to count records."""
-    return [
+def list_datasets(sizes: bool = True, all_tasks: bool = False) -> list[DatasetInfo]:
+    """Every registered dataset; ``sizes=False`` skips parsing the cached files to count records.
+    ``all_tasks``: also every JSON task of the BIG-bench sdist as ``bigbench:<task>`` (indexed once,
+    downloading the sdist first if needed), sized by its example count."""
+    out = [
         DatasetInfo(s.name, s.kind, s.description, s.licence, len(s.load()) if sizes and s.cached() else None)
         for s in _SPECS.values()
     ]
+    if all_tasks:
+        from .bigbench_files import task_index
+
+        for rel, info in sorted(task_index().items()):
+            out.append(DatasetInfo(bigbench.task_name(rel), "mc" if info["choices"] else "qa",
+                                   f"BIG-bench {rel}" + (" (task_prefix)" if info["prefix"] else ""),
+                                   bigbench.BIGBENCH, info["examples"]))
+    return out
 
 
 def load_dataset(name: str, split: str = "all", limit: int | None = None, seed: int = 0) -> Dataset:
@@ -65,14 +75,15 @@ def load_dataset(name: str, split: str = "all", limit: int | None = None, seed: 
         raise InternalsError(f"unknown split {split!r}: use one of {', '.join(SPLITS)}")
     if limit is not None and (not isinstance(limit, int) or limit < 0):
         raise InternalsError(f"limit must be a non-negative integer or None, not {limit!r}")
-    if name in _SPECS:
-        spec = _SPECS[name]
+    if name in _SPECS or name.startswith(bigbench.PREFIX):
+        spec = _SPECS[name] if name in _SPECS else bigbench.any_task(name)
         dataset = Dataset(name, spec.load(), source=spec.source())
     elif Path(name).suffix.lower() in SUFFIXES:
         dataset = read_file(name)
     else:
         raise InternalsError(
-            f"unknown dataset {name!r}: use one of {', '.join(_SPECS)}, or a path to a .jsonl or .csv file"
+            f"unknown dataset {name!r}: use one of {', '.join(_SPECS)}, bigbench:<task> (any BIG-bench task; "
+            "`internals data list --all`), or a path to a .jsonl or .csv file"
         )
     records = [r for r in dataset if split == "all" or split_of(r, seed) == split]
     if limit is not None:

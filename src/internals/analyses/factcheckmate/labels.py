@@ -26,7 +26,7 @@ import numpy as np
 from ...answers import describe, match
 from ...errors import InternalsError
 from ...paths import cache_dir
-from ...prompts import prompts_sha256, render
+from ...prompts import check_closed_book, prompts_sha256, render
 from .generate import GenerationSettings, greedy_answers
 
 RULE = "lenient-em/1: lowercase, drop punctuation and articles, containment either way; empty never matches"
@@ -70,6 +70,7 @@ def label_dataset(lm, dataset, template: str = "auto", settings: GenerationSetti
     chunk: records answered between two appends to the cache (what a kill can lose).
     """
     template = resolve_template(template, lm.tokenizer)
+    check_closed_book(dataset, template, getattr(dataset, "name", "this dataset"))
     prompts = render(dataset, template, lm.tokenizer)
     root = label_cache(lm, dataset.name, template, settings)
     rows = _read_rows(root / "answers.jsonl")
