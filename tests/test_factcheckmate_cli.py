@@ -68,12 +68,13 @@ def _config(tmp_path: Path, model: Path, **extra) -> Path:
 
 
 def test_train_eval_predict_end_to_end(tmp_path, knowing_dir, capsys):
-    config = _config(tmp_path, knowing_dir)
+    config = _config(tmp_path, knowing_dir, controls=["shuffle", "random_model"])
     assert main(["probe", "train", str(config), "--out", str(tmp_path / "probes"), "--quiet"]) == 0
     out = capsys.readouterr().out
     probe = tmp_path / "probes" / "tiny_qa"
     assert out.splitlines()[0] == str(probe)
     assert "mlp: layer" in out and "logistic: layer" in out
+    assert "evidence (test n=" in out and "label-shuffle control" in out and "random-model control" in out
     doc = json.loads((probe / "card.json").read_text())
     card = doc["card"]
     assert (probe / "weights.safetensors").is_file() and doc["estimators"]["probe"]["type"] == "MLPProbe"
@@ -86,6 +87,13 @@ def test_train_eval_predict_end_to_end(tmp_path, knowing_dir, capsys):
     assert sweep["mlp"]["layers"] == [0, 1, 2] and len(sweep["logistic"]["test"]["auroc"]) == 3
     assert len(sweep["mlp_scaled"]["validation"]["balanced_accuracy"]) == 3
     assert card["layer"] == sweep["mlp"]["best_layer"]
+    ev = card["evidence"]  # intervals, operating points and controls
+    for part in ("test", "label_shuffle_control", "random_model_control"):
+        ba = ev[part]["balanced_accuracy"]
+        assert ba["low"] <= ba["value"] <= ba["high"] and ev[part]["n"] == card["data"]["splits"]["test"]
+    assert set(ev["recall_at_fpr"]) == {"0.01", "0.05"} and ev["majority_baseline"]["auroc"] == 0.5
+    assert isinstance(ev["random_model_control"]["probe_beats_it"], bool)
+    assert isinstance(ev["label_shuffle_control"]["near_chance"], bool)
     from internals.analyses.factcheckmate.figures import sweep_figure
 
     fig = sweep_figure(probe / "sweep.json")
@@ -102,6 +110,12 @@ def test_train_eval_predict_end_to_end(tmp_path, knowing_dir, capsys):
     assert main(["probe", "eval", str(probe), "--data", "qa_wikidata", "--split", "all", "--quiet"]) == 0
     metrics = json.loads(capsys.readouterr().out)
     assert metrics["n"] == card["data"]["n"] and 0 <= metrics["balanced_accuracy"] <= 1
+    iv = metrics["evidence"]["auroc"]
+    assert iv["low"] <= metrics["auroc"] == iv["value"] <= iv["high"] and metrics["evidence"]["card"] == ev
+
+    assert main(["probe", "report", str(probe), "--out", str(tmp_path / "fig"), "--formats", "png"]) == 0
+    assert (tmp_path / "fig" / "probe_evidence_tiny_qa.png").stat().st_size > 5000
+    capsys.readouterr()
 
     assert main(["probe", "predict", str(probe), "The language of 30 Rock is", "The capital of Kenya is"]) == 0
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]

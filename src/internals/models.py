@@ -178,6 +178,21 @@ def wrap(model: torch.nn.Module, tokenizer: Any, name: str | None = None, path: 
     return LoadedModel(model=model, tokenizer=tokenizer, name=name or type(model).__name__, path=path)
 
 
+def random_twin(lm: "LoadedModel", seed: int = 0) -> "LoadedModel":
+    """A model with `lm`'s config but freshly initialised weights (HF's init, seeded), on the same
+    device and dtype and with the same tokenizer: the control that shows what the architecture and
+    the input's surface alone give. LayerNorm Scaling is carried over when the config has it."""
+    from transformers import AutoModelForCausalLM
+
+    from .capture.lns import restore_layernorm_scaling
+
+    torch.manual_seed(seed)
+    model = AutoModelForCausalLM.from_config(lm.model.config)
+    model.to(device=lm.device, dtype=next(lm.model.parameters()).dtype)
+    restore_layernorm_scaling(model)
+    return wrap(model, lm.tokenizer, name=f"{lm.name} (random init)")
+
+
 def load_model(name_or_path: str | os.PathLike | None = None, device: str = "auto", dtype: torch.dtype | str | None = None,
                attn_implementation: str | None = None, validate: bool = True) -> LoadedModel:
     """Load a causal LM and its tokenizer.

@@ -3,6 +3,7 @@
     internals probe train probes/qa_wikidata.toml          # -> probes/qa_wikidata/{weights.safetensors,card.json,sweep.json}
     internals probe eval probes/qa_wikidata --data fanoutqa_sub --split all
     internals probe predict probes/qa_wikidata "The capital of Kenya is"
+    internals probe report probes/qa_wikidata --out assets   # the card's evidence as a figure
 """
 
 from __future__ import annotations
@@ -36,6 +37,12 @@ def register(sub) -> None:
     q.add_argument("questions", nargs="+", help="one or more questions (quoted)")
     q.set_defaults(func=run_predict)
 
+    r = actions.add_parser("report", help="draw a probe card's evidence: intervals, label-shuffle and random-model controls")
+    r.add_argument("probe", help="a probe dir written by `internals probe train`")
+    r.add_argument("--out", default=".", help="figure directory (default: .)")
+    r.add_argument("--formats", nargs="+", default=["png", "pdf"], help="figure formats (default png pdf)")
+    r.set_defaults(func=run_report)
+
 
 def run_train(args) -> int:
     from ..analyses.factcheckmate.pipeline import ProbeConfig, train
@@ -51,7 +58,37 @@ def run_train(args) -> int:
         print(f"{head}: layer {m['layer']} (chosen on validation) test balanced accuracy "
               f"{_fmt(test['balanced_accuracy'])}, AUROC {_fmt(test['auroc'])}, F1 {_fmt(test['f1'])} "
               f"(n={test['n']}, {test['n_hallucinated']} hallucinated)")
+    _print_evidence(card.get("evidence"))
     return 0
+
+
+def run_report(args) -> int:
+    from pathlib import Path
+
+    from ..analyses.factcheckmate.figures import evidence_figure
+    from ..plots import export_named
+
+    stem = f"probe_evidence_{Path(args.probe).resolve().name}"
+    for path in export_named({stem: evidence_figure(args.probe)}, args.out, args.formats):
+        print(path)
+    return 0
+
+
+def _print_evidence(ev: dict | None) -> None:
+    if not ev:
+        return
+    t = ev["test"]
+    ba, au = t["balanced_accuracy"], t["auroc"]
+    print(f"evidence (test n={t['n']}): balanced accuracy {ba['value']:.3f} [{ba['low']:.3f}, {ba['high']:.3f}], "
+          f"AUROC {au['value']:.3f} [{au['low']:.3f}, {au['high']:.3f}]; recall at 1%/5% FPR "
+          f"{ev['recall_at_fpr']['0.01']:.3f}/{ev['recall_at_fpr']['0.05']:.3f}")
+    for key, label in (("label_shuffle_control", "label-shuffle control"), ("random_model_control", "random-model control")):
+        if key in ev:
+            c = ev[key]["balanced_accuracy"]
+            verdict = ("near chance" if ev[key].get("near_chance") else "NOT near chance: the pipeline may leak") \
+                if key == "label_shuffle_control" else ("the probe beats it beyond the intervals" if ev[key]["probe_beats_it"]
+                                                       else "the probe does NOT beat it beyond the intervals")
+            print(f"  {label}: balanced accuracy {c['value']:.3f} [{c['low']:.3f}, {c['high']:.3f}] ({verdict})")
 
 
 def run_eval(args) -> int:

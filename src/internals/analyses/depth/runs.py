@@ -10,23 +10,11 @@ from pathlib import Path
 import torch
 
 from .corpus import SOURCES, load_corpus, texts_for
+from ...models import random_twin
 from .lns import restore_layernorm_scaling
 from .pretrain import NORMS, PretrainConfig, compare, token_data
 from .results import manifest
 from .trace import ablate, trace_depth
-
-
-def random_twin(lm, seed: int = 0):
-    """A model with `lm`'s config (and LNS flag) but freshly initialised weights (HF init, seeded)."""
-    from transformers import AutoModelForCausalLM
-
-    from ...models import wrap
-
-    torch.manual_seed(seed)
-    model = AutoModelForCausalLM.from_config(lm.model.config)
-    model.to(device=lm.device, dtype=next(lm.model.parameters()).dtype)
-    restore_layernorm_scaling(model)
-    return wrap(model, lm.tokenizer, name=f"{lm.name} (random init)")
 
 
 def trace_run(model: str | None = None, data: str = "corpus", *, n: int = 1000, max_tokens: int = 64,

@@ -31,7 +31,8 @@ from ...errors import InternalsError
 from .generate import GenerationSettings
 
 _ONE_OF = {"name", "model", "dataset", "limit", "seed", "template", "layer", "setting", "heads", "out",
-           "max_new_tokens", "batch_size", "capture_batch_size"}
+           "max_new_tokens", "batch_size", "capture_batch_size", "controls"}
+CONTROLS = ("shuffle", "random_model")
 
 
 @dataclass
@@ -51,6 +52,9 @@ class ProbeConfig:
     max_new_tokens: int = 16
     batch_size: int = 32
     capture_batch_size: int = 16
+    # evidence on the card (internals.heads.evidence): the label-shuffle control always; "random_model"
+    # adds the same pipeline on the random-init twin's features (one more capture pass)
+    controls: list[str] = field(default_factory=lambda: ["shuffle"])
 
     @classmethod
     def from_toml(cls, path: str | Path) -> "ProbeConfig":
@@ -81,6 +85,9 @@ class ProbeConfig:
             raise InternalsError(f"heads {self.heads!r}: use a list of {', '.join(HEADS)}")
         if not (self.layer == "sweep" or (isinstance(self.layer, int) and self.layer >= 0)):
             raise InternalsError(f"layer {self.layer!r}: use \"sweep\" or a layer number")
+        bad = [c for c in self.controls if c not in CONTROLS]
+        if bad:
+            raise InternalsError(f"unknown control {bad[0]!r}: use any of {', '.join(CONTROLS)}")
 
     @property
     def generation(self) -> GenerationSettings:
@@ -88,7 +95,8 @@ class ProbeConfig:
 
     def digest(self) -> str:
         """Hash of what determines the probe (not where it goes)."""
-        ident = {k: v for k, v in asdict(self).items() if k not in ("out", "batch_size", "capture_batch_size")}
+        # controls evaluate a probe, they do not change it: left out (earlier cards keep their digest)
+        ident = {k: v for k, v in asdict(self).items() if k not in ("out", "batch_size", "capture_batch_size", "controls")}
         return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -144,9 +152,40 @@ def train(config: ProbeConfig, *, force: bool = False, progress: bool = True, lm
     head = config.heads[0]
     chosen = result.results[head]["best_layer"]
     card = probe_card(config, prep, result, chosen)
+    card["evidence"] = _clean(probe_evidence(config, prep, result.estimators[head], chosen, progress))
     save_probe(result.estimators[head], target, card)
     (target / "sweep.json").write_text(json.dumps(_clean(result.results), indent=1) + "\n")
     return target
+
+
+def probe_evidence(config: ProbeConfig, prep: Prepared, estimator, layer: int, progress: bool = False) -> dict:
+    """The card's evidence at the chosen layer: test intervals, recall at 1% / 5% FPR, the
+    label-shuffle control, the majority baseline and, with controls = ["random_model"], the same
+    head fitted on the random-init twin's features of the same questions (labels stay the real
+    model's: the control shows how much the question's surface alone predicts them)."""
+    from ...heads.evidence import control_metrics, evidence
+    from .sweep import fit_head
+
+    head, split, y = config.heads[0], prep.split, prep.labels.y
+    X = prep.features.layer(layer)
+
+    def refit(y_train, X=X):
+        labels = y.copy()
+        labels[split.train] = y_train
+        return fit_head(head, X, labels, split, config.seed)
+
+    controls = {}
+    if "random_model" in config.controls:
+        from ...models import random_twin
+        from .features import pooled_features
+
+        twin = random_twin(prep.lm, config.seed)
+        Xt = pooled_features(twin, prep.prompts, config.setting, prep.labels.answers, str(layer),
+                             batch_size=config.capture_batch_size, progress=progress).layer(layer)
+        est = fit_head(head, Xt, y, split, config.seed)
+        controls["random_model_control"] = control_metrics(est, Xt[split.test], y[split.test], config.seed)
+    return evidence(estimator, refit, y[split.train], X[split.test], y[split.test], seed=config.seed,
+                    controls=controls)
 
 
 def probe_card(config: ProbeConfig, prep: Prepared, result, layer: int) -> dict:
@@ -182,6 +221,7 @@ def evaluate_probe(probe_dir: str | Path, data: str, split: str = "test", limit:
     """Metrics of a saved probe on a dataset split (labels and features computed or reused)."""
     from ...data import load_dataset
     from ...heads import load_probe
+    from ...heads.evidence import MAJORITY, metric_intervals, positive_scores, recall_at_fpr
     from ...models import load_model
     from .sweep import evaluate
 
@@ -191,9 +231,15 @@ def evaluate_probe(probe_dir: str | Path, data: str, split: str = "test", limit:
     dataset = load_dataset(data, split=split, limit=limit, seed=seed)
     gen = GenerationSettings(max_new_tokens=card["generation"]["max_new_tokens"], stop=tuple(card["generation"]["stop"]))
     prep = prepare(lm, dataset, card["template"], card["setting"], gen, str(card["layer"]), seed, progress=progress)
-    metrics = evaluate(probe.estimator, prep.features.layer(card["layer"]), prep.labels.y)
-    return _clean(metrics) | {"probe": str(probe_dir), "data": data, "split": split, "layer": card["layer"],
-                              "setting": card["setting"]}
+    X, y = prep.features.layer(card["layer"]), prep.labels.y
+    metrics = evaluate(probe.estimator, X, y)
+    out = _clean(metrics) | {"probe": str(probe_dir), "data": data, "split": split, "layer": card["layer"],
+                             "setting": card["setting"]}
+    if len(np.unique(y)) == 2:  # intervals and operating points on the evaluated rows
+        p = positive_scores(probe.estimator, X)
+        out["evidence"] = {**metric_intervals(y, p, seed=seed), "recall_at_fpr": recall_at_fpr(y, p),
+                           "majority_baseline": MAJORITY, "card": card.get("evidence")}
+    return out
 
 
 def predict(probe_dir: str | Path, questions: list[str], *, lm=None) -> list[float]:
