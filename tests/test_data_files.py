@@ -125,5 +125,7 @@ def test_empty_file_is_an_empty_dataset_error(tmp_path):
 def test_missing_file_and_wrong_suffix(tmp_path):
     with pytest.raises(InternalsError, match="not found"):
         load_dataset(str(tmp_path / "nope.jsonl"))
+    with pytest.raises(InternalsError, match="not found"):
+        load_dataset(str(tmp_path / "data.parquet"))  # a supported format, but no such file
     with pytest.raises(InternalsError, match="unknown dataset"):
-        load_dataset(str(tmp_path / "data.parquet"))
+        load_dataset(str(tmp_path / "data.xlsx"))

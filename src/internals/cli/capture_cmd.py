@@ -21,7 +21,9 @@ def register(sub) -> None:
     p = sub.add_parser("capture", help="capture hidden states over a dataset into a resumable activation store",
                        description=__doc__.split("\n\n")[0])
     p.add_argument("--model", default=None, help="local HF checkpoint dir or hub name (default: the embedded SmolLM2-135M-Instruct)")
-    p.add_argument("--data", required=True, help="a dataset name (see `internals data list`) or a .jsonl/.csv file")
+    p.add_argument("--data", required=True, help="a dataset name (see `internals data list`), a .jsonl/.json/.csv/.parquet file, or a saved HF dataset dir")
+    p.add_argument("--field", action="append", default=None, metavar="OURS=YOURS",
+                   help="map a field of your data file to ours, e.g. --field question=input (repeatable; see `internals data schema`)")
     p.add_argument("--split", default="all", help="all | train | validation | test (default: all)")
     p.add_argument("--limit", type=int, default=None, help="at most this many records of the split (a seeded sample)")
     p.add_argument("--seed", type=int, default=0, help="seed of the split and the --limit sample (default: 0)")
@@ -52,7 +54,10 @@ def run(args) -> int:
     from ..capture.edits import load as load_edits
 
     edits = load_edits(args.edits) if args.edits else None
-    data = load_dataset(args.data, split=args.split, limit=args.limit, seed=args.seed)
+    from ..data.files import parse_field_options
+
+    data = load_dataset(args.data, split=args.split, limit=args.limit, seed=args.seed,
+                        fields=parse_field_options(args.field))
     lm = load_model(args.model, device=_device(args.device))
     store = capture_to_store(lm, data, " ".join(args.sites), args.reduce, args.out, template=args.template,
                              span=args.span, batch_size=args.batch_size, shard_rows=args.shard_rows,

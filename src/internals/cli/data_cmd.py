@@ -15,11 +15,15 @@ def register(sub) -> None:
                     help="also every JSON task of the BIG-bench sdist as bigbench:<task>, with its example count "
                          "(indexes the sdist once, downloading it first if needed)")
     ls.set_defaults(func=run_list)
+    sc = actions.add_parser("schema", help="the fields a dataset file may have, their types and which analyses need them")
+    sc.set_defaults(func=run_schema)
     show = actions.add_parser("show", help="print the first records of a dataset (a name or a .jsonl/.csv file)")
     show.add_argument("name", help="a dataset name from `internals data list`, or a .jsonl/.csv file")
     show.add_argument("--split", default="all", help="all | train | validation | test (default: all)")
     show.add_argument("--limit", type=int, default=3, help="how many records to print (default: 3)")
     show.add_argument("--seed", type=int, default=0, help="seed of the split (default: 0)")
+    show.add_argument("--field", action="append", default=None, metavar="OURS=YOURS",
+                      help="map a field of your file to ours, e.g. --field question=input (repeatable)")
     show.set_defaults(func=run_show)
 
 
@@ -36,10 +40,19 @@ def run_list(args) -> int:
     return 0
 
 
+def run_schema(args) -> int:
+    from ..data.files import SUFFIXES, schema_table
+
+    print(schema_table())
+    print(f"(files: {', '.join(SUFFIXES)}, or a datasets save_to_disk directory; map your names with --field ours=yours)")
+    return 0
+
+
 def run_show(args) -> int:
     from ..data import load_dataset
+    from ..data.files import parse_field_options
 
-    data = load_dataset(args.name, split=args.split, seed=args.seed)
+    data = load_dataset(args.name, split=args.split, seed=args.seed, fields=parse_field_options(args.field))
     print(f"{data.name}: {len(data)} records (split {data.split}), fingerprint {data.fingerprint}, from {data.source}")
     for record in data[: max(args.limit, 0)]:
         row = {k: v for k, v in record.to_dict().items() if v not in (None, [], {})}

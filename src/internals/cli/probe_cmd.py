@@ -27,6 +27,8 @@ def register(sub) -> None:
     e.add_argument("probe", help="a probe dir written by `internals probe train`")
     e.add_argument("--data", required=True, help="a dataset name (see `internals data list`) or a .jsonl/.csv file")
     e.add_argument("--split", default="test", help="all | train | validation | test (default: test)")
+    e.add_argument("--field", action="append", default=None, metavar="OURS=YOURS",
+                   help="map a field of your data file to ours, e.g. --field question=input (repeatable)")
     e.add_argument("--limit", type=int, default=None, help="at most this many questions (a seeded sample)")
     e.add_argument("--seed", type=int, default=0, help="seed of the split and sample (default: 0)")
     e.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -94,8 +96,10 @@ def _print_evidence(ev: dict | None) -> None:
 def run_eval(args) -> int:
     from ..analyses.factcheckmate.pipeline import evaluate_probe
 
+    from ..data.files import parse_field_options
+
     print(json.dumps(evaluate_probe(args.probe, args.data, args.split, args.limit, args.seed,
-                                    progress=not args.quiet), indent=2))
+                                    progress=not args.quiet, fields=parse_field_options(args.field)), indent=2))
     return 0
 
 

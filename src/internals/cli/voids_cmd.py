@@ -20,6 +20,12 @@ def _names(text: str) -> tuple[str, ...]:
     return tuple(v.strip() for v in text.split(",") if v.strip())
 
 
+def _fields(args) -> dict:
+    from ..data.files import parse_field_options
+
+    return parse_field_options(getattr(args, "field", None))
+
+
 def register(sub) -> None:
     p = sub.add_parser("voids", help="LAC void detection: which blocks each token uses; skipping the voids")
     vs = p.add_subparsers(dest="voids_command", required=True)
@@ -28,6 +34,8 @@ def register(sub) -> None:
         q.add_argument("--model", default=None, help="local HF checkpoint dir or hub name (default: embedded SmolLM2-135M-Instruct)")
         q.add_argument("--data", required=True, help=data_help)
         q.add_argument("--split", default="all", help="all | train | validation | test")
+        q.add_argument("--field", action="append", default=None, metavar="OURS=YOURS",
+                       help="map a field of your data file to ours, e.g. --field question=input (repeatable)")
         q.add_argument("--limit", type=int, default=limit, help=f"questions per dataset (default {limit})")
         q.add_argument("--seed", type=int, default=0, help="seed of the question sample and choice shuffling (default 0)")
         q.add_argument("--device", default="auto", help="auto (CUDA when present) | cpu | cuda | cuda:N (default auto)")
@@ -111,7 +119,7 @@ def run_trace(args) -> int:
     alphas = [check_alpha(a) for a in _floats(args.alphas)]
     check_alpha(args.alpha)
     lm = _setup(args)
-    data = load_dataset(args.data, split=args.split, limit=args.limit, seed=args.seed)
+    data = load_dataset(args.data, split=args.split, limit=args.limit, seed=args.seed, fields=_fields(args))
     prompts = _prompts(lm, data, args.template)
     meta = _manifest(lm, {"dataset": {"name": data.name, "split": data.split, "fingerprint": data.fingerprint,
                                       "n": len(data), "limit": args.limit, "seed": args.seed}, "template": args.template})
@@ -138,7 +146,8 @@ def run_eval(args) -> int:
                      skip_alphas=_floats(args.skip_alphas) if args.skip_alphas else None,
                      prompt_share=args.prompt_share, max_new_tokens=args.max_new_tokens, shuffle=not args.no_shuffle,
                      seed=args.seed)
-    datasets = [load_dataset(n, split=args.split, limit=args.limit, seed=args.seed) for n in _names(args.data)]
+    datasets = [load_dataset(n, split=args.split, limit=args.limit, seed=args.seed, fields=_fields(args))
+                for n in _names(args.data)]
     lm = _setup(args)
     rows = evaluate(lm, datasets, cfg, args.out, manifest=_manifest(lm, {}), progress=True)
     for r in rows:
@@ -157,7 +166,7 @@ def run_time(args) -> int:
 
     alphas = [check_alpha(a) for a in _floats(args.alphas)]
     lm = _setup(args)
-    data = load_dataset(args.data, split=args.split, limit=args.limit, seed=args.seed)
+    data = load_dataset(args.data, split=args.split, limit=args.limit, seed=args.seed, fields=_fields(args))
     timings = decode_timing(lm, _prompts(lm, data, "paper"), alphas, args.steps, args.prompt_share, progress=True)
     rows = [t.to_dict() for t in timings]
     for r in rows:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..errors import InternalsError
 from . import bigbench, fanoutqa
-from .files import SUFFIXES, read_file
+from .files import SUFFIXES, is_data_path, read_file
 from .records import Dataset, Record
 from .spec import DatasetSpec
 
@@ -55,7 +55,8 @@ def list_datasets(sizes: bool = True, all_tasks: bool = False) -> list[DatasetIn
     return out
 
 
-def load_dataset(name: str, split: str = "all", limit: int | None = None, seed: int = 0) -> Dataset:
+def load_dataset(name: str, split: str = "all", limit: int | None = None, seed: int = 0,
+                 fields: dict[str, str] | None = None) -> Dataset:
     """A dataset by registered name, or from a ``.jsonl`` / ``.csv`` path.
 
     Args:
@@ -67,6 +68,8 @@ def load_dataset(name: str, split: str = "all", limit: int | None = None, seed: 
             hash order (the source files are often sorted, so a file-order prefix would be
             biased), returned in source order. None keeps all.
         seed: changes both the split and the ``limit`` sample.
+        fields: for a user's file, our field -> the file's name for it (see `internals.data.files`).
+        A limit larger than the split holds is a warning on stderr with the real count.
 
     Raises:
         InternalsError: unknown name or split, a bad limit, or an empty result.
@@ -75,17 +78,24 @@ def load_dataset(name: str, split: str = "all", limit: int | None = None, seed: 
         raise InternalsError(f"unknown split {split!r}: use one of {', '.join(SPLITS)}")
     if limit is not None and (not isinstance(limit, int) or limit < 0):
         raise InternalsError(f"limit must be a non-negative integer or None, not {limit!r}")
+    if fields and not is_data_path(name):
+        raise InternalsError(f"a field mapping applies to your own files, not to the registered dataset {name!r}")
     if name in _SPECS or name.startswith(bigbench.PREFIX):
         spec = _SPECS[name] if name in _SPECS else bigbench.any_task(name)
         dataset = Dataset(name, spec.load(), source=spec.source())
-    elif Path(name).suffix.lower() in SUFFIXES:
-        dataset = read_file(name)
+    elif is_data_path(name):
+        dataset = read_file(name, fields)
     else:
         raise InternalsError(
             f"unknown dataset {name!r}: use one of {', '.join(_SPECS)}, bigbench:<task> (any BIG-bench task; "
             "`internals data list --all`), or a path to a .jsonl or .csv file"
         )
     records = [r for r in dataset if split == "all" or split_of(r, seed) == split]
+    if limit is not None and limit > len(records):
+        import sys
+
+        print(f"internals: warning: asked for {limit} records of {dataset.name} (split {split}) but it holds "
+              f"{len(records)}: using {len(records)}", file=sys.stderr)
     if limit is not None:
         chosen = set(sorted(range(len(records)), key=lambda i: _unit(f"order:{seed}:{records[i].id}"))[:limit])
         records = [r for i, r in enumerate(records) if i in chosen]

@@ -217,7 +217,7 @@ def _clean(obj):
 
 
 def evaluate_probe(probe_dir: str | Path, data: str, split: str = "test", limit: int | None = None, seed: int = 0,
-                   *, lm=None, progress: bool = True) -> dict:
+                   *, lm=None, progress: bool = True, fields: dict | None = None) -> dict:
     """Metrics of a saved probe on a dataset split (labels and features computed or reused)."""
     from ...data import load_dataset
     from ...heads import load_probe
@@ -228,7 +228,7 @@ def evaluate_probe(probe_dir: str | Path, data: str, split: str = "test", limit:
     card = _card(probe_dir)
     lm = lm or load_model(model_of(card))
     probe = load_probe(probe_dir, model=lm)
-    dataset = load_dataset(data, split=split, limit=limit, seed=seed)
+    dataset = load_dataset(data, split=split, limit=limit, seed=seed, fields=fields)
     gen = GenerationSettings(max_new_tokens=card["generation"]["max_new_tokens"], stop=tuple(card["generation"]["stop"]))
     prep = prepare(lm, dataset, card["template"], card["setting"], gen, str(card["layer"]), seed, progress=progress)
     X, y = prep.features.layer(card["layer"]), prep.labels.y
