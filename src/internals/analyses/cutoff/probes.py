@@ -15,6 +15,9 @@ so at inference, one prefix at a time, it clips nothing; here the fences are lea
 training rows and applied to every row (`IQRClip`). `standardize=True` puts a StandardScaler
 before each head's regression (not in their head selection; a named option).
 
+`HeadEnsemble` and `IQRClip` are sklearn estimators: `check_estimator` passes, see
+tests/test_heads_estimator_checks.py for the checks waived and why.
+
 Saved through `internals.heads` (safetensors + JSON card with the model fingerprint, as the
 FactCheckmate probes): the chosen heads' probes by name, the [layers, heads] F1 matrix in the
 card; loading never unpickles and refuses a probe of another model.
@@ -30,6 +33,9 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import f1_score
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
+from sklearn.utils import check_array, check_consistent_length, check_X_y, column_or_1d
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ...errors import InternalsError
 from ...heads import logistic_probe, register_estimator
@@ -38,22 +44,32 @@ ESTIMATOR = "cutoff.HeadEnsemble"
 COMBINE = ("mean", "logistic")
 
 
+class ProbeInputError(InternalsError, ValueError):
+    """Data a probe cannot fit or read (one class, a wrong shape): an InternalsError, which the CLI
+    prints on one line, and the ValueError that sklearn's tools and `check_estimator` expect."""
+
+
 @register_estimator
 class IQRClip(TransformerMixin, BaseEstimator):
     """Clip each feature to [Q1 - w * IQR, Q3 + w * IQR] of the rows it was fitted on (w = 1.5:
-    the paper code's `preprocess_features`)."""
+    the paper code's `preprocess_features`).
+
+    X: [samples, features]. Fitted: ``low_``, ``high_`` [features] the fences; ``n_features_in_``.
+    """
 
     def __init__(self, whisker: float = 1.5):
         self.whisker = whisker
 
     def fit(self, X, y=None) -> "IQRClip":
-        q1, q3 = np.percentile(np.asarray(X, dtype=np.float64), [25, 75], axis=0)
+        X = validate_data(self, X, dtype=np.float64)
+        q1, q3 = np.percentile(X, [25, 75], axis=0)
         self.low_, self.high_ = q1 - self.whisker * (q3 - q1), q3 + self.whisker * (q3 - q1)
-        self.n_features_in_ = int(np.shape(X)[1])
         return self
 
     def transform(self, X) -> np.ndarray:
-        return np.clip(np.asarray(X, dtype=np.float64), self.low_, self.high_)
+        """[samples, features] float64, each feature clipped to its fences."""
+        check_is_fitted(self)
+        return np.clip(validate_data(self, X, dtype=np.float64, reset=False), self.low_, self.high_)
 
 
 def probe_name(kind: str, combine: str = "mean") -> str:
@@ -72,11 +88,16 @@ def final_classifier(C: float = 1.0, max_iter: int = 2000) -> Pipeline:
                      ("logreg", LogisticRegression(C=C, class_weight="balanced", max_iter=max_iter))])
 
 
-def _as_4d(X, name: str = "X") -> np.ndarray:
-    X = np.asarray(X, dtype=np.float32)
-    if X.ndim != 4:
-        raise InternalsError(f"{name} must be [samples, layers, heads, width], got shape {X.shape}")
-    return X
+def _ndim(X) -> int:
+    """X's number of dimensions, without converting a DataFrame (validate_data keeps its column names)."""
+    ndim = getattr(X, "ndim", None)
+    return int(ndim) if ndim is not None else np.asarray(X).ndim
+
+
+def _n_iter(probe) -> int:
+    """The solver iterations of a head's regression (alone or the last step of a Pipeline)."""
+    final = probe.steps[-1][1] if isinstance(probe, Pipeline) else probe
+    return int(np.max(final.n_iter_))
 
 
 def split_groups(groups: np.ndarray, fraction: float, seed: int) -> np.ndarray:
@@ -85,7 +106,7 @@ def split_groups(groups: np.ndarray, fraction: float, seed: int) -> np.ndarray:
     rng = np.random.default_rng(seed)
     n_val = max(1, int(round(fraction * len(units))))
     if len(units) < 2:
-        raise InternalsError("need at least 2 examples to hold some out for head selection")
+        raise ProbeInputError("need at least 2 examples to hold some out for head selection")
     val = set(rng.permutation(units)[:min(n_val, len(units) - 1)].tolist())
     return np.asarray([g in val for g in groups])
 
@@ -93,11 +114,19 @@ def split_groups(groups: np.ndarray, fraction: float, seed: int) -> np.ndarray:
 class HeadEnsemble(ClassifierMixin, BaseEstimator):
     """Per-head logistic probes; predicts with the mean probability of the top-k heads.
 
-    X: [samples, layers, heads, width] (prefix means from `features.stream`); y: [samples] 0/1.
+    X: [samples, layers, heads, width] (prefix means from `features.stream`), or [samples, features]
+    read as one layer and one head of width `features` (the shape sklearn's generic tools pass:
+    `check_estimator`, a `Pipeline` after a 2-D transformer). y: [samples], two classes; the
+    cutoff pipeline's are 0/1, 1 meaning "the prefix suffices" (`classes_[1]`).
+
+    With one head there is nothing to rank: it is the ensemble whatever k, and its validation rows
+    need not hold both classes. With several, k must not exceed their number.
 
     Fitted attributes: ``head_f1_`` [layers, heads] validation F1 of every head's probe;
     ``heads_`` [k, 2] (layer, head) of the chosen heads, best first; ``estimators_`` their probes;
-    with ``combine="logistic"``, ``final_``: the classifier on their concatenated vectors.
+    ``n_iter_`` [k] their solver iterations; ``classes_`` [2]; ``n_features_shape_`` (layers,
+    heads, width); ``n_features_in_`` (2-D X only: its features); with ``combine="logistic"``,
+    ``final_``: the classifier on their concatenated vectors.
     """
 
     def __init__(self, k: int = 5, C: float = 1.0, max_iter: int = 2000, standardize: bool = False,
@@ -110,33 +139,73 @@ class HeadEnsemble(ClassifierMixin, BaseEstimator):
         self.random_state = random_state
         self.combine = combine
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_class = False
+        return tags
+
     def _probe(self):
         if self.standardize:  # the project's logistic head: StandardScaler, then the same regression
             return logistic_probe(C=self.C, max_iter=self.max_iter, random_state=None)
         return LogisticRegression(C=self.C, max_iter=self.max_iter, class_weight="balanced")
 
+    def _validate(self, X, y="no_validation", reset: bool = False):
+        """X as float32 [samples, layers, heads, width] (2-D X as [samples, 1, 1, features]),
+        checked by sklearn's helpers (finite, dense, not empty); with y, (X, y) of as many rows."""
+        ndim, fit = _ndim(X), not (isinstance(y, str) and y == "no_validation")
+        if ndim == 4:
+            if reset:  # n_features_in_ describes a 2-D X only
+                for attr in ("n_features_in_", "feature_names_in_"):
+                    self.__dict__.pop(attr, None)
+            if fit:
+                return check_X_y(X, y, allow_nd=True, dtype=np.float32, estimator=self)
+            return check_array(X, allow_nd=True, dtype=np.float32, estimator=self)
+        if ndim > 2:
+            raise ProbeInputError(f"X must be [samples, layers, heads, width] or [samples, features] (one head), "
+                                  f"got shape {np.shape(X)}")
+        out = validate_data(self, X, y, reset=reset, dtype=np.float32)  # 1-D X: sklearn's "Expected 2D array"
+        return (out[0][:, None, None, :], out[1]) if fit else out[:, None, None, :]
+
+    def _labels(self, y) -> tuple[np.ndarray, np.ndarray]:
+        """(classes, y as 0/1 for classes[1]); refuses continuous, one-class and multiclass targets."""
+        check_classification_targets(y)
+        classes = np.unique(y)
+        if len(classes) < 2:  # "one class": the wording check_estimator looks for
+            raise ProbeInputError("the training prefixes are all one class: use more examples (spread evidence depths)")
+        if len(classes) > 2:
+            raise ProbeInputError(f"Only binary classification is supported: y has {len(classes)} classes")
+        return classes, (y == classes[1]).astype(int)
+
     def fit(self, X, y, groups=None, X_val=None, y_val=None, progress: bool = False) -> "HeadEnsemble":
         """Fit every head's probe on (X, y), rank by F1 on (X_val, y_val), keep the top k.
 
         Without X_val, a `validation_fraction` of `groups` (default: each row its own group) is
-        held out. Labels must hold both classes in the training and validation rows.
+        held out. Labels must hold both classes in the training rows, and in the validation rows
+        unless there is one head. Input errors raise `ProbeInputError` or sklearn's ValueError.
         """
         from tqdm.auto import tqdm
 
         self._check_combine()  # before the head probes, not after them
-        X, y = _as_4d(X), np.asarray(y).astype(int)
-        if len(X) != len(y):
-            raise InternalsError(f"X has {len(X)} rows but y has {len(y)}")
+        X, y = self._validate(X, y, reset=True)
+        classes, y = self._labels(y)
         if X_val is None:
-            val = split_groups(np.arange(len(y)) if groups is None else np.asarray(groups), self.validation_fraction,
-                               self.random_state)
+            groups = np.arange(len(y)) if groups is None else column_or_1d(groups)
+            check_consistent_length(y, groups)
+            val = split_groups(groups, self.validation_fraction, self.random_state)
             X, X_val, y, y_val = X[~val], X[val], y[~val], y[val]
-        X_val, y_val = _as_4d(X_val, "X_val"), np.asarray(y_val).astype(int)
-        for part, labels in (("training", y), ("validation", y_val)):
-            if len(np.unique(labels)) < 2:
-                raise InternalsError(f"the {part} prefixes are all one class: use more examples (spread evidence depths)")
+        else:
+            X_val, y_val = self._validate(X_val, y_val)
+            if X_val.shape[1:] != X.shape[1:]:
+                raise ProbeInputError(f"X_val of shape {X_val.shape[1:]} does not fit X of shape {X.shape[1:]}")
+            if not np.isin(y_val, classes).all():
+                raise ProbeInputError(f"y_val holds labels that y does not ({classes.tolist()})")
+            y_val = (y_val == classes[1]).astype(int)
         n_layers, n_heads = X.shape[1:3]
-        if not 1 <= self.k <= n_layers * n_heads:
+        parts = (("training", y), ("validation", y_val)) if n_layers * n_heads > 1 else (("training", y),)
+        for part, labels in parts:
+            if len(np.unique(labels)) < 2:
+                raise ProbeInputError(f"the {part} prefixes are all one class: use more examples (spread evidence depths)")
+        if self.k < 1 or (self.k > n_layers * n_heads > 1):
             raise InternalsError(f"k={self.k} must be between 1 and the {n_layers * n_heads} heads")
         f1 = np.zeros((n_layers, n_heads))
         probes = {}
@@ -149,15 +218,24 @@ class HeadEnsemble(ClassifierMixin, BaseEstimator):
         self.head_f1_ = f1
         self.heads_ = np.asarray(order, dtype=int)
         self.estimators_ = [probes[lh] for lh in order]
-        self.classes_ = np.array([0, 1])
+        self.n_iter_ = np.asarray([_n_iter(p) for p in self.estimators_])
+        self.classes_ = classes
         self.n_features_shape_ = tuple(X.shape[1:])
-        return self.fit_final(X, y)
+        return self._fit_final(X, y)
 
     def fit_final(self, X, y) -> "HeadEnsemble":
         """(Re)fit the second stage for ``combine`` on training rows, keeping the chosen heads: the
         same head probes serve every combine (pipeline.train fits them once)."""
         self._check_combine()
-        self.final_ = final_classifier(self.C, self.max_iter).fit(self._stack(_as_4d(X)), y) \
+        check_is_fitted(self, "estimators_")
+        X, y = self._validate(X, y)
+        check_classification_targets(y)
+        return self._fit_final(self._check_shape(X), (y == self.classes_[1]).astype(int))
+
+    def _fit_final(self, X: np.ndarray, y: np.ndarray) -> "HeadEnsemble":
+        """The second stage on 4-D float32 X and 0/1 y (None for ``combine="mean"``)."""
+        self._check_combine()
+        self.final_ = final_classifier(self.C, self.max_iter).fit(self._stack(X), y) \
             if self.combine == "logistic" else None
         return self
 
@@ -169,14 +247,17 @@ class HeadEnsemble(ClassifierMixin, BaseEstimator):
         """[samples, k * width]: the chosen heads' vectors side by side, best head first."""
         return np.concatenate([X[:, l, h] for l, h in self.heads_], 1)
 
-    def _check(self, X) -> np.ndarray:
-        X = _as_4d(X)
+    def _check_shape(self, X: np.ndarray) -> np.ndarray:
         if tuple(X.shape[1:]) != tuple(self.n_features_shape_):
-            raise InternalsError(f"features of shape {X.shape[1:]} do not fit a probe trained on {self.n_features_shape_}")
+            raise ProbeInputError(f"features of shape {X.shape[1:]} do not fit a probe trained on {self.n_features_shape_}")
         return X
 
+    def _check(self, X) -> np.ndarray:
+        check_is_fitted(self)
+        return self._check_shape(self._validate(X))
+
     def head_proba(self, X) -> np.ndarray:
-        """[samples, k] P(sufficient) of each chosen head's probe."""
+        """[samples, k] P(classes_[1]) of each chosen head's probe."""
         X = self._check(X)
         return np.stack([est.predict_proba(X[:, l, h])[:, 1] for est, (l, h) in zip(self.estimators_, self.heads_)], 1)
 
@@ -184,12 +265,15 @@ class HeadEnsemble(ClassifierMixin, BaseEstimator):
         """[samples, 2]: column 1 is P(sufficient): the mean over the top-k heads' probes, or with
         ``combine="logistic"`` the final classifier's on their concatenated vectors."""
         if self.combine == "logistic":
-            return self.final_.predict_proba(self._stack(self._check(X)))
+            stacked = self._stack(self._check(X))  # first: it raises NotFittedError before final_ is read
+            return self.final_.predict_proba(stacked)
         p = self.head_proba(X).mean(1)
         return np.stack([1 - p, p], 1)
 
     def predict(self, X) -> np.ndarray:
-        return (self.predict_proba(X)[:, 1] >= 0.5).astype(int)
+        """[samples] classes_[1] where P(classes_[1]) >= 0.5, else classes_[0]."""
+        positive = self.predict_proba(X)[:, 1] >= 0.5  # first: it raises NotFittedError before classes_ is read
+        return self.classes_[positive.astype(int)]
 
 
 def save_probe(probe: HeadEnsemble, path: str | Path, lm, card: dict | None = None) -> Path:
@@ -229,6 +313,8 @@ def load_probe(path: str | Path, lm=None) -> tuple[HeadEnsemble, dict]:
     probe.heads_ = np.asarray([[h["layer"], h["head"]] for h in card["heads"]], dtype=int)
     probe.estimators_ = [loaded.estimators[f"L{l}.H{h}"] for l, h in probe.heads_]
     probe.head_f1_ = np.asarray(card["head_f1"])
+    if all(hasattr(est.steps[-1][1] if isinstance(est, Pipeline) else est, "n_iter_") for est in probe.estimators_):
+        probe.n_iter_ = np.asarray([_n_iter(est) for est in probe.estimators_])  # not in the card: the regressions hold it
     probe.kind_ = card.get("kind")  # the feature kind it reads (infer.cutoff checks it)
     if probe.combine == "logistic":
         probe.final_ = loaded.estimators["final"]
