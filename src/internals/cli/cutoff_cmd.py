@@ -19,6 +19,7 @@ def register(sub) -> None:
     t.add_argument("config", help="a TOML file (see internals.analyses.cutoff.config)")
     t.add_argument("--out", default=None, help="where to save the probes (default: the config's `out`)")
     t.add_argument("--model", default=None, help="override the config's model")
+    _run_options(t)
     t.set_defaults(func=run_train)
 
     e = cmds.add_parser("eval", help="score cutoff, full context and the baselines on test examples")
@@ -33,6 +34,7 @@ def register(sub) -> None:
     e.add_argument("--no-self-assess", action="store_true", help="skip the self-assessment baseline (faster)")
     e.add_argument("--model", default=None, help="a model path (default: the one the probe was trained on)")
     e.add_argument("--out", default=None, help="write the results JSON here (default PROBE/eval.json)")
+    _run_options(e)
     e.set_defaults(func=run_eval)
 
     f = cmds.add_parser("figures", help="layer x head F1 heatmaps and accuracy vs token reduction, PNG and PDF")
@@ -42,12 +44,28 @@ def register(sub) -> None:
     f.set_defaults(func=run_figures)
 
 
+def _run_options(q) -> None:
+    """The options every command that runs a model has."""
+    q.add_argument("--device", default=None, help="auto | cpu | cuda | cuda:N (default: the config's)")
+    q.add_argument("--seed", type=int, default=None, help="seed of the data sampling and probes (default: the config's)")
+    q.add_argument("--threads", type=int, default=None,
+                   help="torch CPU threads (default: torch's; 1 is often several times faster on a busy 2-core machine)")
+
+
+def _threads(args) -> None:
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+
+
 def run_train(args) -> int:
     from ..analyses.cutoff.config import CutoffConfig
     from ..analyses.cutoff.pipeline import train
     from ..models import load_model
 
-    cfg = CutoffConfig.from_toml(args.config, out=args.out, model=args.model)
+    _threads(args)
+    cfg = CutoffConfig.from_toml(args.config, out=args.out, model=args.model, device=args.device, seed=args.seed)
     lm = load_model(cfg.model, device=cfg.device)
     report = train(lm, cfg)
     summary = {kind: {"heads": r["heads"], "f1_val_ensemble": round(r["f1_val_ensemble"], 4)} for kind, r in report["kinds"].items()}
@@ -66,7 +84,10 @@ def run_eval(args) -> int:
     if args.offset and args.split != "test":
         raise InternalsError(f"--offset picks fresh examples of the test split, not of {args.split}: drop it or use --split test")
     _, card = load_probes(args.probe)
+    _threads(args)
     cfg = CutoffConfig(**{**card["config"], "self_assess": not args.no_self_assess,
+                          **({"device": args.device} if args.device else {}),
+                          **({"seed": args.seed} if args.seed is not None else {}),
                           **({"threshold": args.threshold} if args.threshold is not None else {}),
                           **({"test_offset": args.offset} if args.offset is not None else {})})
     lm = load_model(args.model or card["model"].get("path") or card["model"]["name"], device=cfg.device)
