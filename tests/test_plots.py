@@ -178,9 +178,11 @@ def test_tradeoff_labels_baseline_and_added_series():
     fig = tradeoff([0, 10, 30], [0.8, 0.78, 0.6], labels=[1.0, 0.9, 0.8], name="cutoff",
                    xlabel="token reduction (%)", ylabel="accuracy", baseline=0.8)
     assert list(fig.data[0].text) == ["1.0", "0.9", "0.8"]
-    assert fig.layout.shapes[0].y0 == 0.8
+    assert fig.layout.shapes[0].y0 == 0.8 and not fig.layout.annotations  # the baseline is named in the legend
+    assert [t.name for t in fig.data if t.meta == "baseline"] == ["baseline"]
     tradeoff([0, 20], [0.8, 0.7], name="random", fig=fig)
-    assert fig.data[1].line.color == OKABE_ITO[1] and fig.data[0].line.color == OKABE_ITO[0]
+    series = [t for t in fig.data if t.meta == "tradeoff"]
+    assert series[1].line.color == OKABE_ITO[1] and series[0].line.color == OKABE_ITO[0]
 
 
 def test_bars_mean_with_std_errors_and_labels():

@@ -82,7 +82,7 @@ def _figures_in_dom(dom: str) -> dict[str, dict]:
     return found
 
 
-def _gold_parity(answer, golds) -> bool:
+def _gold_parity(answer, golds, rule="substring") -> bool:
     """Stands in for the lenient match: a random tiny model answers nothing right, so FactCheckmate's
     probes would have one class; this labels by the gold's length instead (both classes, fixed)."""
     return len(golds[0]) % 2 == 0
@@ -98,7 +98,7 @@ def cli_report(tiny_dirs, tmp_path_factory):
         mp.setenv("INTERNALS_BIGBENCH_DIR", str(BIGBENCH_SLICES))
         mp.setenv("INTERNALS_FANOUTQA_FILE", str(FANOUTQA_SLICE))
         mp.setenv("INTERNALS_CACHE", str(tmp_path_factory.mktemp("report-cache")))
-        mp.setattr("internals.analyses.factcheckmate.labels.lenient_match", _gold_parity)
+        mp.setattr("internals.analyses.factcheckmate.labels.match", _gold_parity)
         rc = main(["report", "--model", str(tiny_dirs["llama"]), "--out", str(out), "--prompts", "4",
                    "--max-tokens", "12", "--device", "cpu", "--threads", "1", "--quiet"])
     return rc, out

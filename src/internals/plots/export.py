@@ -79,7 +79,7 @@ def _coerce_figure(fig) -> go.Figure:
 
 def _write_html(fig: go.Figure, path: Path, include_plotlyjs) -> None:
     fig.write_html(path, include_plotlyjs=include_plotlyjs, include_mathjax=False, full_html=True,
-                   config=dict(displaylogo=False, toImageButtonOptions=dict(format="svg", filename=path.stem)))
+                   config=dict(displayModeBar=False, displaylogo=False))  # no mode bar over titles and legends
 
 
 def _render(specs: list[dict]) -> None:

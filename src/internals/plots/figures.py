@@ -130,8 +130,10 @@ def tradeoff(x, y, labels: Sequence | None = None, *, name: str | None = None,
         line=dict(color=colour), marker=dict(color=colour), name=name or "",
         showlegend=bool(name), meta="tradeoff", cliponaxis=False))
     if baseline is not None:
-        fig.add_hline(y=float(baseline), line=dict(dash="dash", width=0.75, color="#555555"),
-                      annotation_text=baseline_label, annotation_position="bottom right")
+        # named in the legend, not written on the plot: an annotation collided with point labels
+        fig.add_hline(y=float(baseline), line=dict(dash="dash", width=0.75, color="#555555"))
+        fig.add_trace(go.Scatter(x=[None], y=[None], mode="lines", name=baseline_label, meta="baseline",
+                                 line=dict(dash="dash", width=0.75, color="#555555"), showlegend=True))
     if new:
         fig.update_xaxes(title_text=xlabel)
         fig.update_yaxes(title_text=ylabel)

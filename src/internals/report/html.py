@@ -56,7 +56,7 @@ def _figure_html(fig, div_id: str, caption: str) -> str:
     import plotly.io as pio
 
     div = pio.to_html(fig, full_html=False, include_plotlyjs=False, include_mathjax=False, div_id=div_id,
-                      config=dict(displaylogo=False, toImageButtonOptions=dict(format="svg", filename=div_id)))
+                      config=dict(displayModeBar=False, displaylogo=False))  # no mode bar over titles and legends
     return f'<figure class="report-figure">{div}<figcaption>{html.escape(caption)}</figcaption></figure>'
 
 
