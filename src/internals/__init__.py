@@ -4,6 +4,7 @@ from . import edits
 from .capture import Activations, capture
 from .errors import InternalsError
 from .models import LoadedModel, load_model, wrap
+from .analyses.patching.api import patch
 
 __version__ = "0.1.0"
-__all__ = ["Activations", "capture", "edits", "InternalsError", "LoadedModel", "load_model", "wrap", "__version__"]
+__all__ = ["Activations", "capture", "edits", "InternalsError", "LoadedModel", "load_model", "patch", "wrap", "__version__"]

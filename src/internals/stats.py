@@ -1,8 +1,12 @@
-"""Paired significance of two systems answering the same questions."""
+"""Paired significance of two systems answering the same questions; bootstrap intervals of means."""
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
+
+from .errors import InternalsError
 
 
 def mcnemar(new, old) -> dict:
@@ -14,3 +18,34 @@ def mcnemar(new, old) -> dict:
     wins, losses = int(np.sum(new & ~old)), int(np.sum(old & ~new))
     p = binomtest(wins, wins + losses, 0.5).pvalue if wins + losses else 1.0
     return {"wins": wins, "losses": losses, "p_value": float(p)}
+
+
+def bootstrap_mean(values, n_boot: int = 1000, level: float = 0.95, seed: int = 0) -> dict:
+    """Mean over units and its percentile-bootstrap interval, for every cell at once.
+
+    values: [n_units, *cells] (e.g. prompts x categories x layers); NaN marks a cell a unit does
+        not have (it is left out of that cell's mean). Every cell is resampled with the same
+        n_boot draws of units with replacement, seeded, so intervals of cells are comparable.
+    Returns {"mean", "lo", "hi", "n"}: arrays [*cells] ("n": units with a value; a cell no unit
+        has, or no draw has, is NaN).
+    """
+    v = np.asarray(values, dtype=float)
+    if v.ndim < 1 or v.shape[0] < 1:
+        raise InternalsError(f"bootstrap_mean needs at least one unit, got shape {v.shape}")
+    if n_boot < 1 or not 0 < level < 1:
+        raise InternalsError(f"bootstrap_mean needs n_boot >= 1 and 0 < level < 1, got {n_boot}, {level}")
+    flat = v.reshape(v.shape[0], -1)
+    have = np.isfinite(flat)
+    filled = np.where(have, flat, 0.0)
+    n = have.sum(0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = filled.sum(0) / n
+        # a draw is a count per unit (multinomial): sums over a draw are one matrix product
+        counts = np.random.default_rng(seed).multinomial(v.shape[0], np.full(v.shape[0], 1 / v.shape[0]), size=n_boot)
+        draws = (counts @ filled) / (counts @ have)
+    tail = (1 - level) / 2 * 100
+    with warnings.catch_warnings():  # cells without values give NaN, as documented
+        warnings.simplefilter("ignore", RuntimeWarning)
+        lo, hi = np.nanpercentile(draws, [tail, 100 - tail], axis=0)
+    shape = v.shape[1:]
+    return {"mean": mean.reshape(shape), "lo": lo.reshape(shape), "hi": hi.reshape(shape), "n": n.reshape(shape)}

@@ -1,1 +1,1 @@
-"""Analyses: thin modules that compose capture, heads, metrics and plots (factcheckmate, cutoff, voids, depth)."""
+"""Analyses: thin modules that compose capture, heads, metrics and plots (factcheckmate, cutoff, voids, depth, patching)."""

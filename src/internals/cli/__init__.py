@@ -11,7 +11,7 @@ from ..errors import InternalsError
 
 # Subcommand modules, in the order `internals --help` lists them. A module that is not there yet
 # (an analysis still being built) is skipped.
-COMMANDS = ("models", "data", "capture", "probe", "cutoff", "voids", "depth", "figures", "report")
+COMMANDS = ("models", "data", "capture", "probe", "cutoff", "voids", "depth", "patch", "figures", "report")
 
 
 class Parser(argparse.ArgumentParser):

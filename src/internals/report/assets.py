@@ -103,6 +103,14 @@ def write_factcheckmate(paths: list[Path], out: Path, formats) -> list[Path]:
     return export(figs, stems, formats=formats)
 
 
+def write_patching(paths: list[Path], out: Path, formats) -> list[Path]:
+    """Patching heatmaps (assets/patching_<site>, patching_window<w>_<site>) from benchmarks/results/patching*.json."""
+    from ..analyses.patching.figures import export_figures
+    from ..analyses.patching.results import load_results
+
+    return export_figures(load_results(paths[0]), out, formats=formats)
+
+
 SOURCES: tuple[FigureSource, ...] = (
     FigureSource("factcheckmate", ("benchmarks/results/factcheckmate.json",), f"{__name__}:write_factcheckmate"),
     FigureSource("cutoff", ("benchmarks/results/context_cutoff.json",), f"{__name__}:write_cutoff"),
@@ -113,6 +121,8 @@ SOURCES: tuple[FigureSource, ...] = (
     FigureSource("voids eval", ("benchmarks/results/voids.json",), f"{__name__}:write_voids_eval"),
     FigureSource("voids trace", ("benchmarks/results/voids_trace/manifest.json", "benchmarks/results/voids.json"),
                  f"{__name__}:write_voids_trace"),
+    FigureSource("patching", ("benchmarks/results/patching.json",), f"{__name__}:write_patching"),
+    FigureSource("patching window", ("benchmarks/results/patching_window10.json",), f"{__name__}:write_patching"),
 )
 
 
