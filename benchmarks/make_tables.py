@@ -46,7 +46,47 @@ def capture_overhead(doc: dict) -> str:
     return head + "\n".join(rows) + "\n\n" + "\n".join(f"- {line}" for line in lines) + "\n"
 
 
-RENDERERS = {"capture_overhead_": capture_overhead}
+EDIT_VARIANTS = ("read", "steer_hooks", "steer_transformer_lens", "steer_nnsight", "patch_hooks", "patch_transformer_lens",
+                 "patch_nnsight")
+
+
+def edit_cost(doc: dict) -> str:
+    """edit_cost_<device>.json: time ratios of captures with edits to a plain forward (decode: plain generate)."""
+    m = doc.get("manifest", {})
+    model = m.get("model", {}).get("name", "?")
+    head = (f"### Edit cost, {doc.get('device', '?')} ({m.get('device', '?')}, {model}, {m.get('threads', '?')} thread(s), "
+            f"{doc.get('clock', 'wall')} clock, {m.get('date', '?')})\n\n")
+    rows = ["| regime | " + " | ".join(v.replace("_", " ").replace("transformer lens", "TL") for v in EDIT_VARIANTS) + " |",
+            "|---" * (len(EDIT_VARIANTS) + 1) + "|"]
+    for reg, ratios in doc.get("regimes", {}).items():
+        rows.append(f"| {reg} | " + " | ".join(_x(ratios.get(v)) for v in EDIT_VARIANTS) + " |")
+    target = doc.get("targets", {}).get("steer_hooks", 1.03)
+    met = doc.get("target_met")
+    lines = [f"ratios to {doc.get('denominator', 'a plain forward')}",
+             f"steer through hooks, worst regime: {_x(doc.get('steer_hooks_worst'), 3)} (target <= {target}x: "
+             f"{'n/a' if met is None else 'met' if met else 'missed'})"]
+    over_read = {reg: r["steer_hooks"] for reg, r in doc.get("vs_read", {}).items() if r.get("steer_hooks") is not None}
+    if over_read:
+        lines.append("steer through hooks over the same capture without edits (the edit's own cost): "
+                     + ", ".join(f"{reg} {_x(v, 3)}" for reg, v in over_read.items()))
+    checks = doc.get("checks", {})
+    for reg, c in checks.items():
+        if "steer_change" in c:
+            lines.append(f"{reg} checks: the steer moves the last-token logits by up to {c['steer_change']:.3g}; "
+                         f"TL and nnsight steer within {max(c['steer_backends'].values()):.1g} of hooks; "
+                         f"patched logits within {max(c['patch_vs_clean'].values()):.1g} of the clean run's")
+        elif "steer_tokens_changed" in c:
+            lines.append(f"{reg} checks: the steer changes {c['steer_tokens_changed']} of {c['generated_tokens']} generated tokens")
+    seen = set()
+    for key, why in doc.get("notes", {}).items():
+        if why not in seen:  # one line per reason, naming every variant it covers
+            seen.add(why)
+            names = ", ".join(k for k, w in doc["notes"].items() if w == why)
+            lines.append(f"n/a {names}: {why}")
+    return head + "\n".join(rows) + "\n\n" + "\n".join(f"- {line}" for line in lines) + "\n"
+
+
+RENDERERS = {"capture_overhead_": capture_overhead, "edit_cost_": edit_cost}
 
 
 def render(path: Path) -> str | None:

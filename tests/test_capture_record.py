@@ -72,3 +72,49 @@ def test_hooks_removed_even_when_the_block_raises(tiny_llama):
         with record(tiny_llama, "resid_middle.1"):
             pass
     assert _hook_count(tiny_llama.model) == before
+
+
+def _per_site_reference(lm, ids, sites, reduce):
+    """What record computed before it reduced once per call: each site reduced inside its own hook."""
+    from internals.capture import Trace
+    from internals.capture.capture import resolve_sites
+    from internals.capture.reducers import reducer
+
+    site_list, fn = resolve_sites(lm, sites), reducer(reduce)
+    parts = {s.name: [] for s in site_list}
+    with torch.no_grad(), Trace(lm.model, site_list, lambda site, x: parts[site.name].append(fn(x.detach(), None))):
+        _generate(lm, ids)
+    return {k: torch.cat(v, dim=1) for k, v in parts.items()}
+
+
+@pytest.mark.parametrize("reduce", ["norm", "none"])
+@pytest.mark.parametrize("defer", [True, False])
+def test_once_per_call_equals_per_site_reduction(tiny_llama, monkeypatch, reduce, defer):
+    import importlib
+
+    record_module = importlib.import_module("internals.capture.record")  # the package exports the function under this name
+    if not defer:  # every call large: reduced inside each hook
+        monkeypatch.setattr(record_module, "DEFER_NUMEL", 0)
+    lm, ids = tiny_llama, _prompt(tiny_llama)
+    sites = ["resid_post.*", "attn_z.1", "mlp_out.0-1", "logits"]  # mixed shapes: per-site reduction at the end
+    for spec in ("resid_post.*", sites):
+        want = _per_site_reference(lm, ids, spec, reduce)
+        with torch.no_grad(), record(lm, spec, reduce=reduce) as rec:
+            _generate(lm, ids)
+        assert list(rec) == list(want)
+        for name, value in want.items():
+            assert rec[name].shape == value.shape and rec[name].dtype == torch.float32
+            assert (rec[name] - value).abs().max() <= 1e-6 * max(1.0, value.abs().max().item()), name
+            assert rec[name].untyped_storage().data_ptr() != rec[list(rec)[0]].untyped_storage().data_ptr() or name == list(rec)[0]
+
+
+def test_an_in_place_change_after_the_read_is_refused(tiny_llama):
+    from internals import edits
+
+    lm, ids = tiny_llama, _prompt(tiny_llama)
+    before = _hook_count(lm.model)
+    with torch.no_grad(), lm.edit(edits.replace("resid_pre.2", lambda x: x.mul_(2.0))):
+        with pytest.raises(InternalsError, match="changed in place"):
+            with record(lm, "resid_post.1", reduce="norm"):
+                _generate(lm, ids)
+    assert _hook_count(lm.model) == before

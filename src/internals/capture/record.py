@@ -7,14 +7,22 @@
     rec.tokens_per_call    # [prompt_tokens, 1, 1, ...]: one entry per forward call
 
 Every token a call sees is used (no padding mask), so record batch-1 or unpadded generation.
-Reduced values stay on the model's device during the block and move to the CPU once per site
-when it exits, so a GPU decode loop is not synchronised per step.
+Reduced values stay on the model's device during the block and move to the CPU when it exits,
+so a GPU decode loop is not synchronised per step.
+
+For `none` and `norm`, a small call (a decode step) is reduced once for all its sites: each hook
+only keeps a reference to its site's tensor (and the tensor's version counter), and the next
+call, or the end of the block, stacks them and reduces them in one operation instead of one per
+site; Python between blocks runs with cold caches, so a step pays for every line of it. A tensor
+changed in place after its hook ran (an in-place edit function) is refused in one line rather
+than reduced wrong. A large call (a long prompt) is reduced inside each hook, as before, so it
+never holds every site's full tensor at once.
 """
 
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Callable, Iterator
 
 import torch
 
@@ -22,6 +30,10 @@ from ..errors import InternalsError
 from .backends.hooks import Trace
 from .reducers import Moments, reducer
 from .sites import Site
+
+# A call whose first site has at most this many elements is reduced once per call (all sites
+# together): 30 sites x 2**18 float32 values is 30 MiB held until the next call at most.
+DEFER_NUMEL = 2**18
 
 
 class Recording(dict):
@@ -53,13 +65,26 @@ def record(lm, sites, reduce: str = "norm") -> Iterator[Recording]:
     """Hook `sites` of `lm` for the duration of the block; every forward call adds one entry per site.
 
     sites: site specs as for `capture` ("resid_post.*", "attn_z.3", ...).
-    reduce: none | mean | last | norm | stats, applied inside the hook over all tokens of the call.
+    reduce: none | mean | last | norm | stats, applied over all tokens of each call (for none and
+        norm, once per call for all sites when the call is small, see the module docstring).
     """
     from .capture import resolve_sites
 
     site_list = resolve_sites(lm, sites)
-    reduce_fn = reducer(reduce)
     rec = Recording(site_list, reduce)
+    if reduce in ("none", "norm"):
+        on_site, finish = _per_call(site_list, reduce, rec.tokens_per_call)
+    else:
+        on_site, finish = _per_site(site_list, reduce, rec.tokens_per_call)
+    with Trace(lm.model, site_list, on_site):
+        yield rec
+    values = finish()
+    rec.update({s.name: values[s.name] for s in site_list if s.name in values})  # in the order of the sites
+
+
+def _per_site(site_list: list[Site], reduce: str, tokens_per_call: list[int]) -> tuple[Callable, Callable]:
+    """(hook callback, finish) for mean / last / stats: each site reduced inside its hook."""
+    reduce_fn = reducer(reduce)
     first = site_list[0]
     parts: dict[str, list] = {s.name: [] for s in site_list}
     moments = {s.name: Moments() for s in site_list}
@@ -67,18 +92,91 @@ def record(lm, sites, reduce: str = "norm") -> Iterator[Recording]:
     def on_site(site: Site, x: torch.Tensor) -> None:
         x = x.detach()
         if site is first:
-            rec.tokens_per_call.append(x.shape[1])
+            tokens_per_call.append(x.shape[1])
         if reduce == "stats":
             moments[site.name] = moments[site.name].merge(Moments().add(x, None))
         else:
             parts[site.name].append(reduce_fn(x, None))
 
-    with Trace(lm.model, site_list, on_site):
-        yield rec
-    if reduce == "stats":
-        rec.update({k: m.cpu() for k, m in moments.items() if m.count})
-        return
-    join = torch.cat if reduce in ("none", "norm") else torch.stack
-    for name, values in parts.items():
-        if values:
-            rec[name] = join(values, dim=1).cpu()
+    def finish() -> dict:
+        if reduce == "stats":
+            return {k: m.cpu() for k, m in moments.items() if m.count}
+        return {name: torch.stack(values, dim=1).cpu() for name, values in parts.items() if values}
+
+    return on_site, finish
+
+
+def _reduce_one(reduce: str, x: torch.Tensor) -> torch.Tensor:
+    """`none` or `norm` of x [..., batch, tokens, *feature] over the last axis (a fresh tensor)."""
+    if reduce == "norm":
+        return torch.linalg.vector_norm(x, dim=-1, dtype=torch.float32)
+    return x.to(torch.float32, copy=True)
+
+
+def _per_call(site_list: list[Site], reduce: str, tokens_per_call: list[int]) -> tuple[Callable, Callable]:
+    """(hook callback, finish) for none / norm: a small call's sites are kept by reference and reduced
+    together when the next call starts (or at finish); a large call's are reduced in each hook."""
+    first = site_list[0]
+    calls: list[tuple[list[Site], list[torch.Tensor] | None, torch.Tensor | None]] = []
+    pending: list = []          # (site, tensor, version) of the current small call
+    eager: list = []            # (site, reduced tensor) of the current large call
+    defer = True
+
+    def flush() -> None:
+        if pending:
+            calls.append(_reduce_pending(pending, reduce))
+            pending.clear()
+        if eager:
+            calls.append(([s for s, _ in eager], [v for _, v in eager], None))
+            eager.clear()
+
+    def on_site(site: Site, x: torch.Tensor) -> None:
+        nonlocal defer
+        if site is first:
+            flush()
+            tokens_per_call.append(x.shape[1])
+            # inference tensors have no version counter to check the kept reference against
+            defer = x.numel() <= DEFER_NUMEL and not x.is_inference()
+        if defer:
+            pending.append((site, x, x._version))
+        else:
+            eager.append((site, _reduce_one(reduce, x.detach())))
+
+    def finish() -> dict:
+        flush()
+        return _join(calls)
+
+    return on_site, finish
+
+
+def _reduce_pending(pending: list, reduce: str) -> tuple[list[Site], list[torch.Tensor] | None, torch.Tensor | None]:
+    """One call's kept site tensors reduced: (sites, None, [sites, batch, tokens, ...]) when they stack,
+    else (sites, one reduced tensor per site, None)."""
+    for site, x, version in pending:
+        if x._version != version:
+            raise InternalsError(f"record: {site.name} was changed in place after it was read (an in-place edit "
+                                 "function?): make the function return a new tensor instead")
+    sites = [p[0] for p in pending]
+    tensors = [p[1] for p in pending]
+    with torch.no_grad():
+        shape, dtype = tensors[0].shape, tensors[0].dtype
+        if all(t.shape == shape and t.dtype == dtype for t in tensors):
+            return sites, None, _reduce_one(reduce, torch.stack(tensors))
+        return sites, [_reduce_one(reduce, t) for t in tensors], None
+
+
+def _join(calls: list) -> dict:
+    """site name -> the calls' values concatenated along tokens, on the CPU (each its own storage)."""
+    if not calls:
+        return {}
+    order = calls[0][0]
+    if len(set(order)) == len(order) and all(block is not None and sites == order for sites, _, block in calls):
+        # every call stacked the same sites: one concatenation, one transfer, then a copy per site
+        # (a site's tensor must not share storage with the others': safetensors refuses that)
+        full = torch.cat([block for _, _, block in calls], dim=2).cpu()
+        return {site.name: full[i].clone() for i, site in enumerate(order)}
+    parts: dict[str, list] = {}
+    for sites, values, block in calls:
+        for i, site in enumerate(sites):
+            parts.setdefault(site.name, []).append(block[i] if block is not None else values[i])
+    return {name: torch.cat(values, dim=1).cpu() for name, values in parts.items()}
