@@ -95,4 +95,4 @@ def test_cpu_pretrain_pre_ln_vs_lns(tmp_path):
 
 def test_pretrain_cli_refuses_bad_values(capsys):
     assert main(["depth", "pretrain", "--preset", "test", "--steps", "0", "--figures", "none"]) == 2
-    assert "--steps must be positive" in capsys.readouterr().err
+    assert "--steps must be >= 1, got 0" in capsys.readouterr().err  # the CLI's edge check (every command)

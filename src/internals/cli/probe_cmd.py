@@ -79,6 +79,9 @@ def run_report(args) -> int:
 def _print_evidence(ev: dict | None) -> None:
     if not ev:
         return
+    if "skipped" in ev:
+        print(f"evidence: {ev['skipped']}")
+        return
     t = ev["test"]
     ba, au = t["balanced_accuracy"], t["auroc"]
     print(f"evidence (test n={t['n']}): balanced accuracy {ba['value']:.3f} [{ba['low']:.3f}, {ba['high']:.3f}], "

@@ -48,7 +48,7 @@ def evidence_figure(card: dict | str | Path, title: str | None = None):
         doc = json.loads((path / "card.json" if path.is_dir() else path).read_text())
         card = doc.get("card", doc)
     ev = card.get("evidence")
-    if not ev:
+    if not ev or "skipped" in ev:
         raise InternalsError("this probe card has no evidence: retrain it with `internals probe train --force`")
     fig = go.Figure()
     for key, label in _EVIDENCE:

@@ -168,6 +168,8 @@ def probe_evidence(config: ProbeConfig, prep: Prepared, estimator, layer: int, p
 
     head, split, y = config.heads[0], prep.split, prep.labels.y
     X = prep.features.layer(layer)
+    if len(np.unique(y[split.test])) < 2:
+        return {"skipped": f"the test split ({len(split.test)} questions) has one class only: no intervals or controls"}
 
     def refit(y_train, X=X):
         labels = y.copy()
