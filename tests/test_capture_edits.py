@@ -163,6 +163,8 @@ def test_skip_really_does_not_run_and_json_round_trip(tiny_llama, tmp_path):
     assert _max_diff(a, b) == 0
     text = json.loads(path.read_text())
     assert all("pickle" not in json.dumps(e) for e in text) and "tensors" in text[0]
+    single = edits.add("resid_post.1", torch.arange(64.0)).save(tmp_path / "one.json")
+    assert edits.load(single).describe() == [edits.add("resid_post.1", torch.arange(64.0)).describe()]
     with pytest.raises(InternalsError, match="cannot be saved"):
         edits.replace("mlp_out.0", lambda x: x).to_json()
 

@@ -93,6 +93,10 @@ class Edit:
     def to_json(self) -> str:
         return json.dumps(self.to_dict())
 
+    def save(self, path: str | Path) -> Path:
+        """Write this edit as a one-edit JSON file (`edits.load` reads it back)."""
+        return EditSet([self]).save(path)
+
     def describe(self) -> dict:
         """What a manifest records: the edit without its tensors, with a digest of each."""
         out = {"op": self.op, "site": self.site, "positions": _positions_json(self.positions, digest=True)}
