@@ -15,7 +15,7 @@ Variants, on the same token ids (a corrupted copy of random ids: their first tok
                      of the uncorrupted ids (`capture(..., reduce="none")`), so the patched last-token
                      logits are the clean run's
 Regimes: `latency` batch 1 x 12 tokens; `throughput` batch 8 x 128 (capture_overhead's 16 x 256 takes
-~13 s a call on a 2-core CPU; this keeps 8 variants x 5 repeats under 3 minutes); `decode` a 12-token
+~13 s a call on a 2-core CPU; at ~4 s a call, 8 variants x 10 repeats take 6 minutes); `decode` a 12-token
 prompt and 64 greedy KV-cache steps, plain `model.generate` vs the same under `lm.edit(steer)`.
 
 Timing as in capture_overhead.py: one warm-up call each (which also checks what the variants
@@ -72,8 +72,8 @@ class Regime:
 
 REGIMES = {
     "latency": Regime("latency", 1, 12, repeats=40),
-    "throughput": Regime("throughput", 8, 128, repeats=5),
-    "decode": Regime("decode", 1, 12, steps=64, repeats=8),
+    "throughput": Regime("throughput", 8, 128, repeats=10),
+    "decode": Regime("decode", 1, 12, steps=64, repeats=10),
 }
 QUICK = {"latency": (1, 8, 0), "throughput": (2, 16, 0), "decode": (1, 8, 4)}
 
@@ -261,7 +261,7 @@ def parse_args(argv=None):
     p.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N")
     p.add_argument("--dtype", default=None, help="default: float32 on the CPU, bfloat16 on CUDA")
     p.add_argument("--regimes", nargs="+", default=list(REGIMES), choices=list(REGIMES))
-    p.add_argument("--repeats", type=int, default=None, help="timed repeats per regime (default: latency 40, throughput 5, decode 8)")
+    p.add_argument("--repeats", type=int, default=None, help="timed repeats per regime (default: latency 40, throughput 10, decode 10)")
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     p.add_argument("--clock", choices=["wall", "cpu"], default=None,
                    help="ratios from wall time or this process's CPU time (default: cpu on the CPU, wall on CUDA)")
