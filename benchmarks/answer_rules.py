@@ -27,16 +27,23 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results" / "answer_rules.json"
 SETS = ("qa_wikidata", "truthful_qa", "fanoutqa_sub")
-RULES = (("paper", "substring"), ("skip_echo", "substring"), ("paper", "whole_word"), ("skip_echo", "whole_word"),
-         ("paper", "exact"))
+RULES = (
+    ("paper", "substring"),
+    ("skip_echo", "substring"),
+    ("paper", "whole_word"),
+    ("skip_echo", "whole_word"),
+    ("paper", "exact"),
+)
 
 
 def judge(answers_raw: list[str], records, extraction: str, matching: str) -> np.ndarray:
     """correct [n] bool under one rule (raw generations, so every extraction starts from the same text)."""
     from internals.answers import extract, match
 
-    return np.array([match(extract(raw, extraction, r.question), r.answers, matching)
-                     for raw, r in zip(answers_raw, records)], dtype=bool)
+    return np.array(
+        [match(extract(raw, extraction, r.question), r.answers, matching) for raw, r in zip(answers_raw, records)],
+        dtype=bool,
+    )
 
 
 def one_set(lm, name: str, n: int, seed: int, progress: bool) -> dict:
@@ -50,18 +57,30 @@ def one_set(lm, name: str, n: int, seed: int, progress: bool) -> dict:
     prompts = render(data, "chat", lm.tokenizer)
     gen = greedy_answers(lm, prompts, GenerationSettings(max_new_tokens=16), progress=progress, desc=name)
     base = judge(gen.raw, data, "paper", "substring")
-    out = {"n": len(data), "echo_only": int(sum(echoes_question(raw, r.question) for raw, r in zip(gen.raw, data))),
-           "rules": {}}
+    out = {
+        "n": len(data),
+        "echo_only": int(sum(echoes_question(raw, r.question) for raw, r in zip(gen.raw, data))),
+        "rules": {},
+    }
     for extraction, matching in RULES:
         correct = judge(gen.raw, data, extraction, matching)
         ci = bootstrap_mean((~correct).astype(float)[:, None], seed=seed)
         key = f"{extraction}+{matching}"
         vs = mcnemar(correct, base)
-        out["rules"][key] = {"hallucination_rate": float((~correct).mean()), "low": float(ci["lo"][0]),
-                             "high": float(ci["hi"][0]), "labels_changed_vs_paper": int((correct != base).sum()),
-                             "now_correct": vs["wins"], "now_wrong": vs["losses"], "mcnemar_p": vs["p_value"]}
-    out["examples_echo"] = [{"question": r.question, "answer": raw.strip()[:80]}
-                            for raw, r in zip(gen.raw, data) if echoes_question(raw, r.question)][:5]
+        out["rules"][key] = {
+            "hallucination_rate": float((~correct).mean()),
+            "low": float(ci["lo"][0]),
+            "high": float(ci["hi"][0]),
+            "labels_changed_vs_paper": int((correct != base).sum()),
+            "now_correct": vs["wins"],
+            "now_wrong": vs["losses"],
+            "mcnemar_p": vs["p_value"],
+        }
+    out["examples_echo"] = [
+        {"question": r.question, "answer": raw.strip()[:80]}
+        for raw, r in zip(gen.raw, data)
+        if echoes_question(raw, r.question)
+    ][:5]
     return out
 
 
@@ -79,17 +98,31 @@ def main() -> int:
 
     lm = load_model(device="cpu")
     sets = {name: one_set(lm, name, args.n, args.seed, not args.quiet) for name in SETS}
-    doc = {"manifest": {"model": lm.describe(), "data": {name: {"n": s["n"], "seed": args.seed} for name, s in sets.items()},
-                        "config": {"n": args.n, "template": "chat", "max_new_tokens": 16, "rules": [list(r) for r in RULES],
-                                   "threads": args.threads}, "seed": args.seed, "versions": package_versions(),
-                        "declared": "the rules are internals.answers' (commit 8a7da5f), fixed before this run"},
-           "results": sets}
+    doc = {
+        "manifest": {
+            "model": lm.describe(),
+            "data": {name: {"n": s["n"], "seed": args.seed} for name, s in sets.items()},
+            "config": {
+                "n": args.n,
+                "template": "chat",
+                "max_new_tokens": 16,
+                "rules": [list(r) for r in RULES],
+                "threads": args.threads,
+            },
+            "seed": args.seed,
+            "versions": package_versions(),
+            "declared": "the rules are internals.answers' (commit 8a7da5f), fixed before this run",
+        },
+        "results": sets,
+    }
     for name, s in sets.items():
         paper = s["rules"]["paper+substring"]
         echo = s["rules"]["skip_echo+substring"]
-        print(f"{name}: n={s['n']}, answers that only echo the question {s['echo_only']}; hallucination rate "
-              f"paper {paper['hallucination_rate']:.3f} [{paper['low']:.3f}, {paper['high']:.3f}], skip_echo "
-              f"{echo['hallucination_rate']:.3f} ({echo['labels_changed_vs_paper']} labels changed, p={echo['mcnemar_p']:.3g})")
+        print(
+            f"{name}: n={s['n']}, answers that only echo the question {s['echo_only']}; hallucination rate "
+            f"paper {paper['hallucination_rate']:.3f} [{paper['low']:.3f}, {paper['high']:.3f}], skip_echo "
+            f"{echo['hallucination_rate']:.3f} ({echo['labels_changed_vs_paper']} labels changed, p={echo['mcnemar_p']:.3g})"
+        )
     if not args.quick:
         RESULTS.write_text(json.dumps(doc, indent=1) + "\n")
         print(f"wrote {RESULTS}", file=sys.stderr)

@@ -44,9 +44,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from overhead_variants import BACKENDS, VARIANTS, build_calls, make_inputs  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
-PRESETS = {"llama-1b": dict(model_type="llama", hidden_size=2048, num_hidden_layers=16, num_attention_heads=32,
-                            num_key_value_heads=8, intermediate_size=8192, vocab_size=128256,
-                            max_position_embeddings=8192, tie_word_embeddings=True)}
+PRESETS = {
+    "llama-1b": dict(
+        model_type="llama",
+        hidden_size=2048,
+        num_hidden_layers=16,
+        num_attention_heads=32,
+        num_key_value_heads=8,
+        intermediate_size=8192,
+        vocab_size=128256,
+        max_position_embeddings=8192,
+        tie_word_embeddings=True,
+    )
+}
 TARGETS = {"hooks_worst": 1.03, "mid_layer_stop": 0.6, "long_peak_memory_hooks": 1.05, "pooled_tokens_per_s": 0.95}
 
 
@@ -56,7 +66,7 @@ class Regime:
     batch: int
     tokens: int
     reduce: str = "mean"
-    steps: int = 0          # greedy decode steps (decode only)
+    steps: int = 0  # greedy decode steps (decode only)
     mid_stop: bool = False  # capture the middle block only, with early stop
     repeats: int = 3
 
@@ -93,12 +103,22 @@ def load(args):
 
     spec = args.random_init
     try:
-        kw = dict(PRESETS[spec]) if spec in PRESETS else json.loads(Path(spec).read_text() if Path(spec).is_file() else spec)
+        kw = (
+            dict(PRESETS[spec])
+            if spec in PRESETS
+            else json.loads(Path(spec).read_text() if Path(spec).is_file() else spec)
+        )
     except ValueError:
-        raise SystemExit(f"capture_overhead: --random-init {spec!r} is not a preset ({', '.join(PRESETS)}), "
-                         "a JSON config file or JSON text") from None
+        raise SystemExit(
+            f"capture_overhead: --random-init {spec!r} is not a preset ({', '.join(PRESETS)}), "
+            "a JSON config file or JSON text"
+        ) from None
     config = AutoConfig.for_model(kw.pop("model_type", "llama"), **kw)
-    dtype = getattr(torch, args.dtype) if args.dtype else (torch.bfloat16 if args.device.startswith("cuda") else torch.float32)
+    dtype = (
+        getattr(torch, args.dtype)
+        if args.dtype
+        else (torch.bfloat16 if args.device.startswith("cuda") else torch.float32)
+    )
     torch.manual_seed(args.seed)
     with torch.device(args.device):
         model = AutoModelForCausalLM.from_config(config, dtype=dtype)
@@ -154,11 +174,14 @@ def time_regime(lm, regime: Regime, args, notes: dict) -> dict:
     base = samples["plain"]
     for name, rows in samples.items():
         peaks = [r[2] for r in rows if r[2] is not None]
-        out[name] = {"wall_s": statistics.median(r[0] for r in rows), "cpu_s": statistics.median(r[1] for r in rows),
-                     "peak_bytes": max(peaks) if peaks else None,
-                     # each call against the plain call of the same repeat, then the median of those ratios
-                     "wall_ratio": statistics.median(r[0] / b[0] for r, b in zip(rows, base)),
-                     "cpu_ratio": statistics.median(r[1] / b[1] for r, b in zip(rows, base))}
+        out[name] = {
+            "wall_s": statistics.median(r[0] for r in rows),
+            "cpu_s": statistics.median(r[1] for r in rows),
+            "peak_bytes": max(peaks) if peaks else None,
+            # each call against the plain call of the same repeat, then the median of those ratios
+            "wall_ratio": statistics.median(r[0] / b[0] for r, b in zip(rows, base)),
+            "cpu_ratio": statistics.median(r[1] / b[1] for r, b in zip(rows, base)),
+        }
     tokens = regime.batch * (regime.tokens + regime.steps)
     for name in out:
         out[name]["tokens_per_s"] = tokens / out[name]["wall_s"]
@@ -207,10 +230,23 @@ def cpu_memory(regime: Regime, args) -> dict:
     """variant -> peak bytes added, each measured in its own subprocess."""
     out = {}
     for variant in VARIANTS:
-        cmd = [sys.executable, __file__, "--_memory-child", regime.name, variant, "--threads", str(args.threads),
-               "--device", args.device, "--seed", str(args.seed)]
+        cmd = [
+            sys.executable,
+            __file__,
+            "--_memory-child",
+            regime.name,
+            variant,
+            "--threads",
+            str(args.threads),
+            "--device",
+            args.device,
+            "--seed",
+            str(args.seed),
+        ]
         cmd += ["--quick"] * args.quick + (["--model", args.model] if args.model else [])
-        cmd += (["--random-init", args.random_init] if args.random_init else []) + (["--dtype", args.dtype] if args.dtype else [])
+        cmd += (["--random-init", args.random_init] if args.random_init else []) + (
+            ["--dtype", args.dtype] if args.dtype else []
+        )
         proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, **CHILD_ENV})
         if proc.returncode != 0:
             raise RuntimeError(f"memory child {regime.name}/{variant} failed:\n{proc.stderr[-2000:]}")
@@ -227,18 +263,33 @@ def summarise(lm, results: dict, memory: dict, notes: dict, args) -> tuple[dict,
     table = {reg: {b: round(rows[b][key], 4) if b in rows else None for b in BACKENDS} for reg, rows in results.items()}
     worst = [table[r]["hooks"] for r in table if r != "stop" and table[r]["hooks"] is not None]
     mem = {reg: {b: _ratio(m.get(b), m.get("plain")) for b in BACKENDS} for reg, m in memory.items()}
-    summary = {"regimes": table, "hooks_worst": max(worst) if worst else None,
-               "mid_layer_stop": table.get("stop", {}).get("hooks"),
-               "long_peak_memory_hooks": mem.get("long", {}).get("hooks"), "device": args.device.split(":")[0]}
+    summary = {
+        "regimes": table,
+        "hooks_worst": max(worst) if worst else None,
+        "mid_layer_stop": table.get("stop", {}).get("hooks"),
+        "long_peak_memory_hooks": mem.get("long", {}).get("hooks"),
+        "device": args.device.split(":")[0],
+    }
     if "throughput" in results:
         r = results["throughput"]
         summary["pooled_tokens_per_s"] = round(1 / r["hooks"]["wall_ratio"], 4)  # tokens/s: a wall-clock measure
     summary["clock"] = args.clock
-    detail = {"seconds": {reg: {v: {k: round(x, 5) for k, x in row.items() if k.endswith(("_s", "_ratio"))} for v, row in rows.items()}
-                          for reg, rows in results.items()},
-              "tokens_per_s": {reg: {v: round(row["tokens_per_s"], 1) for v, row in rows.items()} for reg, rows in results.items()},
-              "peak_memory_ratio": mem, "peak_memory_bytes": memory, "notes": notes, "targets": TARGETS,
-              "manifest": manifest(lm, args)}
+    detail = {
+        "seconds": {
+            reg: {
+                v: {k: round(x, 5) for k, x in row.items() if k.endswith(("_s", "_ratio"))} for v, row in rows.items()
+            }
+            for reg, rows in results.items()
+        },
+        "tokens_per_s": {
+            reg: {v: round(row["tokens_per_s"], 1) for v, row in rows.items()} for reg, rows in results.items()
+        },
+        "peak_memory_ratio": mem,
+        "peak_memory_bytes": memory,
+        "notes": notes,
+        "targets": TARGETS,
+        "manifest": manifest(lm, args),
+    }
     return summary, detail
 
 
@@ -248,11 +299,24 @@ def manifest(lm, args) -> dict:
     import transformers
 
     dev = torch.cuda.get_device_name(0) if args.device.startswith("cuda") else cpu_name()
-    return {"model": lm.describe(), "random_init": args.random_init, "device": dev, "threads": args.threads,
-            "regimes": {r.name: asdict(r) for r in regimes(args)}, "seed": args.seed, "clock": args.clock,
-            "versions": {"python": platform.python_version(), "torch": torch.__version__, "transformers": transformers.__version__,
-                         "transformer_lens": getattr(transformer_lens, "__version__", "?"), "nnsight": nnsight.__version__},
-            "date": time.strftime("%Y-%m-%d %H:%M:%S"), "command": " ".join(sys.argv)}
+    return {
+        "model": lm.describe(),
+        "random_init": args.random_init,
+        "device": dev,
+        "threads": args.threads,
+        "regimes": {r.name: asdict(r) for r in regimes(args)},
+        "seed": args.seed,
+        "clock": args.clock,
+        "versions": {
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "transformers": transformers.__version__,
+            "transformer_lens": getattr(transformer_lens, "__version__", "?"),
+            "nnsight": nnsight.__version__,
+        },
+        "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "command": " ".join(sys.argv),
+    }
 
 
 def cpu_name() -> str:
@@ -266,9 +330,11 @@ def cpu_name() -> str:
 def print_table(results: dict, summary: dict, detail: dict, args) -> None:
     key = f"{args.clock}_s"
     other = "wall" if args.clock == "cpu" else "cpu"
-    print(f"\ncapture overhead, {detail['manifest']['model']['name']} on {detail['manifest']['device']}, "
-          f"{args.threads} thread(s); time x: median over repeats of (call / plain call of the same repeat), "
-          f"{args.clock} clock (other clock in brackets)")
+    print(
+        f"\ncapture overhead, {detail['manifest']['model']['name']} on {detail['manifest']['device']}, "
+        f"{args.threads} thread(s); time x: median over repeats of (call / plain call of the same repeat), "
+        f"{args.clock} clock (other clock in brackets)"
+    )
     print(f"{'regime':<11}{'variant':<17}{'median s':>10}{'time x':>9}{'(other)':>9}{'tokens/s':>11}{'peak mem x':>12}")
     for reg, rows in results.items():
         for v in VARIANTS:
@@ -276,13 +342,25 @@ def print_table(results: dict, summary: dict, detail: dict, args) -> None:
                 print(f"{reg:<11}{v:<17}{'n/a':>10}   {detail['notes'].get(f'{reg}.{v}', '')}")
                 continue
             r = rows[v]
-            mem = detail["peak_memory_ratio"].get(reg, {}).get(v) if v != "plain" else (1.0 if reg in detail["peak_memory_ratio"] else None)
-            print(f"{reg:<11}{v:<17}{r[key]:>10.4f}{r[args.clock + '_ratio']:>9.3f}{'(%.3f)' % r[other + '_ratio']:>9}"
-                  f"{r['tokens_per_s']:>11.1f}{'-' if mem is None else '%.3f' % mem:>12}")
+            mem = (
+                detail["peak_memory_ratio"].get(reg, {}).get(v)
+                if v != "plain"
+                else (1.0 if reg in detail["peak_memory_ratio"] else None)
+            )
+            print(
+                f"{reg:<11}{v:<17}{r[key]:>10.4f}{r[args.clock + '_ratio']:>9.3f}{'(%.3f)' % r[other + '_ratio']:>9}"
+                f"{r['tokens_per_s']:>11.1f}{'-' if mem is None else '%.3f' % mem:>12}"
+            )
     for reg, m in detail["peak_memory_bytes"].items():
-        print(f"peak memory added by one {reg} call (MB): " + ", ".join(f"{v} {b / 2**20:.0f}" for v, b in m.items() if b is not None))
-    checks = {"hooks_worst <= 1.03": summary["hooks_worst"], "mid_layer_stop <= 0.6": summary["mid_layer_stop"],
-              "long_peak_memory_hooks <= 1.05": summary["long_peak_memory_hooks"]}
+        print(
+            f"peak memory added by one {reg} call (MB): "
+            + ", ".join(f"{v} {b / 2**20:.0f}" for v, b in m.items() if b is not None)
+        )
+    checks = {
+        "hooks_worst <= 1.03": summary["hooks_worst"],
+        "mid_layer_stop <= 0.6": summary["mid_layer_stop"],
+        "long_peak_memory_hooks <= 1.05": summary["long_peak_memory_hooks"],
+    }
     for what, value in checks.items():
         limit = float(what.split("<= ")[1])
         print(f"target {what}: {value} -> {'n/a' if value is None else 'met' if value <= limit else 'MISSED'}")
@@ -293,16 +371,28 @@ def parse_args(argv=None):
     p.add_argument("--model", default=None, help="model name or checkpoint dir (default: the embedded SmolLM2)")
     p.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N")
     p.add_argument("--dtype", default=None, help="default: float32 on the CPU, bfloat16 on CUDA")
-    p.add_argument("--random-init", default=None, help=f"a random-initialised model: preset ({', '.join(PRESETS)}), JSON file or JSON text")
+    p.add_argument(
+        "--random-init",
+        default=None,
+        help=f"a random-initialised model: preset ({', '.join(PRESETS)}), JSON file or JSON text",
+    )
     p.add_argument("--regimes", nargs="+", default=list(REGIMES), choices=list(REGIMES))
     p.add_argument("--repeats", type=int, default=None, help="timed repeats per regime (default: per regime, 3 to 30)")
-    p.add_argument("--memory", nargs="*", default=["long"], choices=list(REGIMES), help="CPU regimes whose peak memory is measured")
+    p.add_argument(
+        "--memory", nargs="*", default=["long"], choices=list(REGIMES), help="CPU regimes whose peak memory is measured"
+    )
     p.add_argument("--threads", type=int, default=torch.get_num_threads())
-    p.add_argument("--clock", choices=["wall", "cpu"], default="wall",
-                   help="time ratios from wall time or this process's CPU time (steadier on a shared machine; CPU only)")
+    p.add_argument(
+        "--clock",
+        choices=["wall", "cpu"],
+        default="wall",
+        help="time ratios from wall time or this process's CPU time (steadier on a shared machine; CPU only)",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quick", action="store_true", help="tiny inputs and 2 repeats: a smoke test")
-    p.add_argument("--out", default=None, help="result JSON (default benchmarks/results/capture_overhead_<device>.json)")
+    p.add_argument(
+        "--out", default=None, help="result JSON (default benchmarks/results/capture_overhead_<device>.json)"
+    )
     p.add_argument("--_memory-child", nargs=2, default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.clock == "cpu" and args.device.startswith("cuda"):

@@ -53,7 +53,13 @@ def run(cfg, lm, only: str | None = None, stem: str = "cutoff") -> dict | None:
 
     from internals.analyses.cutoff.baselines import PositionBaseline
     from internals.analyses.cutoff.evaluation import evaluate
-    from internals.analyses.cutoff.pipeline import accuracy_threshold, load_examples, load_probes, results_summary, rule_at
+    from internals.analyses.cutoff.pipeline import (
+        accuracy_threshold,
+        load_examples,
+        load_probes,
+        results_summary,
+        rule_at,
+    )
     from internals.analyses.cutoff.probes import feature_kind
 
     report = trained(lm, cfg)
@@ -66,22 +72,40 @@ def run(cfg, lm, only: str | None = None, stem: str = "cutoff") -> dict | None:
     work = work_dir(stem)
     work.mkdir(parents=True, exist_ok=True)
     for name in [only] if only else cfg.datasets:  # each finished split is saved and not evaluated again
-        val[name] = resumed(work / f"val_{name}.json", key, lambda: evaluate(
-            lm, probes, position, load_examples(lm, name, "validation", cfg.n_val, cfg), val_cfg, cfg.main, budget))
-        per[name] = resumed(work / f"{name}.json", key, lambda: evaluate(
-            lm, probes, position, load_examples(lm, name, "test", cfg.n_test, cfg), cfg, cfg.main, budget))
+        val[name] = resumed(
+            work / f"val_{name}.json",
+            key,
+            lambda: evaluate(
+                lm, probes, position, load_examples(lm, name, "validation", cfg.n_val, cfg), val_cfg, cfg.main, budget
+            ),
+        )
+        per[name] = resumed(
+            work / f"{name}.json",
+            key,
+            lambda: evaluate(
+                lm, probes, position, load_examples(lm, name, "test", cfg.n_test, cfg), cfg, cfg.main, budget
+            ),
+        )
     if only:
         return None
     swept = [n for n in cfg.probe_names if feature_kind(n) == feature_kind(cfg.main)]  # every threshold scored
     picks = {n: accuracy_threshold(val, n, cfg.thresholds) for n in swept}
-    result = results_summary(per, cfg, lm, str(Path(cfg.out).relative_to(ROOT)),
-                             calibrated=report["kinds"][cfg.main]["calibrated_threshold"], main_kind=cfg.main,
-                             picked=picks[cfg.main])
-    result["validation_picked_by_probe"] = {n: {**rule_at(per, n, pick["threshold"]), "validation": pick}
-                                            for n, pick in picks.items()}
+    result = results_summary(
+        per,
+        cfg,
+        lm,
+        str(Path(cfg.out).relative_to(ROOT)),
+        calibrated=report["kinds"][cfg.main]["calibrated_threshold"],
+        main_kind=cfg.main,
+        picked=picks[cfg.main],
+    )
+    result["validation_picked_by_probe"] = {
+        n: {**rule_at(per, n, pick["threshold"]), "validation": pick} for n, pick in picks.items()
+    }
     result["scaling_ablation"] = resumed(work / "scaling_ablation.json", key, lambda: scaling_ablation(lm, cfg))
     result["train"] = {k: report[k] for k in ("f1_val_position", "data")} | {
-        kind: {"heads": r["heads"], "f1_val_ensemble": r["f1_val_ensemble"]} for kind, r in report["kinds"].items()}
+        kind: {"heads": r["heads"], "f1_val_ensemble": r["f1_val_ensemble"]} for kind, r in report["kinds"].items()
+    }
     return result
 
 
@@ -95,8 +119,11 @@ def trained(lm, cfg) -> dict:
     saved = Path(cfg.out) / "train.json"
     if saved.exists():
         report = json.loads(saved.read_text())
-        if (cfg.same_as(report.get("config", {}), TRAIN_KEYS) and report["model"]["fingerprint"] == lm.fingerprint
-                and all((Path(cfg.out) / name / "card.json").exists() for name in cfg.probe_names)):
+        if (
+            cfg.same_as(report.get("config", {}), TRAIN_KEYS)
+            and report["model"]["fingerprint"] == lm.fingerprint
+            and all((Path(cfg.out) / name / "card.json").exists() for name in cfg.probe_names)
+        ):
             return report
     return train(lm, cfg)
 
@@ -113,8 +140,28 @@ def resumed(path: Path, key, compute):
 
 
 # The settings an evaluation's numbers depend on (a saved dataset result is reused when they match).
-_EVAL_KEYS = ("datasets", "model", "n_test", "test_offset", "target_tokens", "n_chunks", "kinds", "k", "combine", "main", "C", "standardize", "threshold",
-              "thresholds", "self_assess", "answer_from", "max_new_tokens", "seed", "n_train", "n_val")
+_EVAL_KEYS = (
+    "datasets",
+    "model",
+    "n_test",
+    "test_offset",
+    "target_tokens",
+    "n_chunks",
+    "kinds",
+    "k",
+    "combine",
+    "main",
+    "C",
+    "standardize",
+    "threshold",
+    "thresholds",
+    "self_assess",
+    "answer_from",
+    "max_new_tokens",
+    "seed",
+    "n_train",
+    "n_val",
+)
 
 
 def _same_run(saved, key) -> bool:
@@ -139,25 +186,36 @@ def scaling_ablation(lm, cfg) -> dict:
     from internals.analyses.cutoff.probes import HeadEnsemble, feature_kind
 
     kind = feature_kind(cfg.main)
-    tr = read_all(lm, [e for n in cfg.datasets for e in load_examples(lm, n, "train", cfg.n_train, cfg)], cfg, progress=False)
-    va = read_all(lm, [e for n in cfg.datasets for e in load_examples(lm, n, "validation", cfg.n_val, cfg)], cfg, progress=False)
+    tr = read_all(
+        lm, [e for n in cfg.datasets for e in load_examples(lm, n, "train", cfg.n_train, cfg)], cfg, progress=False
+    )
+    va = read_all(
+        lm, [e for n in cfg.datasets for e in load_examples(lm, n, "validation", cfg.n_val, cfg)], cfg, progress=False
+    )
     out = {}
     for standardize in (False, True):
         probe = HeadEnsemble(k=cfg.k, C=cfg.C, standardize=standardize, random_state=cfg.seed)
         p = probe.fit(tr.X[kind], tr.y, X_val=va.X[kind], y_val=va.y).predict_proba(va.X[kind])[:, 1]
         out["standardized" if standardize else "unscaled (paper's head selection)"] = {
-            "f1_val": round(f1(va.y, p >= 0.5), 4), "max_p": round(float(p.max()), 4),
-            "share_p_at_threshold": round(float(np.mean(p >= cfg.threshold)), 4), "heads": probe.heads_.tolist()}
+            "f1_val": round(f1(va.y, p >= 0.5), 4),
+            "max_p": round(float(p.max()), 4),
+            "share_p_at_threshold": round(float(np.mean(p >= cfg.threshold)), 4),
+            "heads": probe.heads_.tolist(),
+        }
     return out
 
 
 def print_table(result: dict) -> None:
     for name, t in result["tables"].items():
-        print(f"\n{name}: {t['n_examples']} test examples, {t['n_prefixes']} prefixes; F1 " +
-              ", ".join(f"{k} {v:.3f}" for k, v in t["f1"].items()))
+        print(
+            f"\n{name}: {t['n_examples']} test examples, {t['n_prefixes']} prefixes; F1 "
+            + ", ".join(f"{k} {v:.3f}" for k, v in t["f1"].items())
+        )
         print(f"  {'method':34s} {'reduction':>9s} {'processed':>9s} {'accuracy':>9s} {'chunks':>7s}")
         for m, r in t["methods"].items():
-            processed = f"{r['processed_reduction']:9.3f}" if "processed_reduction" in r else f"{'-':>9s}"  # older results
+            processed = (
+                f"{r['processed_reduction']:9.3f}" if "processed_reduction" in r else f"{'-':>9s}"
+            )  # older results
             print(f"  {m:34s} {r['token_reduction']:9.3f} {processed} {r['accuracy']:9.3f} {r['mean_chunks']:7.2f}")
 
 
@@ -173,8 +231,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", default=str(ROOT / "probes" / "cutoff.toml"))
     parser.add_argument("--reuse", action="store_true", help="only re-summarise and redraw from the saved results")
-    parser.add_argument("--only", metavar="DATASET", help="evaluate one dataset and exit (its saved results are "
-                        "reused by a later full run: start one process per dataset to use more cores)")
+    parser.add_argument(
+        "--only",
+        metavar="DATASET",
+        help="evaluate one dataset and exit (its saved results are "
+        "reused by a later full run: start one process per dataset to use more cores)",
+    )
     args = parser.parse_args()
     torch.set_num_threads(1)  # the machine's 2 cores are shared: one thread wastes less on waiting
     stem = Path(args.config).stem
@@ -192,31 +254,48 @@ def main() -> int:
         results.parent.mkdir(parents=True, exist_ok=True)
         results.write_text(json.dumps(result, indent=1))
     print_table(result)
-    print(f"\n{result['manifest']['config']['main']} head probes on validation prefixes, scaled or not:",
-          json.dumps(result.get("scaling_ablation")))
+    print(
+        f"\n{result['manifest']['config']['main']} head probes on validation prefixes, scaled or not:",
+        json.dumps(result.get("scaling_ablation")),
+    )
     for path in write_figures(results, ROOT / result["manifest"]["probe"] / "train.json", ASSETS, prefix=stem):
         print(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path)
     cal, picked = result.get("calibrated"), result.get("validation_picked")
     if cal:
-        print(f"\nthreshold picked on validation (stop precision >= target): {cal['threshold']:g}: "
-              f"token reduction {cal['token_reduction']:.3f}, accuracy {cal['accuracy']:.3f}")
+        print(
+            f"\nthreshold picked on validation (stop precision >= target): {cal['threshold']:g}: "
+            f"token reduction {cal['token_reduction']:.3f}, accuracy {cal['accuracy']:.3f}"
+        )
     if picked:
-        print(f"threshold picked on validation answers (largest reduction at >= full accuracy): {picked['threshold']:g}: "
-              f"token reduction {picked['token_reduction']:.3f}, accuracy {picked['accuracy']:.3f} "
-              f"(validation sweep: {json.dumps(picked['validation']['sweep'])})")
+        print(
+            f"threshold picked on validation answers (largest reduction at >= full accuracy): {picked['threshold']:g}: "
+            f"token reduction {picked['token_reduction']:.3f}, accuracy {picked['accuracy']:.3f} "
+            f"(validation sweep: {json.dumps(picked['validation']['sweep'])})"
+        )
     for name, rule in result.get("validation_picked_by_probe", {}).items():
-        print(f"  {name}: picked {rule['threshold']:g}: token reduction {rule['token_reduction']:.3f}, accuracy {rule['accuracy']:.3f}"
-              + (f" ({_paired(rule['vs_full'])})" if "vs_full" in rule else ""))
+        print(
+            f"  {name}: picked {rule['threshold']:g}: token reduction {rule['token_reduction']:.3f}, accuracy {rule['accuracy']:.3f}"
+            + (f" ({_paired(rule['vs_full'])})" if "vs_full" in rule else "")
+        )
     if "vs_full" in result:
-        print(f"{next(iter(result['tables'].values()))['main']} against the full context, same test examples: "
-              f"{_paired(result['vs_full'])}")
-    headline = {k: result[k] for k in ("token_reduction", "accuracy_cutoff", "accuracy_full", "f1_probe", "f1_position")}
+        print(
+            f"{next(iter(result['tables'].values()))['main']} against the full context, same test examples: "
+            f"{_paired(result['vs_full'])}"
+        )
+    headline = {
+        k: result[k] for k in ("token_reduction", "accuracy_cutoff", "accuracy_full", "f1_probe", "f1_position")
+    }
     per = result["per_dataset"]
-    met = {"reduction_and_accuracy": bool(result["token_reduction"] >= 1.33 and result["accuracy_cutoff"] >= result["accuracy_full"]),
-           "probe_beats_position_everywhere": all(r["f1_probe"] > r["f1_position"] for r in per.values())}
+    met = {
+        "reduction_and_accuracy": bool(
+            result["token_reduction"] >= 1.33 and result["accuracy_cutoff"] >= result["accuracy_full"]
+        ),
+        "probe_beats_position_everywhere": all(r["f1_probe"] > r["f1_position"] for r in per.values()),
+    }
     if picked:
         met["reduction_and_accuracy_at_validation_picked_threshold"] = bool(
-            picked["token_reduction"] >= 1.33 and picked["accuracy"] >= result["accuracy_full"])
+            picked["token_reduction"] >= 1.33 and picked["accuracy"] >= result["accuracy_full"]
+        )
     print(json.dumps(headline | {"per_dataset": per, "targets_met": met}))
     return 0
 

@@ -48,14 +48,24 @@ def run(args) -> None:
 
     trace_path, pretrain_path = RESULTS / "depth_trace.json", RESULTS / "depth_pretrain.json"
     if not (args.reuse and trace_path.exists()):
-        doc = trace_run(None, "corpus", n=args.n, max_tokens=args.max_tokens, twin=True,
-                        ablation_texts=args.ablation_texts, ablation_tokens=args.ablation_tokens,
-                        batch_size=args.batch_size, device=args.device, seed=args.seed)
+        doc = trace_run(
+            None,
+            "corpus",
+            n=args.n,
+            max_tokens=args.max_tokens,
+            twin=True,
+            ablation_texts=args.ablation_texts,
+            ablation_tokens=args.ablation_tokens,
+            batch_size=args.batch_size,
+            device=args.device,
+            seed=args.seed,
+        )
         save_results(trace_path, "depth.trace", doc["manifest"], doc["results"])
     if not (args.reuse and pretrain_path.exists()):
         preset = args.preset or ("gpu" if torch.cuda.is_available() and args.device != "cpu" else "cpu")
-        cfg = replace(PRESETS[preset], device=args.device, seed=args.seed,
-                      **({"steps": args.steps} if args.steps else {}))
+        cfg = replace(
+            PRESETS[preset], device=args.device, seed=args.seed, **({"steps": args.steps} if args.steps else {})
+        )
         doc = pretrain_run(cfg, cache=cache_dir("depth"))
         doc["manifest"]["config"]["preset"] = preset
         doc["manifest"]["device_name"] = device_name(doc["results"]["runs"]["pre-ln"]["device"])
@@ -70,32 +80,42 @@ def summarise(args) -> dict:
     trace_doc = load_results(RESULTS / "depth_trace.json")
     pre_doc = load_results(RESULTS / "depth_pretrain.json")
     traces = {k: DepthTrace.from_dict(v) for k, v in trace_doc["results"]["traces"].items()}
-    print(f"== trace: {trace_doc['manifest']['data']['n_prompts']} BIG-bench passages, first "
-          f"{trace_doc['manifest']['config']['max_tokens']} tokens; variance per layer (0 = embedding)")
+    print(
+        f"== trace: {trace_doc['manifest']['data']['n_prompts']} BIG-bench passages, first "
+        f"{trace_doc['manifest']['config']['max_tokens']} tokens; variance per layer (0 = embedding)"
+    )
     names = list(traces)
     print("layer " + " ".join(f"{n[:34]:>36}" for n in names))
     for layer in range(len(traces[names[0]].variance)):
         print(f"{layer:5d} " + " ".join(f"{traces[n].variance[layer]:36.4g}" for n in names))
     for n, t in traces.items():
-        print(f"{n}: variance last/first block {t.growth():.3g}; mean block influence {t.influence.mean():.3g}; "
-              f"angular d(l, l+1) mean {np.nanmean(t.angular_by_gap()[:, 0]):.3g}; without each prompt's first token: "
-              f"variance last/first block {t.variance_rest[-1] / t.variance_rest[1]:.3g}")
+        print(
+            f"{n}: variance last/first block {t.growth():.3g}; mean block influence {t.influence.mean():.3g}; "
+            f"angular d(l, l+1) mean {np.nanmean(t.angular_by_gap()[:, 0]):.3g}; without each prompt's first token: "
+            f"variance last/first block {t.variance_rest[-1] / t.variance_rest[1]:.3g}"
+        )
     if trace_doc["results"].get("ablation"):
         a = Ablation.from_dict(trace_doc["results"]["ablation"])
-        print(f"== ablation of {a.model['name']} on {a.n_texts} held-out passages ({a.n_tokens} tokens): "
-              f"baseline loss {a.baseline:.4f} nats")
+        print(
+            f"== ablation of {a.model['name']} on {a.n_texts} held-out passages ({a.n_tokens} tokens): "
+            f"baseline loss {a.baseline:.4f} nats"
+        )
         print("  block  Δloss: " + ", ".join(f"{b}:{d:+.3f}" for b, d in zip(a.blocks, a.delta)))
     runs = pre_doc["results"]["runs"]
     cfg = pre_doc["manifest"]["config"]
-    print(f"== pretrain ({cfg.get('preset')}): {cfg['n_layers']} layers, d {cfg['d_model']}, {cfg['steps']} steps of "
-          f"{cfg['batch_size']}x{cfg['seq_len']} tokens, lr {cfg['lr']}")
+    print(
+        f"== pretrain ({cfg.get('preset')}): {cfg['n_layers']} layers, d {cfg['d_model']}, {cfg['steps']} steps of "
+        f"{cfg['batch_size']}x{cfg['seq_len']} tokens, lr {cfg['lr']}"
+    )
     print("step " + " ".join(f"{n:>10}" for n in runs))
     first = next(iter(runs.values()))
     for i, step in enumerate(first["steps"]):
         print(f"{step:4d} " + " ".join(f"{r['val_ppl'][i]:10.2f}" for r in runs.values()))
     for n, r in runs.items():
-        print(f"{n}: final validation ppl {r['val_ppl'][-1]:.2f}, variance last/first block "
-              f"{r['variance'][-1] / r['variance'][1]:.3g}, {r['seconds']:.0f} s")
+        print(
+            f"{n}: final validation ppl {r['val_ppl'][-1]:.2f}, variance last/first block "
+            f"{r['variance'][-1] / r['variance'][1]:.3g}, {r['seconds']:.0f} s"
+        )
     print("paper (Pre-LN -> LNS): " + ", ".join(f"{k} {a} -> {b}" for k, (a, b) in PAPER.items()))
     if not args.no_figures:
         for doc in (trace_doc, pre_doc):
@@ -103,13 +123,18 @@ def summarise(args) -> dict:
                 print(f"wrote {path.relative_to(ROOT)}")
     smollm2 = next(t for n, t in traces.items() if "random" not in n)
     twin = next(t for n, t in traces.items() if "random" in n)
-    return {"ppl_preln": runs["pre-ln"]["val_ppl"][-1], "ppl_lns": runs["lns"]["val_ppl"][-1], "steps": cfg["steps"],
-            "params": first["params"], "device": pre_doc["manifest"].get("device_name", first["device"]),
-            "variance_last_over_first_preln": runs["pre-ln"]["variance"][-1] / runs["pre-ln"]["variance"][1],
-            "variance_last_over_first_lns": runs["lns"]["variance"][-1] / runs["lns"]["variance"][1],
-            "variance_last_over_first_smollm2": smollm2.growth(),
-            "variance_last_over_first_smollm2_random_init": twin.growth(),
-            "variance_last_over_first_smollm2_without_first_token": smollm2.variance_rest[-1] / smollm2.variance_rest[1]}
+    return {
+        "ppl_preln": runs["pre-ln"]["val_ppl"][-1],
+        "ppl_lns": runs["lns"]["val_ppl"][-1],
+        "steps": cfg["steps"],
+        "params": first["params"],
+        "device": pre_doc["manifest"].get("device_name", first["device"]),
+        "variance_last_over_first_preln": runs["pre-ln"]["variance"][-1] / runs["pre-ln"]["variance"][1],
+        "variance_last_over_first_lns": runs["lns"]["variance"][-1] / runs["lns"]["variance"][1],
+        "variance_last_over_first_smollm2": smollm2.growth(),
+        "variance_last_over_first_smollm2_random_init": twin.growth(),
+        "variance_last_over_first_smollm2_without_first_token": smollm2.variance_rest[-1] / smollm2.variance_rest[1],
+    }
 
 
 def main(argv=None) -> int:

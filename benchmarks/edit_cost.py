@@ -33,9 +33,9 @@ import platform
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Callable
 
 import torch
 
@@ -48,16 +48,21 @@ BACKENDS = ("hooks", "transformer_lens", "nnsight")
 VARIANTS = ("plain", "read", *(f"steer_{b}" for b in BACKENDS), *(f"patch_{b}" for b in BACKENDS))
 TARGETS = {"steer_hooks": 1.03}
 STEER_SCALE = 8.0
-DENOMINATOR = ("plain: model(input_ids, attention_mask, use_cache=False) under torch.no_grad() "
-               "(decode: model.generate with the KV cache)")
+DENOMINATOR = (
+    "plain: model(input_ids, attention_mask, use_cache=False) under torch.no_grad() "
+    "(decode: model.generate with the KV cache)"
+)
 NO_DECODE = {
     "read": "decode compares generate with and without the steering edit; there is no capture call to read",
     "steer_transformer_lens": "no decode path through internals: edits during generation attach to the HF model "
-                              "(lm.edit), which only the hooks mechanism runs",
+    "(lm.edit), which only the hooks mechanism runs",
     "steer_nnsight": "no decode path through internals: edits during generation attach to the HF model "
-                     "(lm.edit), which only the hooks mechanism runs",
-    **{f"patch_{b}": "a patch restores positions of a stored clean run; decode steps make new positions "
-                     "that have no stored values" for b in BACKENDS},
+    "(lm.edit), which only the hooks mechanism runs",
+    **{
+        f"patch_{b}": "a patch restores positions of a stored clean run; decode steps make new positions "
+        "that have no stored values"
+        for b in BACKENDS
+    },
 }
 
 
@@ -66,7 +71,7 @@ class Regime:
     name: str
     batch: int
     tokens: int
-    steps: int = 0      # greedy decode steps (decode only)
+    steps: int = 0  # greedy decode steps (decode only)
     repeats: int = 5
 
 
@@ -103,8 +108,9 @@ def corrupted(lm, regime: Regime, seed: int):
     clean = make_inputs(lm, regime, seed).ids
     g = torch.Generator().manual_seed(seed + 2)
     bad = clean.clone()
-    bad[:, 0] = (clean[:, 0].cpu() + torch.randint(1, lm.model.config.vocab_size, (clean.shape[0],), generator=g)
-                 ) % lm.model.config.vocab_size
+    bad[:, 0] = (
+        clean[:, 0].cpu() + torch.randint(1, lm.model.config.vocab_size, (clean.shape[0],), generator=g)
+    ) % lm.model.config.vocab_size
     return clean, bad
 
 
@@ -112,7 +118,9 @@ def patching(lm, clean_ids: torch.Tensor):
     """Every layer's last-token resid_post restored from a clean run (one patch edit per layer)."""
     from internals import capture, edits
 
-    clean = capture(lm, clean_ids.tolist(), "resid_post.*", reduce="none", batch_size=clean_ids.shape[0], stop_early=False)
+    clean = capture(
+        lm, clean_ids.tolist(), "resid_post.*", reduce="none", batch_size=clean_ids.shape[0], stop_early=False
+    )
     return edits.EditSet([edits.patch(f"resid_post.{layer}", clean, positions=[-1]) for layer in range(lm.n_layers)])
 
 
@@ -129,8 +137,9 @@ def forward_calls(lm, regime: Regime, seed: int) -> tuple[dict[str, Callable], t
             return model(input_ids=ids, attention_mask=mask, use_cache=False).logits[:, -1]
 
     def through(backend: str, edit=None):
-        return lambda: capture(lm, lists, "logits", reduce="last", backend=backend, batch_size=regime.batch,
-                               stop_early=False, edits=edit)["logits"]
+        return lambda: capture(
+            lm, lists, "logits", reduce="last", backend=backend, batch_size=regime.batch, stop_early=False, edits=edit
+        )["logits"]
 
     calls = {"plain": plain, "read": through("hooks")}
     calls.update({f"steer_{b}": through(b, steer) for b in BACKENDS})
@@ -167,11 +176,13 @@ def checks(out: dict, want: torch.Tensor | None, regime: Regime) -> dict:
         prompt = regime.tokens
         changed = int((out["plain"][:, prompt:] != out["steer_hooks"][:, prompt:]).sum())
         return {"steer_tokens_changed": changed, "generated_tokens": out["plain"][:, prompt:].numel()}
-    return {"plain_vs_read": _diff(out["plain"], out["read"]),
-            "steer_change": _diff(out["steer_hooks"], out["read"]),
-            "steer_backends": {b: _diff(out[f"steer_{b}"], out["steer_hooks"]) for b in BACKENDS[1:]},
-            "patch_vs_clean": {b: _diff(out[f"patch_{b}"], want) for b in BACKENDS},
-            "corrupted_vs_clean": _diff(out["read"], want)}
+    return {
+        "plain_vs_read": _diff(out["plain"], out["read"]),
+        "steer_change": _diff(out["steer_hooks"], out["read"]),
+        "steer_backends": {b: _diff(out[f"steer_{b}"], out["steer_hooks"]) for b in BACKENDS[1:]},
+        "patch_vs_clean": {b: _diff(out[f"patch_{b}"], want) for b in BACKENDS},
+        "corrupted_vs_clean": _diff(out["read"], want),
+    }
 
 
 def time_regime(lm, regime: Regime, args) -> tuple[dict, dict, dict]:
@@ -207,16 +218,29 @@ def time_regime(lm, regime: Regime, args) -> tuple[dict, dict, dict]:
 def summarise(lm, results: dict, found: dict, notes: dict, args) -> dict:
     key = f"{args.clock}_ratio"
     table = {reg: {v: round(rows[v][key], 4) if v in rows else None for v in VARIANTS} for reg, rows in results.items()}
-    vs_read = {reg: {v: round(rows[v][key + "_vs_read"], 4) for v in VARIANTS if v in rows and key + "_vs_read" in rows[v]}
-               for reg, rows in results.items()}
+    vs_read = {
+        reg: {v: round(rows[v][key + "_vs_read"], 4) for v in VARIANTS if v in rows and key + "_vs_read" in rows[v]}
+        for reg, rows in results.items()
+    }
     steer = [t["steer_hooks"] for t in table.values() if t.get("steer_hooks") is not None]
     worst = max(steer) if steer else None
-    return {"regimes": table, "vs_read": vs_read, "denominator": DENOMINATOR, "steer_hooks_worst": worst,
-            "targets": TARGETS, "target_met": None if worst is None else worst <= TARGETS["steer_hooks"],
-            "device": args.device.split(":")[0], "clock": args.clock, "checks": found, "notes": notes,
-            "seconds": {reg: {v: {k: round(x, 5) for k, x in row.items()} for v, row in rows.items()}
-                        for reg, rows in results.items()},
-            "manifest": manifest(lm, args)}
+    return {
+        "regimes": table,
+        "vs_read": vs_read,
+        "denominator": DENOMINATOR,
+        "steer_hooks_worst": worst,
+        "targets": TARGETS,
+        "target_met": None if worst is None else worst <= TARGETS["steer_hooks"],
+        "device": args.device.split(":")[0],
+        "clock": args.clock,
+        "checks": found,
+        "notes": notes,
+        "seconds": {
+            reg: {v: {k: round(x, 5) for k, x in row.items()} for v, row in rows.items()}
+            for reg, rows in results.items()
+        },
+        "manifest": manifest(lm, args),
+    }
 
 
 def manifest(lm, args) -> dict:
@@ -225,20 +249,36 @@ def manifest(lm, args) -> dict:
     import transformers
 
     dev = torch.cuda.get_device_name(0) if args.device.startswith("cuda") else cpu_name()
-    return {"model": lm.describe(), "attn_implementation": "eager", "device": dev, "threads": args.threads,
-            "regimes": {r.name: asdict(r) for r in regimes(args)}, "seed": args.seed, "clock": args.clock,
-            "steer": steering(lm, args.seed).describe(), "patch": f"resid_post.L for L in 0-{lm.n_layers - 1}, positions [-1]",
-            "versions": {"python": platform.python_version(), "torch": torch.__version__, "transformers": transformers.__version__,
-                         "transformer_lens": getattr(transformer_lens, "__version__", "?"), "nnsight": nnsight.__version__},
-            "machine": f"{platform.node()} ({platform.machine()}, {platform.system()})",
-            "date": time.strftime("%Y-%m-%d %H:%M:%S"), "command": " ".join(sys.argv)}
+    return {
+        "model": lm.describe(),
+        "attn_implementation": "eager",
+        "device": dev,
+        "threads": args.threads,
+        "regimes": {r.name: asdict(r) for r in regimes(args)},
+        "seed": args.seed,
+        "clock": args.clock,
+        "steer": steering(lm, args.seed).describe(),
+        "patch": f"resid_post.L for L in 0-{lm.n_layers - 1}, positions [-1]",
+        "versions": {
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "transformers": transformers.__version__,
+            "transformer_lens": getattr(transformer_lens, "__version__", "?"),
+            "nnsight": nnsight.__version__,
+        },
+        "machine": f"{platform.node()} ({platform.machine()}, {platform.system()})",
+        "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "command": " ".join(sys.argv),
+    }
 
 
 def print_table(doc: dict) -> None:
     m = doc["manifest"]
-    print(f"\nedit cost, {m['model']['name']} on {m['device']}, {m['threads']} thread(s), {doc['clock']} clock; "
-          f"x plain: median over repeats of (call / plain call of the same repeat); x read: the same over the "
-          f"plain capture")
+    print(
+        f"\nedit cost, {m['model']['name']} on {m['device']}, {m['threads']} thread(s), {doc['clock']} clock; "
+        f"x plain: median over repeats of (call / plain call of the same repeat); x read: the same over the "
+        f"plain capture"
+    )
     print(f"{'regime':<11}{'variant':<24}{'median s':>10}{'x plain':>9}{'x read':>9}")
     for reg, ratios in doc["regimes"].items():
         for v in VARIANTS:
@@ -251,8 +291,10 @@ def print_table(doc: dict) -> None:
     for reg, c in doc["checks"].items():
         print(f"checks {reg}: {json.dumps(c)}")
     met = doc["target_met"]
-    print(f"target steer_hooks <= {TARGETS['steer_hooks']}x plain in every regime: worst {doc['steer_hooks_worst']} -> "
-          f"{'n/a' if met is None else 'met' if met else 'MISSED'}")
+    print(
+        f"target steer_hooks <= {TARGETS['steer_hooks']}x plain in every regime: worst {doc['steer_hooks_worst']} -> "
+        f"{'n/a' if met is None else 'met' if met else 'MISSED'}"
+    )
 
 
 def parse_args(argv=None):
@@ -261,10 +303,19 @@ def parse_args(argv=None):
     p.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N")
     p.add_argument("--dtype", default=None, help="default: float32 on the CPU, bfloat16 on CUDA")
     p.add_argument("--regimes", nargs="+", default=list(REGIMES), choices=list(REGIMES))
-    p.add_argument("--repeats", type=int, default=None, help="timed repeats per regime (default: latency 40, throughput 10, decode 10)")
+    p.add_argument(
+        "--repeats",
+        type=int,
+        default=None,
+        help="timed repeats per regime (default: latency 40, throughput 10, decode 10)",
+    )
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
-    p.add_argument("--clock", choices=["wall", "cpu"], default=None,
-                   help="ratios from wall time or this process's CPU time (default: cpu on the CPU, wall on CUDA)")
+    p.add_argument(
+        "--clock",
+        choices=["wall", "cpu"],
+        default=None,
+        help="ratios from wall time or this process's CPU time (default: cpu on the CPU, wall on CUDA)",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quick", action="store_true", help="tiny inputs and 2 repeats: a smoke test")
     p.add_argument("--out", default=None, help="result JSON (default benchmarks/results/edit_cost_<device>.json)")

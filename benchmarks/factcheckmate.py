@@ -28,7 +28,7 @@ import argparse
 import json
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -65,7 +65,9 @@ def main() -> int:
     saved = configs["qa_wikidata"].heads[0]  # the head the probe directory holds (and the detector uses)
     qa = detection["qa_wikidata"][saved]
     summary = {
-        "head": saved, "balanced_accuracy": qa["test"]["balanced_accuracy"], "auroc": qa["test"]["auroc"],
+        "head": saved,
+        "balanced_accuracy": qa["test"]["balanced_accuracy"],
+        "auroc": qa["test"]["auroc"],
         "best_layer": qa["layer"],
         "factual_rate_flagged_before": mitigation["test"]["flagged_before"],
         "factual_rate_flagged_after": mitigation["test"]["flagged_after"],
@@ -75,12 +77,24 @@ def main() -> int:
     }
     from internals.store import package_versions
 
-    result = {"summary": summary, "detection": detection, "transfer": transfer, "mitigation": mitigation,
-              "figures": figures, "manifest": {
-                  "model": lm.describe(), "device": "cpu", "threads": args.threads, "versions": package_versions(),
-                  "configs": {n: c.__dict__ for n, c in configs.items()}, "command": " ".join(sys.argv),
-                  "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                  "wall_s": round(time.time() - started, 1), "cpu_s": round(time.process_time() - cpu0, 1)}}
+    result = {
+        "summary": summary,
+        "detection": detection,
+        "transfer": transfer,
+        "mitigation": mitigation,
+        "figures": figures,
+        "manifest": {
+            "model": lm.describe(),
+            "device": "cpu",
+            "threads": args.threads,
+            "versions": package_versions(),
+            "configs": {n: c.__dict__ for n, c in configs.items()},
+            "command": " ".join(sys.argv),
+            "date": datetime.now(UTC).isoformat(timespec="seconds"),
+            "wall_s": round(time.time() - started, 1),
+            "cpu_s": round(time.process_time() - cpu0, 1),
+        },
+    }
     _print_tables(detection, transfer, mitigation, configs)
     if not args.quick:
         RESULTS.parent.mkdir(parents=True, exist_ok=True)
@@ -109,8 +123,17 @@ def _prepare(lm, config, quiet):
     from internals.data import load_dataset
 
     data = load_dataset(config.dataset, limit=config.limit, seed=config.seed)
-    return prepare(lm, data, config.template, config.setting, config.generation, "*", config.seed,
-                   config.capture_batch_size, progress=not quiet)
+    return prepare(
+        lm,
+        data,
+        config.template,
+        config.setting,
+        config.generation,
+        "*",
+        config.seed,
+        config.capture_batch_size,
+        progress=not quiet,
+    )
 
 
 def _detection(config) -> dict:
@@ -139,9 +162,15 @@ def _rate(correct) -> float | None:
 def _mitigation(lm, config, prep, detection, args) -> dict:
     from internals.analyses.factcheckmate.generate import greedy_answers
     from internals.analyses.factcheckmate.labels import MATCHING
+    from internals.analyses.factcheckmate.steer import (
+        Detector,
+        factcheckmate_answers,
+        steering,
+        steering_edit,
+        steering_vector,
+        timings,
+    )
     from internals.answers import match
-    from internals.analyses.factcheckmate.steer import (Detector, factcheckmate_answers, steering, steering_edit,
-                                                        steering_vector, timings)
     from internals.heads import load_probe
     from internals.stats import mcnemar
 
@@ -159,13 +188,18 @@ def _mitigation(lm, config, prep, detection, args) -> dict:
         if not len(rows):
             return np.zeros(0, bool)
         with steering(lm.model, at, vectors[at], alpha):
-            answers = greedy_answers(lm, [prep.prompts[i] for i in rows], gen, progress=not args.quiet,
-                                     desc=f"steer layer {at} alpha={alpha}").text
+            answers = greedy_answers(
+                lm,
+                [prep.prompts[i] for i in rows],
+                gen,
+                progress=not args.quiet,
+                desc=f"steer layer {at} alpha={alpha}",
+            ).text
         return np.array([match(a, data[i].answers, MATCHING) for a, i in zip(answers, rows)], dtype=bool)
 
     rng = np.random.default_rng(config.seed)
     val_flagged = split.validation[flagged[split.validation]]
-    val_rows = np.sort(rng.permutation(val_flagged)[:args.val_flagged])
+    val_rows = np.sort(rng.permutation(val_flagged)[: args.val_flagged])
     grid = {at: {alpha: _rate(steered_correct(val_rows, at, alpha)) for alpha in ALPHAS} for at in steer_layers}
 
     def pick(layers):  # best validation rate; ties: the probed layer, then the smaller alpha
@@ -178,35 +212,54 @@ def _mitigation(lm, config, prep, detection, args) -> dict:
     same_pick = (steer_at, best_alpha) == probed_pick
     after_flagged = after_probed if same_pick else steered_correct(test_flagged, steer_at, best_alpha)
     # unflagged questions are left alone by design: check it by running the whole pipeline on a sample
-    check_rows = np.sort(rng.permutation(test_unflagged)[:args.unflagged_check])
-    piped = factcheckmate_answers(lm, [prep.prompts[i] for i in check_rows], detector, vectors[steer_at], best_alpha,
-                                  gen, steer_layer=steer_at)
+    check_rows = np.sort(rng.permutation(test_unflagged)[: args.unflagged_check])
+    piped = factcheckmate_answers(
+        lm, [prep.prompts[i] for i in check_rows], detector, vectors[steer_at], best_alpha, gen, steer_layer=steer_at
+    )
     same = [a == prep.labels.answers[i] for a, i in zip(piped.answers, check_rows)]
     if_steered = steered_correct(check_rows, steer_at, best_alpha)
-    timing_rows = rng.permutation(split.test)[:args.timing_questions]
-    times = timings(lm, [prep.prompts[i] for i in timing_rows], detector, vectors[steer_at], best_alpha, gen,
-                    steer_layer=steer_at)
+    timing_rows = rng.permutation(split.test)[: args.timing_questions]
+    times = timings(
+        lm, [prep.prompts[i] for i in timing_rows], detector, vectors[steer_at], best_alpha, gen, steer_layer=steer_at
+    )
     return {
-        "layer": layer, "steer_layer": steer_at, "best_alpha": best_alpha,
+        "layer": layer,
+        "steer_layer": steer_at,
+        "best_alpha": best_alpha,
         "edit": steering_edit(steer_at, vectors[steer_at], best_alpha).describe(),  # the chosen edit, as data
-        "vector_norm": {str(at): float(np.linalg.norm(v)) for at, v in vectors.items()}, "alphas": list(ALPHAS),
-        "validation": {"n_flagged": int(len(val_flagged)), "n_used": int(len(val_rows)),
-                       "factual_rate_before": _rate(correct[val_rows]),
-                       "factual_rate_after": {str(at): {str(a): r for a, r in row.items()} for at, row in grid.items()},
-                       "best": {"layer": steer_at, "alpha": best_alpha},
-                       "best_at_probed_layer": {"layer": probed_pick[0], "alpha": probed_pick[1]}},
-        "test": {"n": int(len(split.test)), "n_flagged": int(len(test_flagged)), "n_unflagged": int(len(test_unflagged)),
-                 "flagged_before": _rate(correct[test_flagged]), "flagged_after": _rate(after_flagged),
-                 "flagged_after_at_probed_layer": _rate(after_probed),
-                 "flagged_counts": {"before": int(correct[test_flagged].sum()), "after": int(after_flagged.sum()),
-                                    **mcnemar(after_flagged, correct[test_flagged])},
-                 "unflagged_before": _rate(correct[test_unflagged]),
-                 "unflagged_after": _rate(correct[test_unflagged]),
-                 "unflagged_pipeline_check": {"n": int(len(check_rows)), "identical_answers": int(sum(same)),
-                                              "detector_fired": int(piped.flagged.sum())},
-                 "unflagged_sample_if_steered": {"before": _rate(correct[check_rows]), "after": _rate(if_steered)},
-                 "factual_rate_all_before": _rate(correct[split.test]),
-                 "factual_rate_all_after": _rate(np.concatenate([after_flagged, correct[test_unflagged]]))},
+        "vector_norm": {str(at): float(np.linalg.norm(v)) for at, v in vectors.items()},
+        "alphas": list(ALPHAS),
+        "validation": {
+            "n_flagged": int(len(val_flagged)),
+            "n_used": int(len(val_rows)),
+            "factual_rate_before": _rate(correct[val_rows]),
+            "factual_rate_after": {str(at): {str(a): r for a, r in row.items()} for at, row in grid.items()},
+            "best": {"layer": steer_at, "alpha": best_alpha},
+            "best_at_probed_layer": {"layer": probed_pick[0], "alpha": probed_pick[1]},
+        },
+        "test": {
+            "n": int(len(split.test)),
+            "n_flagged": int(len(test_flagged)),
+            "n_unflagged": int(len(test_unflagged)),
+            "flagged_before": _rate(correct[test_flagged]),
+            "flagged_after": _rate(after_flagged),
+            "flagged_after_at_probed_layer": _rate(after_probed),
+            "flagged_counts": {
+                "before": int(correct[test_flagged].sum()),
+                "after": int(after_flagged.sum()),
+                **mcnemar(after_flagged, correct[test_flagged]),
+            },
+            "unflagged_before": _rate(correct[test_unflagged]),
+            "unflagged_after": _rate(correct[test_unflagged]),
+            "unflagged_pipeline_check": {
+                "n": int(len(check_rows)),
+                "identical_answers": int(sum(same)),
+                "detector_fired": int(piped.flagged.sum()),
+            },
+            "unflagged_sample_if_steered": {"before": _rate(correct[check_rows]), "after": _rate(if_steered)},
+            "factual_rate_all_before": _rate(correct[split.test]),
+            "factual_rate_all_after": _rate(np.concatenate([after_flagged, correct[test_unflagged]])),
+        },
         "timings": times,
     }
 
@@ -235,8 +288,10 @@ def _print_tables(detection, transfer, mitigation, configs) -> None:
         for head in configs[name].heads:
             m = detection[name][head]
             t = m["test"]
-            print(f"| {name} | {head} | {m['layer']} | {_fmt(t['balanced_accuracy'])} | {_fmt(t['auroc'])} | "
-                  f"{_fmt(t['f1'])} | {t['n']} ({t['n_hallucinated']}) |")
+            print(
+                f"| {name} | {head} | {m['layer']} | {_fmt(t['balanced_accuracy'])} | {_fmt(t['auroc'])} | "
+                f"{_fmt(t['f1'])} | {t['n']} ({t['n_hallucinated']}) |"
+            )
     print("\nTransfer (train split of one, all questions of the other)")
     print("| train -> test | head | layer | bal. acc. | AUROC |")
     print("|---|---|---|---|---|")
@@ -244,23 +299,29 @@ def _print_tables(detection, transfer, mitigation, configs) -> None:
         pair, head = key.split("/")
         print(f"| {pair} | {head} | {m['layer']} | {_fmt(m['balanced_accuracy'])} | {_fmt(m['auroc'])} |")
     t, v = mitigation["test"], mitigation["validation"]
-    print(f"\nMitigation on qa_wikidata test: detector at layer {mitigation['layer']}; steering at layer "
-          f"{mitigation['steer_layer']}, alpha {mitigation['best_alpha']}, chosen on {v['n_used']} flagged validation "
-          f"questions (factual before {_fmt(v['factual_rate_before'])}; after, by layer and alpha: "
-          f"{v['factual_rate_after']})")
+    print(
+        f"\nMitigation on qa_wikidata test: detector at layer {mitigation['layer']}; steering at layer "
+        f"{mitigation['steer_layer']}, alpha {mitigation['best_alpha']}, chosen on {v['n_used']} flagged validation "
+        f"questions (factual before {_fmt(v['factual_rate_before'])}; after, by layer and alpha: "
+        f"{v['factual_rate_after']})"
+    )
     c = t["flagged_counts"]
-    print(f"Flagged test questions: {c['before']} -> {c['after']} factual (won {c['wins']}, lost {c['losses']}, "
-          f"McNemar p = {c['p_value']:.3g}); steering the probed layer instead "
-          f"(alpha {v['best_at_probed_layer']['alpha']}): {_fmt(t['flagged_after_at_probed_layer'])}")
+    print(
+        f"Flagged test questions: {c['before']} -> {c['after']} factual (won {c['wins']}, lost {c['losses']}, "
+        f"McNemar p = {c['p_value']:.3g}); steering the probed layer instead "
+        f"(alpha {v['best_at_probed_layer']['alpha']}): {_fmt(t['flagged_after_at_probed_layer'])}"
+    )
     print("| questions | n | factual before | factual after |")
     print("|---|---|---|---|")
     print(f"| flagged | {t['n_flagged']} | {_fmt(t['flagged_before'])} | {_fmt(t['flagged_after'])} |")
     print(f"| unflagged | {t['n_unflagged']} | {_fmt(t['unflagged_before'])} | {_fmt(t['unflagged_after'])} |")
     print(f"| all | {t['n']} | {_fmt(t['factual_rate_all_before'])} | {_fmt(t['factual_rate_all_after'])} |")
     s = mitigation["timings"]["seconds_per_question"]
-    print(f"\nSeconds per question (batch 1, CPU): plain {s['plain']:.3f}, with fused detection {s['fused']:.3f} "
-          f"(overhead {mitigation['timings']['detection_overhead']:+.1%}), separate detection pass {s['separate']:.3f}, "
-          f"steered generation {s['steered']:.3f}")
+    print(
+        f"\nSeconds per question (batch 1, CPU): plain {s['plain']:.3f}, with fused detection {s['fused']:.3f} "
+        f"(overhead {mitigation['timings']['detection_overhead']:+.1%}), separate detection pass {s['separate']:.3f}, "
+        f"steered generation {s['steered']:.3f}"
+    )
 
 
 def _json_default(x):

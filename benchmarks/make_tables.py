@@ -26,57 +26,88 @@ def capture_overhead(doc: dict) -> str:
     """capture_overhead_<device>.json: time and peak-memory ratios to the plain forward ("-": not measured)."""
     m = doc.get("manifest", {})
     model = m.get("model", {}).get("name", "?")
-    head = (f"### Capture overhead, {doc.get('device', '?')} ({m.get('device', '?')}, {model}, "
-            f"{m.get('threads', '?')} thread(s), {doc.get('clock', 'wall')} clock, {m.get('date', '?')})\n\n")
+    head = (
+        f"### Capture overhead, {doc.get('device', '?')} ({m.get('device', '?')}, {model}, "
+        f"{m.get('threads', '?')} thread(s), {doc.get('clock', 'wall')} clock, {m.get('date', '?')})\n\n"
+    )
     mem = doc.get("peak_memory_ratio", {})
-    rows = ["| regime | " + " | ".join(f"time {b}" for b in BACKENDS) + " | " + " | ".join(f"memory {b}" for b in BACKENDS) + " |",
-            "|---" * (2 * len(BACKENDS) + 1) + "|"]
+    rows = [
+        "| regime | "
+        + " | ".join(f"time {b}" for b in BACKENDS)
+        + " | "
+        + " | ".join(f"memory {b}" for b in BACKENDS)
+        + " |",
+        "|---" * (2 * len(BACKENDS) + 1) + "|",
+    ]
     for reg, ratios in doc.get("regimes", {}).items():
         cells = [_x(ratios.get(b)) for b in BACKENDS]
         cells += [_x(mem[reg].get(b)) if reg in mem else "-" for b in BACKENDS]
         rows.append(f"| {reg} | " + " | ".join(cells) + " |")
     t = doc.get("targets", {})
-    lines = [f"hooks, worst regime but stop: {_x(doc.get('hooks_worst'), 3)} (target <= {t.get('hooks_worst', 1.03)}x); "
-             f"mid-layer stop: {_x(doc.get('mid_layer_stop'), 3)} of a full forward (target <= {t.get('mid_layer_stop', 0.6)}x); "
-             f"long peak memory: {_x(doc.get('long_peak_memory_hooks'), 3)} (target <= {t.get('long_peak_memory_hooks', 1.05)}x)"]
+    lines = [
+        f"hooks, worst regime but stop: {_x(doc.get('hooks_worst'), 3)} (target <= {t.get('hooks_worst', 1.03)}x); "
+        f"mid-layer stop: {_x(doc.get('mid_layer_stop'), 3)} of a full forward (target <= {t.get('mid_layer_stop', 0.6)}x); "
+        f"long peak memory: {_x(doc.get('long_peak_memory_hooks'), 3)} (target <= {t.get('long_peak_memory_hooks', 1.05)}x)"
+    ]
     if doc.get("pooled_tokens_per_s") is not None:
-        lines.append(f"pooled capture throughput: {doc['pooled_tokens_per_s']:.1%} of forward-only tokens/s "
-                     f"(target >= {t.get('pooled_tokens_per_s', 0.95):.0%} on GPU)")
+        lines.append(
+            f"pooled capture throughput: {doc['pooled_tokens_per_s']:.1%} of forward-only tokens/s "
+            f"(target >= {t.get('pooled_tokens_per_s', 0.95):.0%} on GPU)"
+        )
     lines += [f"n/a {k}: {v}" for k, v in doc.get("notes", {}).items()]
     return head + "\n".join(rows) + "\n\n" + "\n".join(f"- {line}" for line in lines) + "\n"
 
 
-EDIT_VARIANTS = ("read", "steer_hooks", "steer_transformer_lens", "steer_nnsight", "patch_hooks", "patch_transformer_lens",
-                 "patch_nnsight")
+EDIT_VARIANTS = (
+    "read",
+    "steer_hooks",
+    "steer_transformer_lens",
+    "steer_nnsight",
+    "patch_hooks",
+    "patch_transformer_lens",
+    "patch_nnsight",
+)
 
 
 def edit_cost(doc: dict) -> str:
     """edit_cost_<device>.json: time ratios of captures with edits to a plain forward (decode: plain generate)."""
     m = doc.get("manifest", {})
     model = m.get("model", {}).get("name", "?")
-    head = (f"### Edit cost, {doc.get('device', '?')} ({m.get('device', '?')}, {model}, {m.get('threads', '?')} thread(s), "
-            f"{doc.get('clock', 'wall')} clock, {m.get('date', '?')})\n\n")
-    rows = ["| regime | " + " | ".join(v.replace("_", " ").replace("transformer lens", "TL") for v in EDIT_VARIANTS) + " |",
-            "|---" * (len(EDIT_VARIANTS) + 1) + "|"]
+    head = (
+        f"### Edit cost, {doc.get('device', '?')} ({m.get('device', '?')}, {model}, {m.get('threads', '?')} thread(s), "
+        f"{doc.get('clock', 'wall')} clock, {m.get('date', '?')})\n\n"
+    )
+    rows = [
+        "| regime | " + " | ".join(v.replace("_", " ").replace("transformer lens", "TL") for v in EDIT_VARIANTS) + " |",
+        "|---" * (len(EDIT_VARIANTS) + 1) + "|",
+    ]
     for reg, ratios in doc.get("regimes", {}).items():
         rows.append(f"| {reg} | " + " | ".join(_x(ratios.get(v)) for v in EDIT_VARIANTS) + " |")
     target = doc.get("targets", {}).get("steer_hooks", 1.03)
     met = doc.get("target_met")
-    lines = [f"ratios to {doc.get('denominator', 'a plain forward')}",
-             f"steer through hooks, worst regime: {_x(doc.get('steer_hooks_worst'), 3)} (target <= {target}x: "
-             f"{'n/a' if met is None else 'met' if met else 'missed'})"]
+    lines = [
+        f"ratios to {doc.get('denominator', 'a plain forward')}",
+        f"steer through hooks, worst regime: {_x(doc.get('steer_hooks_worst'), 3)} (target <= {target}x: "
+        f"{'n/a' if met is None else 'met' if met else 'missed'})",
+    ]
     over_read = {reg: r["steer_hooks"] for reg, r in doc.get("vs_read", {}).items() if r.get("steer_hooks") is not None}
     if over_read:
-        lines.append("steer through hooks over the same capture without edits (the edit's own cost): "
-                     + ", ".join(f"{reg} {_x(v, 3)}" for reg, v in over_read.items()))
+        lines.append(
+            "steer through hooks over the same capture without edits (the edit's own cost): "
+            + ", ".join(f"{reg} {_x(v, 3)}" for reg, v in over_read.items())
+        )
     checks = doc.get("checks", {})
     for reg, c in checks.items():
         if "steer_change" in c:
-            lines.append(f"{reg} checks: the steer moves the last-token logits by up to {c['steer_change']:.3g}; "
-                         f"TL and nnsight steer within {max(c['steer_backends'].values()):.1g} of hooks; "
-                         f"patched logits within {max(c['patch_vs_clean'].values()):.1g} of the clean run's")
+            lines.append(
+                f"{reg} checks: the steer moves the last-token logits by up to {c['steer_change']:.3g}; "
+                f"TL and nnsight steer within {max(c['steer_backends'].values()):.1g} of hooks; "
+                f"patched logits within {max(c['patch_vs_clean'].values()):.1g} of the clean run's"
+            )
         elif "steer_tokens_changed" in c:
-            lines.append(f"{reg} checks: the steer changes {c['steer_tokens_changed']} of {c['generated_tokens']} generated tokens")
+            lines.append(
+                f"{reg} checks: the steer changes {c['steer_tokens_changed']} of {c['generated_tokens']} generated tokens"
+            )
     seen = set()
     for key, why in doc.get("notes", {}).items():
         if why not in seen:  # one line per reason, naming every variant it covers

@@ -8,8 +8,8 @@ their warm-up call, and dropped with a reason when they do not compute what HF's
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 
@@ -25,9 +25,9 @@ BACKENDS = VARIANTS[1:]
 
 @dataclass
 class Inputs:
-    ids: torch.Tensor        # [batch, tokens] random token ids, on the model's device
-    mask: torch.Tensor       # [batch, tokens] all ones (no padding: every variant sees the same tokens)
-    lists: list[list[int]]   # the same ids as lists, what `capture` takes
+    ids: torch.Tensor  # [batch, tokens] random token ids, on the model's device
+    mask: torch.Tensor  # [batch, tokens] all ones (no padding: every variant sees the same tokens)
+    lists: list[list[int]]  # the same ids as lists, what `capture` takes
 
 
 def make_inputs(lm, regime, seed: int) -> Inputs:
@@ -50,8 +50,9 @@ def forward_calls(lm, regime, x: Inputs) -> dict[str, Callable]:
             return model(input_ids=x.ids, attention_mask=x.mask, use_cache=False).logits.shape
 
     def backend(name):
-        return lambda: capture(lm, x.lists, sites, regime.reduce, backend=name, batch_size=regime.batch,
-                               stop_early=regime.mid_stop)
+        return lambda: capture(
+            lm, x.lists, sites, regime.reduce, backend=name, batch_size=regime.batch, stop_early=regime.mid_stop
+        )
 
     return {"plain": plain, **{b: backend(b) for b in BACKENDS}}
 
@@ -83,8 +84,15 @@ def decode_calls(lm, regime, x: Inputs) -> dict[str, Callable]:
         parts = {s.name: [] for s in sites}
         hooks_ = [(hook_name(s), (lambda s: lambda t, hook: parts[s.name].append(norm(t, None)))(s)) for s in sites]
         with torch.no_grad(), b.hooks(fwd_hooks=hooks_):
-            out = b.generate(x.ids, max_new_tokens=regime.steps, do_sample=False, stop_at_eos=False,
-                             use_past_kv_cache=True, return_type="tokens", verbose=False)
+            out = b.generate(
+                x.ids,
+                max_new_tokens=regime.steps,
+                do_sample=False,
+                stop_at_eos=False,
+                use_past_kv_cache=True,
+                return_type="tokens",
+                verbose=False,
+            )
         return out, {k: torch.cat(v, 1).cpu() for k, v in parts.items()}
 
     def nnsight():
@@ -114,8 +122,10 @@ def check_decode(results: dict, steps: int, prompt: int) -> dict[str, str]:
             continue
         if ids is not None and not torch.equal(ids.cpu(), ref_ids.cpu()):
             first = int((ids.cpu()[0, prompt:] != ref_ids.cpu()[0, prompt:]).int().argmax())
-            bad[name] = (f"its greedy KV-cache generation gives other tokens than HF generate (first differing "
-                         f"generated token: #{first}, 0-based); the uncached path re-runs the whole prefix every step")
+            bad[name] = (
+                f"its greedy KV-cache generation gives other tokens than HF generate (first differing "
+                f"generated token: #{first}, 0-based); the uncached path re-runs the whole prefix every step"
+            )
             continue
         want = prompt + steps - 1
         shapes = {tuple(v.shape) for v in norms.values()}

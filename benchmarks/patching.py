@@ -45,13 +45,25 @@ def run(args) -> None:
     start = time.perf_counter()
     out = out_path(args.window)
     partial = out.with_name(out.stem + ".partial.jsonl")
-    doc = patching_run(lm, "qa_wikidata", n=args.n, config=config, seed=args.seed, min_gap=args.min_gap,
-                       n_boot=args.bootstrap, checkpoint=partial, progress=not args.no_progress)
+    doc = patching_run(
+        lm,
+        "qa_wikidata",
+        n=args.n,
+        config=config,
+        seed=args.seed,
+        min_gap=args.min_gap,
+        n_boot=args.bootstrap,
+        checkpoint=partial,
+        progress=not args.no_progress,
+    )
     wall = time.perf_counter() - start
-    doc["manifest"].update(command=" ".join(["python", "benchmarks/patching.py", *sys.argv[1:]]),
-                           device_name=f"{platform.machine()} cpu, {torch.get_num_threads()} torch thread(s)"
-                           if lm.device.type == "cpu" else torch.cuda.get_device_name(lm.device),
-                           wall_seconds=round(wall, 1))
+    doc["manifest"].update(
+        command=" ".join(["python", "benchmarks/patching.py", *sys.argv[1:]]),
+        device_name=f"{platform.machine()} cpu, {torch.get_num_threads()} torch thread(s)"
+        if lm.device.type == "cpu"
+        else torch.cuda.get_device_name(lm.device),
+        wall_seconds=round(wall, 1),
+    )
     save_results(out, doc["manifest"], doc["results"])
     partial.unlink(missing_ok=True)
 
@@ -63,9 +75,11 @@ def summarise(args) -> dict:
     doc = load_results(out_path(args.window))
     m, res = doc["manifest"], doc["results"]
     d = m["data"]
-    print(f"== {res['n_pairs']} pairs from {d['name']} ({d['n_parsed']} parsed records, {d['n_evaluated']} evaluated, "
-          f"{d['n_correct']} answered right); mean p_clean {res['p_clean_mean']:.3f}, p_corrupt {res['p_corrupt_mean']:.3f}; "
-          f"wall {m.get('wall_seconds', float('nan')):.0f} s ({m.get('device_name')})")
+    print(
+        f"== {res['n_pairs']} pairs from {d['name']} ({d['n_parsed']} parsed records, {d['n_evaluated']} evaluated, "
+        f"{d['n_correct']} answered right); mean p_clean {res['p_clean_mean']:.3f}, p_corrupt {res['p_corrupt_mean']:.3f}; "
+        f"wall {m.get('wall_seconds', float('nan')):.0f} s ({m.get('device_name')})"
+    )
     headline = {"n_pairs": res["n_pairs"], "wall_seconds": m.get("wall_seconds")}
     for site, s in res["summary"].items():
         mean = np.asarray(s["recovery"]["mean"], dtype=float)
@@ -73,11 +87,15 @@ def summarise(args) -> dict:
         for c, name in enumerate(res["categories"]):
             if s["n"][c]:
                 layer = int(np.nanargmax(mean[c]))
-                print(f"   {name:22s} (n={s['n'][c]:3d}) layer {layer:2d}: {mean[c, layer]:.3f} "
-                      f"[{s['recovery']['lo'][c][layer]:.3f}, {s['recovery']['hi'][c][layer]:.3f}]")
+                print(
+                    f"   {name:22s} (n={s['n'][c]:3d}) layer {layer:2d}: {mean[c, layer]:.3f} "
+                    f"[{s['recovery']['lo'][c][layer]:.3f}, {s['recovery']['hi'][c][layer]:.3f}]"
+                )
         for key in ("peak", "peak_subject"):
             pk = s[key]
-            print(f"   {key}: {pk['mean']:.3f} [{pk['lo']:.3f}, {pk['hi']:.3f}] at {pk['category']}, layer {pk['layer']}")
+            print(
+                f"   {key}: {pk['mean']:.3f} [{pk['lo']:.3f}, {pk['hi']:.3f}] at {pk['category']}, layer {pk['layer']}"
+            )
             headline[f"{key}_{site}"] = pk
     if not args.no_figures:
         for path in export_figures(doc, ROOT / "assets"):

@@ -50,14 +50,25 @@ def best_tradeoff(rows: list[dict]) -> dict:
     cands = [r for r in rows if r["kind"] != "none"]
     enough = [r for r in cands if r["layers_skipped"] >= TARGET_SKIPPED]
     pool = enough or cands
-    key = (lambda r: (r["accuracy"] - full[(r["dataset"], r["protocol"])], r["layers_skipped"])) if enough \
+    key = (
+        (lambda r: (r["accuracy"] - full[(r["dataset"], r["protocol"])], r["layers_skipped"]))
+        if enough
         else (lambda r: (r["layers_skipped"], r["accuracy"]))
+    )
     best = max(pool, key=key)
     acc_full = full[(best["dataset"], best["protocol"])]
-    return {"alpha": best["alpha"], "layers_skipped": round(best["layers_skipped"], 4),
-            "accuracy_skip": round(best["accuracy"], 4), "accuracy_full": round(acc_full, 4),
-            "dataset": best["dataset"], "protocol": best["protocol"], "kind": best["kind"], "label": best["label"],
-            "n": best["n"], "target_met": bool(best["layers_skipped"] >= TARGET_SKIPPED and best["accuracy"] >= acc_full)}
+    return {
+        "alpha": best["alpha"],
+        "layers_skipped": round(best["layers_skipped"], 4),
+        "accuracy_skip": round(best["accuracy"], 4),
+        "accuracy_full": round(acc_full, 4),
+        "dataset": best["dataset"],
+        "protocol": best["protocol"],
+        "kind": best["kind"],
+        "label": best["label"],
+        "n": best["n"],
+        "target_met": bool(best["layers_skipped"] >= TARGET_SKIPPED and best["accuracy"] >= acc_full),
+    }
 
 
 def run_stages(args) -> None:
@@ -77,13 +88,25 @@ def run_stages(args) -> None:
     if not (trace_dir / "manifest.json").exists():
         data = load_dataset("strategyqa", limit=args.trace_n)
         prompts = render(data, "chat", lm.tokenizer)  # the question as a user turn: replies run long enough for RG
-        meta = {**base, "dataset": {"name": data.name, "fingerprint": data.fingerprint, "n": len(data)}, "template": "chat"}
+        meta = {
+            **base,
+            "dataset": {"name": data.name, "fingerprint": data.fingerprint, "n": len(data)},
+            "template": "chat",
+        }
         trace(lm, prompts, args.trace_tokens, batch_size=8, progress=True, manifest=meta).save(trace_dir)
     tr = NormTrace.load(trace_dir)
-    (WORK / "trace_summary.json").write_text(json.dumps({"manifest": tr.manifest, **trace_summary(tr, ALPHAS)}, indent=1))
+    (WORK / "trace_summary.json").write_text(
+        json.dumps({"manifest": tr.manifest, **trace_summary(tr, ALPHAS)}, indent=1)
+    )
 
-    cfg = EvalConfig(alphas=ALPHAS, kinds=("paper", "drop", "skip"), drop_phases=("both", "rg"),
-                     drop_alphas=(0.05,), skip_alphas=(0.05, 0.1, 0.2, 0.3), max_new_tokens=8)
+    cfg = EvalConfig(
+        alphas=ALPHAS,
+        kinds=("paper", "drop", "skip"),
+        drop_phases=("both", "rg"),
+        drop_alphas=(0.05,),
+        skip_alphas=(0.05, 0.1, 0.2, 0.3),
+        max_new_tokens=8,
+    )
     datasets = [load_dataset(name, limit=n) for name, n in SETS.items()]
     meta = {"model": base["model"], "versions": base["versions"]}
     evaluate(lm, datasets, cfg, WORK / "eval", manifest=meta, progress=True)
@@ -93,10 +116,20 @@ def run_stages(args) -> None:
 
     timing_path = WORK / "timing.json"
     if not timing_path.exists():
-        prompts = [chat_prompt(lm.tokenizer, r.shuffled_choices()) for r in load_dataset("strategyqa", limit=args.time_n, seed=1)]
+        prompts = [
+            chat_prompt(lm.tokenizer, r.shuffled_choices())
+            for r in load_dataset("strategyqa", limit=args.time_n, seed=1)
+        ]
         rows = [t.to_dict() for t in decode_timing(lm, prompts, [0.1, 0.2, 0.3], steps=16, progress=True)]
-        timing_path.write_text(json.dumps({"manifest": {**base, "dataset": "strategyqa", "limit": args.time_n, "seed": 1,
-                                                        "steps": 16}, "rows": rows}, indent=1))
+        timing_path.write_text(
+            json.dumps(
+                {
+                    "manifest": {**base, "dataset": "strategyqa", "limit": args.time_n, "seed": 1, "steps": 16},
+                    "rows": rows,
+                },
+                indent=1,
+            )
+        )
 
 
 def summarise() -> dict:
@@ -115,16 +148,23 @@ def summarise() -> dict:
     lines = [json.loads(x) for x in (where / f"{best['dataset']}.jsonl").read_text().splitlines()]
     best["paired"] = paired(lines, best["label"], best["protocol"])
     trace_manifest = trace_summary.pop("manifest")
-    return {**best, "sweep": rows,
-            "trace": {"manifest": {k: trace_manifest.get(k) for k in ("model", "dataset", "template", "max_new_tokens", "sites")},
-                      **trace_summary},
-            "timing": timing, "manifest": {**eval_summary["manifest"], "drop_config": drop_summary["manifest"]["config"]}}
+    return {
+        **best,
+        "sweep": rows,
+        "trace": {
+            "manifest": {k: trace_manifest.get(k) for k in ("model", "dataset", "template", "max_new_tokens", "sites")},
+            **trace_summary,
+        },
+        "timing": timing,
+        "manifest": {**eval_summary["manifest"], "drop_config": drop_summary["manifest"]["config"]},
+    }
 
 
 def figures(result: dict) -> list[Path]:
+    from transformers import AutoTokenizer
+
     from internals.analyses.voids.report import eval_figures, trace_figures
     from internals.analyses.voids.trace import NormTrace
-    from transformers import AutoTokenizer
 
     tr = NormTrace.load(TRACE)
     tok = AutoTokenizer.from_pretrained(tr.manifest["model"]["path"])
@@ -134,25 +174,35 @@ def figures(result: dict) -> list[Path]:
 
 def print_targets(result: dict) -> None:
     t = result["trace"]["alphas"]
-    print(f"void share of (token, block) pairs at alpha 0.8: PP {t['0.8']['pp']['void_share']:.3f}, "
-          f"RG {t['0.8']['rg']['void_share']:.3f} (METHODS: ~0.82 per prompt token)")
+    print(
+        f"void share of (token, block) pairs at alpha 0.8: PP {t['0.8']['pp']['void_share']:.3f}, "
+        f"RG {t['0.8']['rg']['void_share']:.3f} (METHODS: ~0.82 per prompt token)"
+    )
     for alpha, row in t.items():
         print(f"  alpha {alpha:>5}: PP voids {row['pp']['void_share']:.3f}  RG voids {row['rg']['void_share']:.3f}")
     print("accuracy, share of (token, block) pairs used, share of picks equal to the full model's (generate | loglik):")
     for r in result["sweep"]:
         if r["protocol"] == "generate":
-            ll = next(x for x in result["sweep"] if x["label"] == r["label"] and x["dataset"] == r["dataset"] and x["protocol"] == "loglik")
-            print(f"  {r['dataset']:<20} {r['label']:<22} acc {r['accuracy']:.3f} | {ll['accuracy']:.3f}  used {r['used']:.3f} | "
-                  f"{ll['used']:.3f}  agree {r['agree_full']:.2f} | {ll['agree_full']:.2f}  (n={r['n']})")
+            ll = next(
+                x
+                for x in result["sweep"]
+                if x["label"] == r["label"] and x["dataset"] == r["dataset"] and x["protocol"] == "loglik"
+            )
+            print(
+                f"  {r['dataset']:<20} {r['label']:<22} acc {r['accuracy']:.3f} | {ll['accuracy']:.3f}  used {r['used']:.3f} | "
+                f"{ll['used']:.3f}  agree {r['agree_full']:.2f} | {ll['agree_full']:.2f}  (n={r['n']})"
+            )
     print("decode seconds per step (single sequence):")
     for r in result["timing"]["rows"]:
         print(f"  {r['label']:<24} {r['seconds_per_step']:.4f} s  blocks skipped/dropped {r['blocks_skipped']:.3f}")
     status = "MET" if result["target_met"] else "NOT MET"
-    print(f"target (>= 30% skipped, accuracy >= full on one set): {status}; best trade-off: {result['label']} on "
-          f"{result['dataset']} ({result['protocol']}): {result['accuracy_full']:.3f} -> {result['accuracy_skip']:.3f} "
-          f"with {result['layers_skipped']:.1%} of pairs skipped, n={result['n']}; paired against the full model: "
-          f"{result['paired']['wins']} questions won, {result['paired']['losses']} lost, exact McNemar p = "
-          f"{result['paired']['p_value']:.3g}")
+    print(
+        f"target (>= 30% skipped, accuracy >= full on one set): {status}; best trade-off: {result['label']} on "
+        f"{result['dataset']} ({result['protocol']}): {result['accuracy_full']:.3f} -> {result['accuracy_skip']:.3f} "
+        f"with {result['layers_skipped']:.1%} of pairs skipped, n={result['n']}; paired against the full model: "
+        f"{result['paired']['wins']} questions won, {result['paired']['losses']} lost, exact McNemar p = "
+        f"{result['paired']['p_value']:.3g}"
+    )
 
 
 def main(argv=None) -> int:

@@ -12,8 +12,10 @@ import pytest
 import torch
 
 DATA = Path(__file__).parent / "data"
-SLICES = {"INTERNALS_BIGBENCH_DIR": str(DATA / "bigbench"),
-          "INTERNALS_FANOUTQA_FILE": str(DATA / "fanoutqa" / "fanout-final-dev.json")}
+SLICES = {
+    "INTERNALS_BIGBENCH_DIR": str(DATA / "bigbench"),
+    "INTERNALS_FANOUTQA_FILE": str(DATA / "fanoutqa" / "fanout-final-dev.json"),
+}
 CLI = "import sys; from internals.cli import main; sys.exit(main())"
 
 

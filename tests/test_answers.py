@@ -27,6 +27,8 @@ def test_extraction_rules():
     assert extract("Paris, of course.", "skip_echo", q) == "Paris"  # no echo: unchanged
     assert strip_echo("In Hindu mythology, Vishnu", "In Hindu mythology, who preserves the universe?") == "Vishnu"
     assert echoes_question("The capital of France", q) and not echoes_question("Paris", q)
-    assert normalize("The  Eiffel-Tower!") == "eiffeltower" and normalize("The  Eiffel-Tower!", "space") == "eiffel tower"
+    assert (
+        normalize("The  Eiffel-Tower!") == "eiffeltower" and normalize("The  Eiffel-Tower!", "space") == "eiffel tower"
+    )
     with pytest.raises(InternalsError, match="needs the question"):
         extract("x", "skip_echo")

@@ -25,7 +25,9 @@ def quick(tiny_dirs, tmp_path_factory):
     out = tmp_path_factory.mktemp("edit-cost") / "edit_cost_cpu.json"
     threads = torch.get_num_threads()
     try:
-        doc = edit_cost.main(["--quick", "--model", str(tiny_dirs["llama"]), "--out", str(out), "--threads", str(threads)])
+        doc = edit_cost.main(
+            ["--quick", "--model", str(tiny_dirs["llama"]), "--out", str(out), "--threads", str(threads)]
+        )
     finally:
         torch.set_num_threads(threads)
     return doc, out
@@ -90,4 +92,5 @@ def test_docs_table_is_rendered_from_the_committed_results():
     assert block and block.group(1) == "benchmarks/results/edit_cost_cpu.json", "docs/edits.md lost its table markers"
     assert block.group(2).strip() == make_tables.render(results).strip(), (
         "docs/edits.md's cost table differs from the results: paste the output of "
-        "`python benchmarks/make_tables.py benchmarks/results/edit_cost_cpu.json` between its markers")
+        "`python benchmarks/make_tables.py benchmarks/results/edit_cost_cpu.json` between its markers"
+    )

@@ -50,11 +50,20 @@ def test_forward_variants_capture_the_sites(tiny_llama):
 
 
 def test_make_tables_renders_capture_overhead_and_skips_others(tmp_path, capsys):
-    doc = {"regimes": {"latency": {"hooks": 1.01, "transformer_lens": 1.2, "nnsight": 1.05},
-                       "decode": {"hooks": 1.02, "transformer_lens": None, "nnsight": 1.07}},
-           "hooks_worst": 1.02, "mid_layer_stop": 0.42, "long_peak_memory_hooks": None, "device": "cpu",
-           "clock": "cpu", "peak_memory_ratio": {"latency": {"hooks": 1.0, "transformer_lens": 1.6, "nnsight": 1.0}},
-           "notes": {"decode.transformer_lens": "other tokens"}, "manifest": {"model": {"name": "m"}, "threads": 1}}
+    doc = {
+        "regimes": {
+            "latency": {"hooks": 1.01, "transformer_lens": 1.2, "nnsight": 1.05},
+            "decode": {"hooks": 1.02, "transformer_lens": None, "nnsight": 1.07},
+        },
+        "hooks_worst": 1.02,
+        "mid_layer_stop": 0.42,
+        "long_peak_memory_hooks": None,
+        "device": "cpu",
+        "clock": "cpu",
+        "peak_memory_ratio": {"latency": {"hooks": 1.0, "transformer_lens": 1.6, "nnsight": 1.0}},
+        "notes": {"decode.transformer_lens": "other tokens"},
+        "manifest": {"model": {"name": "m"}, "threads": 1},
+    }
     good = tmp_path / "capture_overhead_cpu.json"
     good.write_text(json.dumps(doc))
     other = tmp_path / "depth.json"

@@ -11,8 +11,16 @@ from internals.capture.arch import architecture
 from internals.capture.backends import hooks as hooks_backend
 from internals.capture.sites import parse_sites
 
-MIXED = ["Hi", "The capital of France is", "One two three four five six seven eight nine ten eleven",
-         "A", "Water boils at", "Who wrote Hamlet? It was", "x y", "The quick brown fox jumps over the lazy dog again"]
+MIXED = [
+    "Hi",
+    "The capital of France is",
+    "One two three four five six seven eight nine ten eleven",
+    "A",
+    "Water boils at",
+    "Who wrote Hamlet? It was",
+    "x y",
+    "The quick brown fox jumps over the lazy dog again",
+]
 SITES = ["resid_post.*", "attn_z.1", "mlp_out.2", "embed"]
 
 
@@ -82,8 +90,10 @@ def test_attn_z_is_o_proj_input_by_head(tiny_llama):
 def test_early_stop_skips_later_blocks(tiny_llama):
     arch = architecture(tiny_llama.model)
     ran = []
-    handles = [arch.module(tiny_llama.model, "block", i).register_forward_hook(lambda m, a, o, i=i: ran.append(i))
-               for i in range(arch.n_layers)]
+    handles = [
+        arch.module(tiny_llama.model, "block", i).register_forward_hook(lambda m, a, o, i=i: ran.append(i))
+        for i in range(arch.n_layers)
+    ]
     head = tiny_llama.model.get_output_embeddings().register_forward_hook(lambda *a: ran.append("head"))
     try:
         early = capture(tiny_llama, MIXED[:2], "resid_post.1", reduce="mean")
@@ -129,12 +139,15 @@ def test_trace_removes_hooks_after_stop_and_error(tiny_llama):
     assert _hook_count(tiny_llama.model) == before
 
 
-@pytest.mark.parametrize("sites, message", [
-    ("resid_mid.1", "unknown site 'resid_mid.1'"),
-    ("resid_post.3", "layer 3 out of range"),
-    ("resid_post.x", "bad layer 'x'"),
-    ("attn_z.2-1", "empty layer range"),
-])
+@pytest.mark.parametrize(
+    "sites, message",
+    [
+        ("resid_mid.1", "unknown site 'resid_mid.1'"),
+        ("resid_post.3", "layer 3 out of range"),
+        ("resid_post.x", "bad layer 'x'"),
+        ("attn_z.2-1", "empty layer range"),
+    ],
+)
 def test_bad_sites(tiny_llama, sites, message):
     with pytest.raises(InternalsError, match=message):
         capture(tiny_llama, ["hello"], sites)

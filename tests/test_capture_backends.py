@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from internals import capture, load_model
 from conftest import FAMILIES
+from internals import capture, load_model
 
 PROMPTS = ["The capital of France is", "Hello", "A longer prompt with a few more tokens in it, to pad the others."]
 SITES = ["resid_post.*", "attn_z.*", "mlp_out.*", "attn_out.*", "resid_pre.*", "embed", "final_norm"]
@@ -62,4 +62,6 @@ def test_smollm2_resid_post_matches_hidden_states():
     with torch.no_grad():
         hs = lm.model(**enc, output_hidden_states=True).hidden_states
     for layer in range(29):
-        assert (acts[f"resid_post.{layer}"][0] - hs[layer + 1][0].mean(0)).abs().max() <= 1e-3 * hs[layer + 1].abs().max()
+        assert (acts[f"resid_post.{layer}"][0] - hs[layer + 1][0].mean(0)).abs().max() <= 1e-3 * hs[
+            layer + 1
+        ].abs().max()

@@ -5,7 +5,6 @@ in stores, and bad edits are refused in one line."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,11 +12,24 @@ import torch
 
 from conftest import FAMILIES
 from internals import InternalsError, capture, edits, load_model
-from internals.capture import attach
 from internals.capture.arch import architecture
 
-PROMPTS = ["The capital of France is", "Hi there, my good friend", "A longer prompt with a few more tokens in it, to pad."]
-READ = ["resid_pre.*", "attn_in.*", "attn_z.*", "attn_out.*", "mlp_in.*", "mlp_out.*", "resid_post.*", "final_norm", "logits"]
+PROMPTS = [
+    "The capital of France is",
+    "Hi there, my good friend",
+    "A longer prompt with a few more tokens in it, to pad.",
+]
+READ = [
+    "resid_pre.*",
+    "attn_in.*",
+    "attn_z.*",
+    "attn_out.*",
+    "mlp_in.*",
+    "mlp_out.*",
+    "resid_post.*",
+    "final_norm",
+    "logits",
+]
 TOL = 1e-5
 
 
@@ -27,8 +39,13 @@ def edit_cases(lm) -> dict:
     g = torch.Generator().manual_seed(0)
     d, h, dh = arch.d_model, arch.n_heads, arch.d_head
     # a "clean" run of the same prompts under another edit (patching needs the same lengths)
-    clean = capture(lm, PROMPTS, ["resid_post.1", "attn_z.2"], reduce="none",
-                    edits=edits.add("resid_post.0", torch.randn(d, generator=g), scale=3.0))
+    clean = capture(
+        lm,
+        PROMPTS,
+        ["resid_post.1", "attn_z.2"],
+        reduce="none",
+        edits=edits.add("resid_post.0", torch.randn(d, generator=g), scale=3.0),
+    )
     return {
         "add": edits.add("resid_post.1", torch.randn(d, generator=g), scale=4.0),
         "add_span": edits.add("resid_pre.2", torch.randn(d, generator=g), positions="drop_last:1"),
@@ -75,7 +92,9 @@ def test_every_edit_is_the_same_on_three_backends(tiny_dirs, family):
 def test_reads_see_the_edits_made_before_them(tiny_llama):
     v = torch.ones(64)
     base = capture(tiny_llama, PROMPTS, ["resid_post.1", "resid_pre.2"], reduce="none")
-    out = capture(tiny_llama, PROMPTS, ["resid_post.1", "resid_pre.2"], reduce="none", edits=edits.add("resid_post.1", v))
+    out = capture(
+        tiny_llama, PROMPTS, ["resid_post.1", "resid_pre.2"], reduce="none", edits=edits.add("resid_post.1", v)
+    )
     mask = out.mask.unsqueeze(-1)
     assert torch.allclose(out["resid_post.1"], (base["resid_post.1"] + v) * mask, atol=1e-6)
     assert torch.equal(out["resid_pre.2"], out["resid_post.1"])
@@ -89,22 +108,30 @@ def _greedy_no_cache(lm, ids: list[int], n: int, edit) -> list[int]:
     for _ in range(n):
         logits = capture(lm, [out], "logits", reduce="last", edits=edit)["logits"][0]
         out.append(int(logits.argmax()))
-    return out[len(ids):]
+    return out[len(ids) :]
 
 
-@pytest.mark.parametrize("make", [lambda: edits.add("resid_post.1", torch.linspace(-3, 3, 64), scale=2.0),
-                                  lambda: edits.add("resid_pre.1", torch.linspace(-3, 3, 64), positions=[2]),
-                                  lambda: edits.skip("block.1") | edits.zero("attn_z.2", heads=[0])])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: edits.add("resid_post.1", torch.linspace(-3, 3, 64), scale=2.0),
+        lambda: edits.add("resid_pre.1", torch.linspace(-3, 3, 64), positions=[2]),
+        lambda: edits.skip("block.1") | edits.zero("attn_z.2", heads=[0]),
+    ],
+)
 def test_edits_apply_at_every_decode_step(tiny_llama, make):
     edit = make()
     ids = tiny_llama.tokenizer("The capital of France is")["input_ids"]
     want = _greedy_no_cache(tiny_llama, ids, 5, edit)
     with tiny_llama.edit(edit):
-        out = tiny_llama.model.generate(torch.tensor([ids]), max_new_tokens=5, do_sample=False, min_new_tokens=5,
-                                        pad_token_id=0)
-    assert out[0, len(ids):].tolist() == want
-    plain = tiny_llama.model.generate(torch.tensor([ids]), max_new_tokens=5, do_sample=False, min_new_tokens=5, pad_token_id=0)
-    assert plain[0, len(ids):].tolist() == _greedy_no_cache(tiny_llama, ids, 5, None)
+        out = tiny_llama.model.generate(
+            torch.tensor([ids]), max_new_tokens=5, do_sample=False, min_new_tokens=5, pad_token_id=0
+        )
+    assert out[0, len(ids) :].tolist() == want
+    plain = tiny_llama.model.generate(
+        torch.tensor([ids]), max_new_tokens=5, do_sample=False, min_new_tokens=5, pad_token_id=0
+    )
+    assert plain[0, len(ids) :].tolist() == _greedy_no_cache(tiny_llama, ids, 5, None)
 
 
 def _hook_state(model):
@@ -145,16 +172,22 @@ def test_attached_edits_reach_every_backend(tiny_dirs):
 def test_skip_really_does_not_run_and_json_round_trip(tiny_llama, tmp_path):
     counts = [0, 0, 0]
     layers = architecture(tiny_llama.model).layers(tiny_llama.model)
-    handles = [layers[i].mlp.register_forward_pre_hook(lambda m, a, i=i: counts.__setitem__(i, counts[i] + 1))
-               for i in range(3)]
+    handles = [
+        layers[i].mlp.register_forward_pre_hook(lambda m, a, i=i: counts.__setitem__(i, counts[i] + 1))
+        for i in range(3)
+    ]
     try:
         capture(tiny_llama, PROMPTS, "logits", edits=edits.skip("block.1-2"))
     finally:
         for h in handles:
             h.remove()
     assert counts == [1, 0, 0]
-    combo = edits.add("resid_post.1", torch.arange(64.0), scale=0.5, positions=[0, 2]) | \
-        edits.zero("attn_z.0", heads=[1]) | edits.skip("block.2") | edits.layernorm_scaling(3)
+    combo = (
+        edits.add("resid_post.1", torch.arange(64.0), scale=0.5, positions=[0, 2])
+        | edits.zero("attn_z.0", heads=[1])
+        | edits.skip("block.2")
+        | edits.layernorm_scaling(3)
+    )
     path = combo.save(tmp_path / "edits.json")
     back = edits.load(path)
     assert back.describe() == combo.describe() and back.digest() == combo.digest()
@@ -221,11 +254,18 @@ def test_bad_edits_get_one_line(tiny_llama, tiny_dirs, tmp_path):
 def test_edits_are_the_same_on_three_backends_on_smollm2():
     lm = load_model(device="cpu", attn_implementation="eager")
     g = torch.Generator().manual_seed(0)
-    cases = [edits.add("resid_post.4", torch.randn(576, generator=g), scale=8.0),
-             edits.zero("attn_z.3", heads=[2, 5]) | edits.skip("block.12-13"),
-             edits.layernorm_scaling(30)]
+    cases = [
+        edits.add("resid_post.4", torch.randn(576, generator=g), scale=8.0),
+        edits.zero("attn_z.3", heads=[2, 5]) | edits.skip("block.12-13"),
+        edits.layernorm_scaling(30),
+    ]
     for edit in cases:
         ref = capture(lm, PROMPTS[:2], ["resid_post.20", "logits"], reduce="none", edits=edit)
         for backend in ("transformer_lens", "nnsight"):
-            assert _max_diff(ref, capture(lm, PROMPTS[:2], ["resid_post.20", "logits"], reduce="none", edits=edit,
-                                          backend=backend)) <= TOL, backend
+            assert (
+                _max_diff(
+                    ref,
+                    capture(lm, PROMPTS[:2], ["resid_post.20", "logits"], reduce="none", edits=edit, backend=backend),
+                )
+                <= TOL
+            ), backend

@@ -13,8 +13,14 @@ STEPS = 5
 
 
 def _generate(lm, ids):
-    return lm.model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=STEPS,
-                             min_new_tokens=STEPS, do_sample=False, pad_token_id=lm.tokenizer.pad_token_id)
+    return lm.model.generate(
+        input_ids=ids,
+        attention_mask=torch.ones_like(ids),
+        max_new_tokens=STEPS,
+        min_new_tokens=STEPS,
+        do_sample=False,
+        pad_token_id=lm.tokenizer.pad_token_id,
+    )
 
 
 def _prompt(lm):
@@ -92,7 +98,9 @@ def _per_site_reference(lm, ids, sites, reduce):
 def test_once_per_call_equals_per_site_reduction(tiny_llama, monkeypatch, reduce, defer):
     import importlib
 
-    record_module = importlib.import_module("internals.capture.record")  # the package exports the function under this name
+    record_module = importlib.import_module(
+        "internals.capture.record"
+    )  # the package exports the function under this name
     if not defer:  # every call large: reduced inside each hook
         monkeypatch.setattr(record_module, "DEFER_NUMEL", 0)
     lm, ids = tiny_llama, _prompt(tiny_llama)
@@ -105,7 +113,10 @@ def test_once_per_call_equals_per_site_reduction(tiny_llama, monkeypatch, reduce
         for name, value in want.items():
             assert rec[name].shape == value.shape and rec[name].dtype == torch.float32
             assert (rec[name] - value).abs().max() <= 1e-6 * max(1.0, value.abs().max().item()), name
-            assert rec[name].untyped_storage().data_ptr() != rec[list(rec)[0]].untyped_storage().data_ptr() or name == list(rec)[0]
+            assert (
+                rec[name].untyped_storage().data_ptr() != rec[list(rec)[0]].untyped_storage().data_ptr()
+                or name == list(rec)[0]
+            )
 
 
 def test_an_in_place_change_after_the_read_is_refused(tiny_llama):

@@ -31,8 +31,16 @@ def test_remote_request_is_built_for_the_hub_id(tiny_dirs, monkeypatch):
 
     monkeypatch.setattr(RemoteBackend, "request", fake_request)
     with pytest.raises(_Sent):
-        capture(tiny_llama, ["The capital of France is"], "resid_post.1", backend="nnsight",
-                remote=True, repo_id=repo, host="https://ndif.example", api_key="secret")
+        capture(
+            tiny_llama,
+            ["The capital of France is"],
+            "resid_post.1",
+            backend="nnsight",
+            remote=True,
+            repo_id=repo,
+            host="https://ndif.example",
+            api_key="secret",
+        )
     cls, _, key = seen["key"].partition(":")
     assert cls.endswith("TransformersModel")
     assert json.loads(key)["repo_id"] == repo

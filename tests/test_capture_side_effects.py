@@ -11,10 +11,16 @@ from internals import capture, edits, load_model
 
 def _state(lm) -> dict:
     m, t = lm.model, lm.tokenizer
-    return {"padding_side": t.padding_side, "truncation_side": t.truncation_side, "pad_token": t.pad_token,
-            "attn": m.config._attn_implementation, "training": m.training, "grad": torch.is_grad_enabled(),
-            "hooks": [(len(x._forward_hooks), len(x._forward_pre_hooks)) for x in m.modules()],
-            "requires_grad": [p.requires_grad for p in m.parameters()]}
+    return {
+        "padding_side": t.padding_side,
+        "truncation_side": t.truncation_side,
+        "pad_token": t.pad_token,
+        "attn": m.config._attn_implementation,
+        "training": m.training,
+        "grad": torch.is_grad_enabled(),
+        "hooks": [(len(x._forward_hooks), len(x._forward_pre_hooks)) for x in m.modules()],
+        "requires_grad": [p.requires_grad for p in m.parameters()],
+    }
 
 
 @pytest.mark.parametrize("backend", ["hooks", "transformer_lens", "nnsight"])

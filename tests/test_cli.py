@@ -7,24 +7,41 @@ import json
 import numpy as np
 import pytest
 
+from _store_helpers import run_cli, slices  # noqa: F401  (fixture)
 from internals import capture, load_model
 from internals.cli import main
 from internals.data import load_dataset
 from internals.prompts import render
 from internals.store import Store
-from _store_helpers import run_cli, slices  # noqa: F401  (fixture)
 
 
 def _capture(model, out, *extra):
-    return main(["capture", "--model", str(model), "--data", "qa_wikidata", "--limit", "10", "--sites", "resid_post.*",
-                 "--out", str(out), "--quiet", *extra])
+    return main(
+        [
+            "capture",
+            "--model",
+            str(model),
+            "--data",
+            "qa_wikidata",
+            "--limit",
+            "10",
+            "--sites",
+            "resid_post.*",
+            "--out",
+            str(out),
+            "--quiet",
+            *extra,
+        ]
+    )
 
 
 def test_capture_end_to_end_with_chat_template(tiny_dirs, tmp_path, capsys, slices):
     assert _capture(tiny_dirs["llama"], tmp_path, "--template", "chat", "--reduce", "last") == 0
     lines = capsys.readouterr().out.splitlines()
     store = Store.open(lines[0])
-    assert lines[1].startswith("captured 10 rows of qa_wikidata x 3 sites (reduce last) into 1 shards from 1 process(es)")
+    assert lines[1].startswith(
+        "captured 10 rows of qa_wikidata x 3 sites (reduce last) into 1 shards from 1 process(es)"
+    )
     data = load_dataset("qa_wikidata", limit=10)
     assert store.rows() == [r.id for r in data] and store.manifest["config"]["dataset"]["limit"] == 10
     lm = load_model(tiny_dirs["llama"], device="cpu")
@@ -39,18 +56,41 @@ def test_capture_end_to_end_with_chat_template(tiny_dirs, tmp_path, capsys, slic
 
 
 def test_capture_a_user_file_with_a_format_template(tiny_dirs, tmp_path, capsys):
-    rows = [{"question": "Who wrote it?", "context": "Ann wrote the book.", "answers": ["Ann"]},
-            {"question": "When?", "context": "It was 1990.", "answers": "1990"}]
+    rows = [
+        {"question": "Who wrote it?", "context": "Ann wrote the book.", "answers": ["Ann"]},
+        {"question": "When?", "context": "It was 1990.", "answers": "1990"},
+    ]
     path = tmp_path / "mine.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     template = "{context}\nQ: {question}\nA:"
-    rc = main(["capture", "--model", str(tiny_dirs["llama"]), "--data", str(path), "--sites", "embed", "final_norm",
-               "--reduce", "none", "--template", template, "--out", str(tmp_path / "out"), "--quiet"])
+    rc = main(
+        [
+            "capture",
+            "--model",
+            str(tiny_dirs["llama"]),
+            "--data",
+            str(path),
+            "--sites",
+            "embed",
+            "final_norm",
+            "--reduce",
+            "none",
+            "--template",
+            template,
+            "--out",
+            str(tmp_path / "out"),
+            "--quiet",
+        ]
+    )
     assert rc == 0
     store = Store.open(capsys.readouterr().out.splitlines()[0])
     lm = load_model(tiny_dirs["llama"], device="cpu")
-    ref = capture(lm, ["Ann wrote the book.\nQ: Who wrote it?\nA:", "It was 1990.\nQ: When?\nA:"], "embed final_norm", "none")
-    assert np.array_equal(store["final_norm"], ref["final_norm"].numpy()) and np.array_equal(store.mask, ref.mask.numpy())
+    ref = capture(
+        lm, ["Ann wrote the book.\nQ: Who wrote it?\nA:", "It was 1990.\nQ: When?\nA:"], "embed final_norm", "none"
+    )
+    assert np.array_equal(store["final_norm"], ref["final_norm"].numpy()) and np.array_equal(
+        store.mask, ref.mask.numpy()
+    )
     assert store.manifest["config"]["dataset"]["name"] == "mine" and store.manifest["config"]["template"] == template
 
 
@@ -66,13 +106,26 @@ def _bad_inputs(tmp_path, model):
         "layer out of range": (["--model", model, *base, "--sites", "resid_post.3"], "layer 3 out of range"),
         "unknown dataset": (["--model", model, *base, "--data", "no_such_set"], "unknown dataset 'no_such_set'"),
         "empty dataset file": (["--model", model, *base, "--data", str(empty)], "is empty"),
-        "malformed JSONL line": (["--model", model, *base, "--data", str(broken)], "broken.jsonl, line 2: not valid JSON"),
+        "malformed JSONL line": (
+            ["--model", model, *base, "--data", str(broken)],
+            "broken.jsonl, line 2: not valid JSON",
+        ),
         "template field": (["--model", model, *base, "--template", "Q: {query}"], r"template field {query}"),
     }
 
 
-@pytest.mark.parametrize("case", ["unknown model path", "unknown site", "layer out of range", "unknown dataset",
-                                  "empty dataset file", "malformed JSONL line", "template field"])
+@pytest.mark.parametrize(
+    "case",
+    [
+        "unknown model path",
+        "unknown site",
+        "layer out of range",
+        "unknown dataset",
+        "empty dataset file",
+        "malformed JSONL line",
+        "template field",
+    ],
+)
 def test_bad_input_is_one_line_and_exit_2(tiny_dirs, tmp_path, capsys, slices, case):
     args, message = _bad_inputs(tmp_path, str(tiny_dirs["llama"]))[case]
     assert main(["capture", *args]) == 2

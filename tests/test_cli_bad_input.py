@@ -19,12 +19,24 @@ def _one_line(capsys, argv, match: str) -> None:
     assert match in err, err
 
 
-@pytest.mark.parametrize("flag,value", [("--max-tokens", "-3"), ("--max-tokens", "0"), ("--limit", "0"),
-                                         ("--batch-size", "0"), ("--shard-rows", "-1"), ("--seed", "-1")])
+@pytest.mark.parametrize(
+    "flag,value",
+    [
+        ("--max-tokens", "-3"),
+        ("--max-tokens", "0"),
+        ("--limit", "0"),
+        ("--batch-size", "0"),
+        ("--shard-rows", "-1"),
+        ("--seed", "-1"),
+    ],
+)
 def test_counts_refused_before_anything_runs(capsys, tmp_path, flag, value):
     out = tmp_path / "stores"
-    _one_line(capsys, ["capture", "--data", "qa_wikidata", "--sites", "resid_post.1", "--out", str(out), flag, value],
-              f"{flag} must be >= ")
+    _one_line(
+        capsys,
+        ["capture", "--data", "qa_wikidata", "--sites", "resid_post.1", "--out", str(out), flag, value],
+        f"{flag} must be >= ",
+    )
     assert not out.exists()
 
 
@@ -39,12 +51,18 @@ def test_argparse_errors_are_one_line(capsys):
 def test_non_utf8_files_name_line_and_byte(capsys, tmp_path):
     bad = tmp_path / "bad.jsonl"
     bad.write_bytes(b'{"question": "fine", "answers": ["x"]}\n{"question": "b\xe9d"}\n')
-    _one_line(capsys, ["capture", "--data", str(bad), "--sites", "resid_post.1", "--out", str(tmp_path / "s")],
-              "line 2, byte 16: not UTF-8")
+    _one_line(
+        capsys,
+        ["capture", "--data", str(bad), "--sites", "resid_post.1", "--out", str(tmp_path / "s")],
+        "line 2, byte 16: not UTF-8",
+    )
     csv = tmp_path / "bad.csv"
     csv.write_bytes(b"question,answers\n\xffbad,x\n")
-    _one_line(capsys, ["capture", "--data", str(csv), "--sites", "resid_post.1", "--out", str(tmp_path / "s")],
-              "line 2, byte 1: not UTF-8")
+    _one_line(
+        capsys,
+        ["capture", "--data", str(csv), "--sites", "resid_post.1", "--out", str(tmp_path / "s")],
+        "line 2, byte 1: not UTF-8",
+    )
 
 
 def test_model_dir_without_tokenizer(capsys, tiny_dirs, tmp_path):
@@ -55,8 +73,11 @@ def test_model_dir_without_tokenizer(capsys, tiny_dirs, tmp_path):
     data = tmp_path / "q.jsonl"
     data.write_text('{"question": "Who?", "answers": ["x"]}\n')
     out = tmp_path / "stores"
-    _one_line(capsys, ["capture", "--model", str(model), "--data", str(data), "--sites", "resid_post.1",
-                       "--out", str(out)], "has no tokenizer")
+    _one_line(
+        capsys,
+        ["capture", "--model", str(model), "--data", str(data), "--sites", "resid_post.1", "--out", str(out)],
+        "has no tokenizer",
+    )
     assert not out.exists()
 
 
@@ -77,7 +98,9 @@ def test_backend_failures_name_the_backend(tiny_dirs, monkeypatch):
 
     monkeypatch.setattr(TransformerBridge, "boot_transformers", refuse)
     lm = load_model(tiny_dirs["llama"], device="cpu")
-    with pytest.raises(InternalsError, match="transformer_lens backend cannot run LlamaForCausalLM: Unsupported") as info:
+    with pytest.raises(
+        InternalsError, match="transformer_lens backend cannot run LlamaForCausalLM: Unsupported"
+    ) as info:
         capture(lm, ["a b"], "resid_post.1", backend="transformer_lens")
     assert "\n" not in str(info.value)
 
@@ -93,6 +116,19 @@ def test_hub_name_through_the_cli(capsys, monkeypatch, tmp_path):
     data = tmp_path / "q.jsonl"
     data.write_text('{"question": "Who?", "answers": ["x"]}\n')
     start = time.perf_counter()
-    _one_line(capsys, ["capture", "--model", "someorg/no-such-model-internals-test", "--data", str(data),
-                       "--sites", "resid_post.1", "--out", str(tmp_path / "s")], "someorg/no-such-model-internals-test")
+    _one_line(
+        capsys,
+        [
+            "capture",
+            "--model",
+            "someorg/no-such-model-internals-test",
+            "--data",
+            str(data),
+            "--sites",
+            "resid_post.1",
+            "--out",
+            str(tmp_path / "s"),
+        ],
+        "someorg/no-such-model-internals-test",
+    )
     assert time.perf_counter() - start < 20 and not (tmp_path / "s").exists()

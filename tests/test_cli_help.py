@@ -7,8 +7,8 @@ import re
 import shlex
 from pathlib import Path
 
-from internals.cli.reference import _commands, _flags, all_flags, reference
 from internals.cli import build_parser
+from internals.cli.reference import _commands, _flags, all_flags, reference
 
 ROOT = Path(__file__).resolve().parent.parent
 

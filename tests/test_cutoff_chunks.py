@@ -62,8 +62,14 @@ def test_chunk_rejects_missing_empty_and_outside_spans(tok):
 def _record(i: int, group: str | None = None) -> Record:
     text = f"Passage {i} says that the capital of land {i} is city{i}. " * 3
     start = text.index(f"city{i}")
-    return Record(f"r{i}", f"What is the capital of land {i}?", (f"city{i}",), text, (start, start + len(f"city{i}")),
-                  meta={"group": group or f"g{i}"})
+    return Record(
+        f"r{i}",
+        f"What is the capital of land {i}?",
+        (f"city{i}",),
+        text,
+        (start, start + len(f"city{i}")),
+        meta={"group": group or f"g{i}"},
+    )
 
 
 def test_examples_keep_the_evidence_and_spread_its_depth(tok):
@@ -72,7 +78,7 @@ def test_examples_keep_the_evidence_and_spread_its_depth(tok):
     assert len(examples) == 30 and len({e.id for e in examples}) == 30
     for ex in examples:
         rec = next(r for r in records if r.id == ex.id)
-        assert ex.context[ex.evidence[0]:ex.evidence[1]] == rec.evidence_text
+        assert ex.context[ex.evidence[0] : ex.evidence[1]] == rec.evidence_text
         assert rec.context in ex.context and ex.meta["passages"] >= 3
         if rec.meta["group"] == "g0":
             assert "land 99 " not in ex.context  # same document group never used as a distractor
@@ -95,8 +101,9 @@ def test_a_test_offset_gives_fresh_examples_with_the_same_seed(tok):
     first = contexts.build_examples(records, tok, n=10, target_tokens=250, seed=3, dataset="toy")
     fresh = contexts.build_examples(records, tok, n=20, target_tokens=250, seed=3, dataset="toy", start=10)
     assert len(fresh) == 20 and not {e.id for e in first} & {e.id for e in fresh}
-    assert [e.id for e in contexts.build_examples(records, tok, n=10, target_tokens=250, seed=3, dataset="toy")] == \
-        [e.id for e in first]  # start 0 keeps the earlier sample
+    assert [e.id for e in contexts.build_examples(records, tok, n=10, target_tokens=250, seed=3, dataset="toy")] == [
+        e.id for e in first
+    ]  # start 0 keeps the earlier sample
     with pytest.raises(InternalsError, match="cannot skip the first 60"):
         contexts.build_examples(records, tok, n=5, seed=3, dataset="toy", start=60)
 
@@ -107,6 +114,8 @@ def test_saved_configs_compare_on_their_keys_with_defaults_for_older_ones():
     cfg = CutoffConfig(kinds=["attn_z"], test_offset=100, main="attn_z")
     older = {k: v for k, v in CutoffConfig(kinds=["attn_z"]).to_dict().items() if k != "test_offset"}
     assert cfg.same_as(older, TRAIN_KEYS)  # the test examples do not change the training
-    assert not cfg.same_as(older, ("n_test", "test_offset")) and CutoffConfig(kinds=["attn_z"]).same_as(older, ("test_offset",))
+    assert not cfg.same_as(older, ("n_test", "test_offset")) and CutoffConfig(kinds=["attn_z"]).same_as(
+        older, ("test_offset",)
+    )
     with pytest.raises(InternalsError, match="test_offset must be 0 or more"):
         CutoffConfig(test_offset=-1)

@@ -8,8 +8,8 @@ from contextlib import redirect_stdout
 
 import pytest
 import torch
-from _data_env import data_env  # noqa: F401  (real slices in tests/data, a fresh cache)
 
+from _data_env import data_env  # noqa: F401  (real slices in tests/data, a fresh cache)
 from internals.analyses.cutoff import infer
 from internals.analyses.cutoff.pipeline import load_probes
 from internals.cli import main
@@ -26,11 +26,13 @@ def trained(tiny_dirs, tmp_path_factory):
 
     tmp = tmp_path_factory.mktemp("cutoff")
     cfg = tmp / "cutoff.toml"
-    cfg.write_text(f'datasets = ["{CPKC}"]\nmodel = "{tiny_dirs["llama"]}"\nn_train = 8\nn_val = 2\nn_test = 3\n'
-                   f'target_tokens = 200\nk = 3\nmax_new_tokens = 3\nthresholds = [0.5, 0.9]\n'
-                   f'combine = ["mean", "logistic"]\nmain = "attn_z+logistic"\n'
-                   f'kinds = ["attn_z", "o_proj_slices", "attn_z_query"]\n'
-                   f'out = "{tmp / "probe"}"\n')
+    cfg.write_text(
+        f'datasets = ["{CPKC}"]\nmodel = "{tiny_dirs["llama"]}"\nn_train = 8\nn_val = 2\nn_test = 3\n'
+        f"target_tokens = 200\nk = 3\nmax_new_tokens = 3\nthresholds = [0.5, 0.9]\n"
+        f'combine = ["mean", "logistic"]\nmain = "attn_z+logistic"\n'
+        f'kinds = ["attn_z", "o_proj_slices", "attn_z_query"]\n'
+        f'out = "{tmp / "probe"}"\n'
+    )
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # two threads on a shared 2-core machine mostly wait on each other
     with pytest.MonkeyPatch.context() as mp, redirect_stdout(io.StringIO()) as out:
@@ -44,8 +46,15 @@ def trained(tiny_dirs, tmp_path_factory):
 
 def test_train_eval_figures_end_to_end(trained, tmp_path, capsys):
     probe_dir, summary = trained
-    assert set(summary) >= {"attn_z", "attn_z+logistic", "o_proj_slices", "o_proj_slices+logistic", "attn_z_query",
-                            "attn_z_query+logistic", "f1_val_position"}
+    assert set(summary) >= {
+        "attn_z",
+        "attn_z+logistic",
+        "o_proj_slices",
+        "o_proj_slices+logistic",
+        "attn_z_query",
+        "attn_z_query+logistic",
+        "f1_val_position",
+    }
     assert len(summary["attn_z"]["heads"]) == 3 and summary["attn_z+logistic"]["heads"] == summary["attn_z"]["heads"]
     train = json.loads((probe_dir / "train.json").read_text())
     assert len(train["kinds"]["attn_z"]["head_f1"]) == 3 and len(train["kinds"]["attn_z"]["head_f1"][0]) == 4
@@ -61,8 +70,16 @@ def test_train_eval_figures_end_to_end(trained, tmp_path, capsys):
         assert all(key in r for r in result["per_dataset"].values())
     table = result["tables"]["disfl_qa"]
     assert table["n_examples"] == 2 and table["n_prefixes"] == 20
-    assert {"full", "oracle", "position", "fixed_truncation", "self_assessment", "probe:attn_z@0.95",
-            "probe:o_proj_slices@0.95", "probe:o_proj_slices+logistic@0.95"} <= set(table["methods"])
+    assert {
+        "full",
+        "oracle",
+        "position",
+        "fixed_truncation",
+        "self_assessment",
+        "probe:attn_z@0.95",
+        "probe:o_proj_slices@0.95",
+        "probe:o_proj_slices+logistic@0.95",
+    } <= set(table["methods"])
     # the main probe (the config's main: attn_z+logistic) and its kind's other probe get the whole sweep
     assert {f"probe:{p}@{t}" for p in ("attn_z", "attn_z+logistic") for t in (0.5, 0.9, 0.95)} <= set(table["methods"])
     assert table["main"] == "probe:attn_z+logistic@0.95" and "probe:o_proj_slices@0.5" not in table["methods"]
@@ -75,14 +92,23 @@ def test_train_eval_figures_end_to_end(trained, tmp_path, capsys):
     assert query["processed_reduction"] < query["token_reduction"]
     assert plain["processed_reduction"] == plain["token_reduction"]
     assert methods["self_assessment"]["processed_reduction"] < methods["self_assessment"]["token_reduction"]
-    assert result["calibrated"]["threshold"] in (0.5, 0.9, 0.95) and set(result["calibrated"]["per_dataset"]) == {CPKC, "disfl_qa"}
+    assert result["calibrated"]["threshold"] in (0.5, 0.9, 0.95) and set(result["calibrated"]["per_dataset"]) == {
+        CPKC,
+        "disfl_qa",
+    }
 
     assert main(["cutoff", "figures", str(out), "--out", str(tmp_path / "assets")]) == 0
     paths = capsys.readouterr().out.split()
-    assert {p.rsplit("/", 1)[1] for p in paths} == {"cutoff_tradeoff.png", "cutoff_tradeoff.pdf",
-                                                    "cutoff_head_f1_attn_z.png", "cutoff_head_f1_attn_z.pdf",
-                                                    "cutoff_head_f1_o_proj_slices.png", "cutoff_head_f1_o_proj_slices.pdf",
-                                                    "cutoff_head_f1_attn_z_query.png", "cutoff_head_f1_attn_z_query.pdf"}
+    assert {p.rsplit("/", 1)[1] for p in paths} == {
+        "cutoff_tradeoff.png",
+        "cutoff_tradeoff.pdf",
+        "cutoff_head_f1_attn_z.png",
+        "cutoff_head_f1_attn_z.pdf",
+        "cutoff_head_f1_o_proj_slices.png",
+        "cutoff_head_f1_o_proj_slices.pdf",
+        "cutoff_head_f1_attn_z_query.png",
+        "cutoff_head_f1_attn_z_query.pdf",
+    }
 
 
 def test_cutoff_stops_reading_and_answers_like_a_fresh_prefix(trained, tiny_dirs):
@@ -90,7 +116,9 @@ def test_cutoff_stops_reading_and_answers_like_a_fresh_prefix(trained, tiny_dirs
     lm = load_model(tiny_dirs["llama"], device="cpu")
     probes, _ = load_probes(probe_dir, lm)
     context = "The harbour of Ness was dredged in 1911. " * 12
-    early = infer.cutoff(lm, probes["attn_z+logistic"], "When was the harbour dredged?", context, threshold=1e-9, max_new_tokens=4)
+    early = infer.cutoff(
+        lm, probes["attn_z+logistic"], "When was the harbour dredged?", context, threshold=1e-9, max_new_tokens=4
+    )
     assert early.chunk == 0 and early.stopped_early and early.token_reduction > 9
     ids = lm.tokenizer(context, add_special_tokens=False)["input_ids"]
     assert early.answer == infer.answer_prefix(lm, "When was the harbour dredged?", ids, early.n_read, max_new_tokens=4)
@@ -100,11 +128,13 @@ def test_cutoff_stops_reading_and_answers_like_a_fresh_prefix(trained, tiny_dirs
         infer.cutoff(lm, probes["attn_z"], "q?", "  ")
     with pytest.raises(InternalsError, match="trained on o_proj_slices features, not attn_z"):
         infer.cutoff(lm, probes["o_proj_slices+logistic"], "q?", context, kind="attn_z")
-    by_card = infer.cutoff(lm, probes["o_proj_slices"], "When was the harbour dredged?", context, threshold=1e-9,
-                           max_new_tokens=4)  # no kind given: the probe's own
+    by_card = infer.cutoff(
+        lm, probes["o_proj_slices"], "When was the harbour dredged?", context, threshold=1e-9, max_new_tokens=4
+    )  # no kind given: the probe's own
     assert by_card.chunk == 0 and len(by_card.probs) == 1
-    query = infer.cutoff(lm, probes["attn_z_query"], "When was the harbour dredged?", context, threshold=1e-9,
-                         max_new_tokens=4)  # reads the question again after the chunk, then answers as before
+    query = infer.cutoff(
+        lm, probes["attn_z_query"], "When was the harbour dredged?", context, threshold=1e-9, max_new_tokens=4
+    )  # reads the question again after the chunk, then answers as before
     assert query.chunk == 0 and query.answer == early.answer and query.n_query_tokens > 0 and early.n_query_tokens == 0
 
 

@@ -8,9 +8,11 @@ import pytest
 from internals.analyses.cutoff import chunks, features, prompting
 from internals.errors import InternalsError
 
-CONTEXT = ("The river Lune rises on the fells above Ravenstonedale. It flows south past Sedbergh. "
-           "The old bridge at Kirkby Lonsdale was built in the thirteenth century. "
-           "Its town hall holds a map of the valley drawn in 1723 by Thomas Jefferys.")
+CONTEXT = (
+    "The river Lune rises on the fells above Ravenstonedale. It flows south past Sedbergh. "
+    "The old bridge at Kirkby Lonsdale was built in the thirteenth century. "
+    "Its town hall holds a map of the valley drawn in 1723 by Thomas Jefferys."
+)
 
 
 def test_incremental_equals_full_recompute(tiny_llama):
@@ -23,7 +25,9 @@ def test_incremental_equals_full_recompute(tiny_llama):
     assert set(features.KINDS) == {"attn_z", "o_proj_slices", "attn_z_query"}
     for step in (steps[0], steps[4], steps[-1]):
         # attn_z_query: the answer prompt appended to this prefix, z averaged over its positions only
-        full = features.prefix_features(lm, lay.header + ch.ids[: step.n_context], kinds=features.KINDS, query=lay.answer)
+        full = features.prefix_features(
+            lm, lay.header + ch.ids[: step.n_context], kinds=features.KINDS, query=lay.answer
+        )
         for kind in features.KINDS:
             assert step.features[kind].shape == full[kind].shape == (3, 4, 16)
             np.testing.assert_allclose(step.features[kind], full[kind], atol=1e-4, rtol=0)

@@ -10,8 +10,8 @@ from sklearn.base import clone
 
 from internals.analyses.cutoff.baselines import PositionBaseline, fixed_chunk
 from internals.analyses.cutoff.metrics import first_at_least, token_reduction
-from internals.answers import match, normalize
 from internals.analyses.cutoff.probes import HeadEnsemble, IQRClip, feature_kind, load_probe, probe_name, save_probe
+from internals.answers import match, normalize
 from internals.errors import InternalsError
 
 
@@ -42,8 +42,11 @@ def test_informative_heads_rank_first_and_round_trip(tmp_path, standardize):
     assert probe.score(X[200:], y[200:]) > 0.8
     save_probe(probe, tmp_path / "p", _FakeLM(), {"kind": "attn_z"})
     card = json.loads((tmp_path / "p" / "card.json").read_text())["card"]
-    assert card["model"]["fingerprint"] == "abc123" and card["heads"][0] == {"layer": 2, "head": 1,
-                                                                     "validation_f1": round(float(probe.head_f1_[2, 1]), 4)}
+    assert card["model"]["fingerprint"] == "abc123" and card["heads"][0] == {
+        "layer": 2,
+        "head": 1,
+        "validation_f1": round(float(probe.head_f1_[2, 1]), 4),
+    }
     loaded, card2 = load_probe(tmp_path / "p", _FakeLM())
     np.testing.assert_allclose(loaded.predict_proba(X), probe.predict_proba(X), atol=1e-12)
     np.testing.assert_array_equal(loaded.heads_, probe.heads_)
@@ -84,7 +87,9 @@ def test_iqr_clip_uses_the_fences_of_the_rows_it_was_fitted_on():
 def test_probe_of_another_model_is_refused(tmp_path):
     X, y = _data(n=120)
     save_probe(HeadEnsemble(k=2).fit(X, y), tmp_path / "p", _FakeLM("aaaa"))
-    with pytest.raises(InternalsError, match=r"trained on tiny \(fingerprint aaaa\), not on other \(fingerprint bbbb\)"):
+    with pytest.raises(
+        InternalsError, match=r"trained on tiny \(fingerprint aaaa\), not on other \(fingerprint bbbb\)"
+    ):
         load_probe(tmp_path / "p", _FakeLM("bbbb", "other"))
     with pytest.raises(InternalsError, match="not a saved cutoff probe"):
         load_probe(tmp_path / "nothing")
@@ -151,12 +156,16 @@ def test_threshold_picked_on_validation_answers():
 
     def table(full, rows):
         methods = {"full": {"token_reduction": 1.0, "accuracy": full, "mean_chunks": 10.0}}
-        methods |= {f"probe:attn_z+logistic@{t:g}": {"token_reduction": r, "accuracy": a, "mean_chunks": 5.0}
-                    for t, (r, a) in rows.items()}
+        methods |= {
+            f"probe:attn_z+logistic@{t:g}": {"token_reduction": r, "accuracy": a, "mean_chunks": 5.0}
+            for t, (r, a) in rows.items()
+        }
         return {"methods": methods}
 
-    val = {"a": table(0.10, {0.5: (2.0, 0.02), 0.8: (1.5, 0.12), 0.95: (1.1, 0.10)}),
-           "b": table(0.20, {0.5: (2.2, 0.30), 0.8: (1.7, 0.20), 0.95: (1.2, 0.20)})}
+    val = {
+        "a": table(0.10, {0.5: (2.0, 0.02), 0.8: (1.5, 0.12), 0.95: (1.1, 0.10)}),
+        "b": table(0.20, {0.5: (2.2, 0.30), 0.8: (1.7, 0.20), 0.95: (1.2, 0.20)}),
+    }
     picked = accuracy_threshold(val, "attn_z+logistic", (0.5, 0.8, 0.95))
     # 0.5 reduces most, and its mean accuracy 0.16 is at least the full context's 0.15
     assert picked["accuracy_full"] == 0.15 and picked["sweep"]["0.5"] == {"token_reduction": 2.1, "accuracy": 0.16}
@@ -174,14 +183,25 @@ def test_threshold_picked_on_validation_answers():
     from internals.analyses.cutoff.config import CutoffConfig
 
     stops = {m: 9 for m in val["a"]["methods"]} | {"probe:attn_z+logistic@0.8": 4}
-    examples = [{"stops": stops, "answers": {"4": "Paris", "9": "London"}, "gold": ["paris"]},  # right only when stopping at 4
-                {"stops": stops | {"probe:attn_z+logistic@0.8": 9}, "answers": {"9": "Rome"}, "gold": ["rome"]}]
-    test = {d: dict(r, **{k: 0.0 for k in ("token_reduction", "accuracy_cutoff", "accuracy_full", "f1_probe", "f1_position")},
-                    main="probe:attn_z+logistic@0.95", examples=examples) for d, r in val.items()}
+    examples = [
+        {"stops": stops, "answers": {"4": "Paris", "9": "London"}, "gold": ["paris"]},  # right only when stopping at 4
+        {"stops": stops | {"probe:attn_z+logistic@0.8": 9}, "answers": {"9": "Rome"}, "gold": ["rome"]},
+    ]
+    test = {
+        d: dict(
+            r,
+            **{k: 0.0 for k in ("token_reduction", "accuracy_cutoff", "accuracy_full", "f1_probe", "f1_position")},
+            main="probe:attn_z+logistic@0.95",
+            examples=examples,
+        )
+        for d, r in val.items()
+    }
     cfg = CutoffConfig(kinds=("attn_z",), combine=("mean", "logistic"), main="attn_z+logistic")
     out = results_summary(test, cfg, LM(), picked={"threshold": 0.8}, main_kind="attn_z+logistic")
     assert out["validation_picked"]["method"] == "probe:attn_z+logistic@0.8"
-    assert out["validation_picked"]["token_reduction"] == 1.6 and out["validation_picked"]["validation"] == {"threshold": 0.8}
+    assert out["validation_picked"]["token_reduction"] == 1.6 and out["validation_picked"]["validation"] == {
+        "threshold": 0.8
+    }
     assert out["validation_picked"]["vs_full"] == {"wins": 2, "losses": 0, "p_value": 0.5, "n": 4}  # paired, pooled
     assert out["vs_full"] == {"wins": 0, "losses": 0, "p_value": 1.0, "n": 4}  # the main rule stops where full does
     with pytest.raises(InternalsError, match="main probe 'attn_z\\+logistic' is not trained"):

@@ -10,8 +10,8 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from _data_env import BIGBENCH_SLICES, data_env  # noqa: F401  (autouse fixture)
 
+from _data_env import BIGBENCH_SLICES, data_env  # noqa: F401  (autouse fixture)
 from internals.data import load_dataset
 from internals.data.bigbench import DATASETS
 from internals.data.bigbench_files import MEMBER_ROOT, TASK_FILES, download_tarball, extract, task_file

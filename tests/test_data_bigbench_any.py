@@ -8,7 +8,6 @@ import json
 import pytest
 
 from _data_env import data_env  # noqa: F401  (autouse: the committed slices, a fresh cache)
-
 from internals import InternalsError
 from internals.cli import main
 from internals.data import list_datasets, load_dataset
@@ -18,19 +17,28 @@ from internals.prompts import check_closed_book, render
 def test_any_task_by_name_keeps_prefix_choices_and_scores(tmp_path, monkeypatch):
     root = tmp_path / "bb"
     (root / "made_up" / "sub_a").mkdir(parents=True)
-    task = {"name": "sub_a", "task_prefix": "Answer the riddle.\n", "examples": [
-        {"input": "What has keys but no locks?", "target_scores": {"a map": 0, "a piano": 1}},
-        {"input": "What runs but never walks?", "target": ["a river", "water"]},
-        {"input": "", "target": "skipped"}]}
+    task = {
+        "name": "sub_a",
+        "task_prefix": "Answer the riddle.\n",
+        "examples": [
+            {"input": "What has keys but no locks?", "target_scores": {"a map": 0, "a piano": 1}},
+            {"input": "What runs but never walks?", "target": ["a river", "water"]},
+            {"input": "", "target": "skipped"},
+        ],
+    }
     (root / "made_up" / "sub_a" / "task.json").write_text(json.dumps(task))
     monkeypatch.setenv("INTERNALS_BIGBENCH_DIR", str(root))
     data = load_dataset("bigbench:made_up/sub_a")
     assert len(data) == 2
     mc, qa = data
-    assert mc.choices == ("a map", "a piano") and mc.target == 1 and mc.meta["target_scores"] == {"a map": 0, "a piano": 1}
+    assert (
+        mc.choices == ("a map", "a piano") and mc.target == 1 and mc.meta["target_scores"] == {"a map": 0, "a piano": 1}
+    )
     assert qa.answers == ("a river", "water") and qa.choices is None
     assert all(r.meta["task_prefix"] == "Answer the riddle.\n" for r in data)
-    assert render([mc], "{task_prefix}{question}\n{options}", None)[0].endswith("keys but no locks?\nA. a map\nB. a piano")
+    assert render([mc], "{task_prefix}{question}\n{options}", None)[0].endswith(
+        "keys but no locks?\nA. a map\nB. a piano"
+    )
     names = [d.name for d in list_datasets(sizes=False, all_tasks=True)]
     assert "bigbench:made_up/sub_a" in names
     with pytest.raises(InternalsError, match="it has bigbench:made_up/sub_a"):

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from _data_env import FANOUTQA_SLICE, data_env  # noqa: F401  (autouse fixture)
 
+from _data_env import FANOUTQA_SLICE, data_env  # noqa: F401  (autouse fixture)
 from internals.data import load_dataset, split_of
 from internals.data.fanoutqa import required_parts, scalar_aliases
 from internals.errors import InternalsError
@@ -25,8 +25,9 @@ def test_multi_hop_questions_keep_every_required_part():
     first = dataset[0]
     assert first.id == "7dcbbbdc7f1120cd"
     assert first.question == "What is the batting hand of each of the first five picks in the 1998 MLB draft?"
-    assert first.answers == ("Pat Burrell - Right\nMark Mulder - Left\nCorey Patterson - Left\n"
-                             "Jeff Austin - Right\nJD Drew - Left",)
+    assert first.answers == (
+        "Pat Burrell - Right\nMark Mulder - Left\nCorey Patterson - Left\nJeff Austin - Right\nJD Drew - Left",
+    )
     assert first.meta["required"][:4] == ["Pat Burrell", "Right", "Mark Mulder", "Left"]
     assert first.meta["answer"] == QUESTIONS[0]["answer"]
 
@@ -49,11 +50,22 @@ def test_sub_questions_share_their_parents_split():
         assert split_of(sub) == parents[sub.meta["parent_id"]]
 
 
-@pytest.mark.parametrize("answer, aliases", [
-    ("Spain", ("Spain",)), ("  ", ()), (None, ()), (True, ("yes",)), (False, ("no",)),
-    (4, ("4",)), (1604898, ("1604898", "1,604,898")), (61.6, ("61.6",)), (5.0, ("5.0", "5")),
-    (["a", "b"], ()), ({"a": 1}, ()),
-])
+@pytest.mark.parametrize(
+    "answer, aliases",
+    [
+        ("Spain", ("Spain",)),
+        ("  ", ()),
+        (None, ()),
+        (True, ("yes",)),
+        (False, ("no",)),
+        (4, ("4",)),
+        (1604898, ("1604898", "1,604,898")),
+        (61.6, ("61.6",)),
+        (5.0, ("5.0", "5")),
+        (["a", "b"], ()),
+        ({"a": 1}, ()),
+    ],
+)
 def test_scalar_aliases(answer, aliases):
     assert scalar_aliases(answer) == aliases
 

@@ -6,8 +6,8 @@ import csv
 import json
 
 import pytest
-from _data_env import data_env  # noqa: F401  (autouse fixture)
 
+from _data_env import data_env  # noqa: F401  (autouse fixture)
 from internals.data import Record, load_dataset
 from internals.data.files import write_csv
 from internals.errors import InternalsError
@@ -19,13 +19,23 @@ def write_jsonl(path, rows):
 
 
 def test_jsonl_fields(tmp_path):
-    path = write_jsonl(tmp_path / "mine.jsonl", [
-        {"question": "Capital of France?", "answers": "Paris|City of Light"},
-        {"question": "Where is it?", "context": "It is in Rome.", "evidence_start": 9, "evidence_end": 13,
-         "answers": ["Rome"], "id": "q2", "topic": "geo"},
-        {"question": "2+2?", "choices": ["3", "4"], "target": 1, "meta": {"level": "easy"}},
-        {"question": "Sky?", "choices": "red|blue", "target": "blue"},
-    ])
+    path = write_jsonl(
+        tmp_path / "mine.jsonl",
+        [
+            {"question": "Capital of France?", "answers": "Paris|City of Light"},
+            {
+                "question": "Where is it?",
+                "context": "It is in Rome.",
+                "evidence_start": 9,
+                "evidence_end": 13,
+                "answers": ["Rome"],
+                "id": "q2",
+                "topic": "geo",
+            },
+            {"question": "2+2?", "choices": ["3", "4"], "target": 1, "meta": {"level": "easy"}},
+            {"question": "Sky?", "choices": "red|blue", "target": "blue"},
+        ],
+    )
     dataset = load_dataset(str(path))
     assert dataset.name == "mine" and dataset.source == str(path.resolve())
     assert dataset[0].answers == ("Paris", "City of Light") and dataset[0].id.startswith("mine-")
@@ -52,14 +62,17 @@ def test_missing_question_is_named(tmp_path):
         load_dataset(str(csv_path))
 
 
-@pytest.mark.parametrize("row, message", [
-    ({"question": "q", "context": "abc", "evidence_start": 1, "evidence_end": 9}, "outside its context"),
-    ({"question": "q", "evidence_start": 1}, "evidence_start and evidence_end"),
-    ({"question": "q", "choices": ["a"], "target": 3}, "not an index"),
-    ({"question": "q", "choices": ["a"], "target": "z"}, "neither an index nor one of the choices"),
-    ({"question": "q", "target": 0}, "'target' needs 'choices'"),
-    ({"question": "q", "meta": "nope"}, "'meta' must be a JSON object"),
-])
+@pytest.mark.parametrize(
+    "row, message",
+    [
+        ({"question": "q", "context": "abc", "evidence_start": 1, "evidence_end": 9}, "outside its context"),
+        ({"question": "q", "evidence_start": 1}, "evidence_start and evidence_end"),
+        ({"question": "q", "choices": ["a"], "target": 3}, "not an index"),
+        ({"question": "q", "choices": ["a"], "target": "z"}, "neither an index nor one of the choices"),
+        ({"question": "q", "target": 0}, "'target' needs 'choices'"),
+        ({"question": "q", "meta": "nope"}, "'meta' must be a JSON object"),
+    ],
+)
 def test_invalid_fields_name_the_line(tmp_path, row, message):
     path = write_jsonl(tmp_path / "f.jsonl", [{"question": "fine"}, row])
     with pytest.raises(InternalsError, match=message) as err:
@@ -89,8 +102,13 @@ def test_csv_with_pipes_and_json_lists(tmp_path):
 def round_trip_records():
     """Real-shaped records: one of every kind, including a context with evidence and nested meta."""
     coqa = next(iter(load_dataset("coqa")))
-    return [coqa, load_dataset("strategyqa")[0], load_dataset("qa_wikidata")[0], load_dataset("fanoutqa")[0],
-            Record("odd", 'A "quoted", comma; and | pipe?', ("a|b", "c"), choices=("x|y", "z"), target=1)]
+    return [
+        coqa,
+        load_dataset("strategyqa")[0],
+        load_dataset("qa_wikidata")[0],
+        load_dataset("fanoutqa")[0],
+        Record("odd", 'A "quoted", comma; and | pipe?', ("a|b", "c"), choices=("x|y", "z"), target=1),
+    ]
 
 
 def test_jsonl_round_trip(tmp_path):

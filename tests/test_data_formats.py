@@ -13,8 +13,20 @@ from internals.cli import main
 from internals.data import load_dataset
 
 CTX = "The Eiffel Tower was built by Gustave Eiffel's company for the 1889 World's Fair in Paris."
-ROWS = [{"input": "Who built the Eiffel Tower?", "context": CTX, "answers": ["Gustave Eiffel"], "gold": "Gustave Eiffel's company"},
-        {"input": "For which event was it built?", "context": CTX, "answers": ["the 1889 World's Fair"], "gold": "1889 World's Fair"}]
+ROWS = [
+    {
+        "input": "Who built the Eiffel Tower?",
+        "context": CTX,
+        "answers": ["Gustave Eiffel"],
+        "gold": "Gustave Eiffel's company",
+    },
+    {
+        "input": "For which event was it built?",
+        "context": CTX,
+        "answers": ["the 1889 World's Fair"],
+        "gold": "1889 World's Fair",
+    },
+]
 FIELDS = {"question": "input", "evidence": "gold"}
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from _data_env import data_env  # noqa: F401  (autouse fixture)
 
+from _data_env import data_env  # noqa: F401  (autouse fixture)
 from internals.data import Dataset, Record, load_dataset
 from internals.data.spans import find_span
 from internals.errors import InternalsError

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from _data_env import data_env  # noqa: F401  (autouse fixture)
 
+from _data_env import data_env  # noqa: F401  (autouse fixture)
 from internals.data import Dataset, list_datasets, load_dataset, split_of
 from internals.data.spec import KINDS
 from internals.errors import InternalsError
@@ -14,10 +14,26 @@ SPLITS = ("train", "validation", "test")
 
 def test_list_datasets_names_kinds_and_cached_sizes():
     infos = {i.name: i for i in list_datasets()}
-    assert {"qa_wikidata", "truthful_qa", "truthful_qa_mc", "known_unknowns", "disfl_qa", "coqa",
-            "contextual_parametric_knowledge_conflicts", "strategyqa", "winowhy", "sports_understanding",
-            "general_knowledge", "hindu_knowledge", "physical_intuition", "date_understanding",
-            "causal_judgment", "logical_deduction_three_objects", "fanoutqa", "fanoutqa_sub"} <= set(infos)
+    assert {
+        "qa_wikidata",
+        "truthful_qa",
+        "truthful_qa_mc",
+        "known_unknowns",
+        "disfl_qa",
+        "coqa",
+        "contextual_parametric_knowledge_conflicts",
+        "strategyqa",
+        "winowhy",
+        "sports_understanding",
+        "general_knowledge",
+        "hindu_knowledge",
+        "physical_intuition",
+        "date_understanding",
+        "causal_judgment",
+        "logical_deduction_three_objects",
+        "fanoutqa",
+        "fanoutqa_sub",
+    } <= set(infos)
     assert all(i.kind in KINDS and i.description and i.licence for i in infos.values())
     assert infos["coqa"].kind == "context_qa" and infos["strategyqa"].kind == "yesno"
     assert infos["known_unknowns"].size == 40

@@ -9,13 +9,14 @@ import torch
 
 from internals import load_model
 from internals.analyses.depth.trace import ablate
-from internals.capture import capture
+from internals.capture import attach, capture, edits
 from internals.capture.arch import architecture
 from internals.errors import InternalsError
-from internals.capture import attach, edits
 
-TEXTS = ["The University of Chicago Library system encompasses six libraries.",
-         "Walt Disney created Mickey Mouse in 1928, together with Ub Iwerks."]
+TEXTS = [
+    "The University of Chicago Library system encompasses six libraries.",
+    "Walt Disney created Mickey Mouse in 1928, together with Ub Iwerks.",
+]
 
 
 @pytest.fixture(autouse=True)

@@ -7,13 +7,19 @@ import math
 import pytest
 import torch
 
+from conftest import tiny_config
 from internals import load_model
-from internals.analyses.depth.lns import (CONFIG_FLAG, apply_layernorm_scaling, build_model, has_layernorm_scaling,
-                                          remove_layernorm_scaling, restore_layernorm_scaling, scaling_plan)
+from internals.analyses.depth.lns import (
+    CONFIG_FLAG,
+    apply_layernorm_scaling,
+    build_model,
+    has_layernorm_scaling,
+    remove_layernorm_scaling,
+    restore_layernorm_scaling,
+    scaling_plan,
+)
 from internals.capture.arch import architecture
 from internals.errors import InternalsError
-
-from conftest import tiny_config
 
 EXPECTED_NORMS = {
     "llama": ("input_layernorm", "post_attention_layernorm"),
@@ -34,8 +40,9 @@ def one_thread():
 
 
 def _ids(lm):
-    enc = lm.tokenizer(["Walt Disney created Mickey Mouse in 1928.", "Once upon a time"], return_tensors="pt",
-                       padding=True)
+    enc = lm.tokenizer(
+        ["Walt Disney created Mickey Mouse in 1928.", "Once upon a time"], return_tensors="pt", padding=True
+    )
     return enc["input_ids"], enc["attention_mask"]
 
 
@@ -44,7 +51,9 @@ def _forward_recording(model, ids, mask, names):
     modules = dict(model.named_modules())
     seen, handles = {}, []
     for name in names:
-        handles.append(modules[name].register_forward_hook(lambda m, a, out, name=name: seen.__setitem__(name, out.detach())))
+        handles.append(
+            modules[name].register_forward_hook(lambda m, a, out, name=name: seen.__setitem__(name, out.detach()))
+        )
     try:
         with torch.no_grad():
             logits = model(input_ids=ids, attention_mask=mask, use_cache=False).logits
@@ -77,8 +86,10 @@ def test_scaling_factors_per_module_and_exact_removal(tiny_dirs, family):
     # after the LNS hook, so each sees the scaled value; the unscaled one comes from calling the norm.
     modules = dict(model.named_modules())
     inputs = {}
-    pre = [modules[p.name].register_forward_pre_hook(lambda m, a, name=p.name: inputs.__setitem__(name, a[0].detach()))
-           for p in plan]
+    pre = [
+        modules[p.name].register_forward_pre_hook(lambda m, a, name=p.name: inputs.__setitem__(name, a[0].detach()))
+        for p in plan
+    ]
     scaled_logits, seen = _forward_recording(model, ids, mask, [p.name for p in plan])
     for h in pre:
         h.remove()
@@ -106,8 +117,14 @@ def test_apply_twice_is_refused_and_context_manager_removes(tiny_llama):
 def test_post_norm_blocks_are_refused():
     from transformers import Olmo2Config
 
-    cfg = Olmo2Config(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
-                      num_key_value_heads=4, vocab_size=256)
+    cfg = Olmo2Config(
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=4,
+        vocab_size=256,
+    )
     model = build_model(cfg)
     with pytest.raises(InternalsError, match="Pre-LN"):
         apply_layernorm_scaling(model)

@@ -74,8 +74,23 @@ def test_pack_drops_the_remainder():
 def test_cpu_pretrain_pre_ln_vs_lns(tmp_path):
     """The CLI's test preset: both runs, same steps and data; curves, variance and figures."""
     out = tmp_path / "pretrain.json"
-    code = main(["depth", "pretrain", "--preset", "test", "--out", str(out), "--figures", "none", "--no-progress",
-                 "--device", "cpu", "--save-models", str(tmp_path / "models")])
+    code = main(
+        [
+            "depth",
+            "pretrain",
+            "--preset",
+            "test",
+            "--out",
+            str(out),
+            "--figures",
+            "none",
+            "--no-progress",
+            "--device",
+            "cpu",
+            "--save-models",
+            str(tmp_path / "models"),
+        ]
+    )
     assert code == 0
     doc = load_results(out)
     runs = doc["results"]["runs"]

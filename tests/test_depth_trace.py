@@ -141,9 +141,32 @@ def test_texts_for_corpus_dataset_and_text_file(slices, tmp_path):
 
 def test_trace_cli_with_twin_ablation_and_figures(slices, tiny_dirs, tmp_path, capsys):
     out = tmp_path / "trace.json"
-    code = main(["depth", "trace", "--model", str(tiny_dirs["llama"]), "--n", "6", "--max-tokens", "16", "--twin",
-                 "--seed", "7", "--ablation-texts", "2", "--ablation-tokens", "16", "--device", "cpu", "--out", str(out),
-                 "--figures", str(tmp_path / "assets"), "--no-progress"])
+    code = main(
+        [
+            "depth",
+            "trace",
+            "--model",
+            str(tiny_dirs["llama"]),
+            "--n",
+            "6",
+            "--max-tokens",
+            "16",
+            "--twin",
+            "--seed",
+            "7",
+            "--ablation-texts",
+            "2",
+            "--ablation-tokens",
+            "16",
+            "--device",
+            "cpu",
+            "--out",
+            str(out),
+            "--figures",
+            str(tmp_path / "assets"),
+            "--no-progress",
+        ]
+    )
     assert code == 0
     doc = load_results(out)
     traces = doc["results"]["traces"]

@@ -8,10 +8,10 @@ import sys
 
 import numpy as np
 
+from _store_helpers import cli_env, one_thread, slices  # noqa: F401  (fixture)
 from internals import load_model
 from internals.data import load_dataset
 from internals.store import Store, capture_to_store
-from _store_helpers import cli_env, one_thread, slices  # noqa: F401  (fixture)
 
 # Rank script: first the CLI (which starts and ends its own gloo group), then the Python API
 # inside a process group the caller started (which the store must use and leave open).
@@ -44,8 +44,17 @@ def test_two_gloo_ranks_equal_one_process(tiny_dirs, tmp_path, slices):
     script = tmp_path / "rank.py"
     script.write_text(SCRIPT)
     model = str(tiny_dirs["llama"])
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-           str(script), model, str(tmp_path)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        str(script),
+        model,
+        str(tmp_path),
+    ]
     run = subprocess.run(cmd, env=cli_env(), capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr[-3000:]
     reports = [json.loads(p.read_text()) for p in sorted(tmp_path.glob("report-*.json"))]
@@ -55,10 +64,27 @@ def test_two_gloo_ranks_equal_one_process(tiny_dirs, tmp_path, slices):
     lm = load_model(model, device="cpu")
     wikidata, sub = load_dataset("qa_wikidata"), load_dataset("fanoutqa_sub", limit=30)
     with one_thread():  # the ranks run on one thread each (torchrun sets OMP_NUM_THREADS=1)
-        single = capture_to_store(lm, wikidata, "resid_post.* attn_z.1", "none", tmp_path / "single",
-                                  batch_size=1, shard_rows=4, progress=False)
-        single_stats = capture_to_store(lm, sub, "resid_post.1 mlp_out.2", "stats", tmp_path / "single_api",
-                                        batch_size=1, shard_rows=4, progress=False, limit=30)
+        single = capture_to_store(
+            lm,
+            wikidata,
+            "resid_post.* attn_z.1",
+            "none",
+            tmp_path / "single",
+            batch_size=1,
+            shard_rows=4,
+            progress=False,
+        )
+        single_stats = capture_to_store(
+            lm,
+            sub,
+            "resid_post.1 mlp_out.2",
+            "stats",
+            tmp_path / "single_api",
+            batch_size=1,
+            shard_rows=4,
+            progress=False,
+            limit=30,
+        )
 
     parallel = Store.open(tmp_path / "cli")
     m = parallel.manifest

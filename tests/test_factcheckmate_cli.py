@@ -14,7 +14,6 @@ import pytest
 import torch
 
 from _data_env import BIGBENCH_SLICES, FANOUTQA_SLICE, data_env  # noqa: F401  (autouse fixture)
-
 from internals.cli import main
 
 
@@ -33,15 +32,17 @@ def knowing_dir(tmp_path_factory, tiny_dirs):
     lm = load_model(tiny_dirs["llama"], device="cpu")
     tok = lm.tokenizer
     prompts = render(data, "chat", tok)
-    pairs = [(prompts[i], tok(data[i].answers[0] + ".", add_special_tokens=False)["input_ids"])
-             for i in range(0, len(data), 2)]
+    pairs = [
+        (prompts[i], tok(data[i].answers[0] + ".", add_special_tokens=False)["input_ids"])
+        for i in range(0, len(data), 2)
+    ]
     width = max(len(p) + len(a) for p, a in pairs)
     ids = torch.full((len(pairs), width), tok.pad_token_id)
     mask = torch.zeros((len(pairs), width), dtype=torch.long)
     rows, cols, targets = [], [], []
     for k, (p, a) in enumerate(pairs):
-        ids[k, :len(p) + len(a)] = torch.tensor(p + a)
-        mask[k, :len(p) + len(a)] = 1
+        ids[k, : len(p) + len(a)] = torch.tensor(p + a)
+        mask[k, : len(p) + len(a)] = 1
         for j, t in enumerate(a):  # the logits at position len(p)+j-1 predict answer token j
             rows.append(k), cols.append(len(p) + j - 1), targets.append(t)
     rows, cols, targets = torch.tensor(rows), torch.tensor(cols), torch.tensor(targets)
@@ -59,8 +60,16 @@ def knowing_dir(tmp_path_factory, tiny_dirs):
 
 
 def _config(tmp_path: Path, model: Path, **extra) -> Path:
-    keys = {"name": "tiny_qa", "dataset": "qa_wikidata", "model": str(model), "limit": 100, "layer": "sweep",
-            "setting": "I", "heads": ["mlp", "mlp_scaled", "logistic"], "max_new_tokens": 6} | extra
+    keys = {
+        "name": "tiny_qa",
+        "dataset": "qa_wikidata",
+        "model": str(model),
+        "limit": 100,
+        "layer": "sweep",
+        "setting": "I",
+        "heads": ["mlp", "mlp_scaled", "logistic"],
+        "max_new_tokens": 6,
+    } | extra
     lines = ["[probe]"] + [f"{k} = {json.dumps(v)}" for k, v in keys.items()]
     path = tmp_path / "tiny_qa.toml"
     path.write_text("\n".join(lines) + "\n")
@@ -80,7 +89,10 @@ def test_train_eval_predict_end_to_end(tmp_path, knowing_dir, capsys):
     assert (probe / "weights.safetensors").is_file() and doc["estimators"]["probe"]["type"] == "MLPProbe"
     assert card["model"]["fingerprint"] and card["site"] == f"resid_post.{card['layer']}"
     assert card["setting"] == "I" and card["template"] == "chat" and card["seed"] == 0
-    assert card["data"]["splits"]["train"] + card["data"]["splits"]["validation"] + card["data"]["splits"]["test"] == card["data"]["n"]
+    assert (
+        card["data"]["splits"]["train"] + card["data"]["splits"]["validation"] + card["data"]["splits"]["test"]
+        == card["data"]["n"]
+    )
     assert 0 < card["data"]["hallucination_rate"] < 1
     assert {"torch", "scikit-learn", "safetensors"} <= set(doc["versions"])
     sweep = json.loads((probe / "sweep.json").read_text())
@@ -97,8 +109,14 @@ def test_train_eval_predict_end_to_end(tmp_path, knowing_dir, capsys):
     from internals.analyses.factcheckmate.figures import sweep_figure
 
     fig = sweep_figure(probe / "sweep.json")
-    assert [t.name for t in fig.data] == ["MLP bal. acc.", "MLP AUROC", "MLP-std (ours) bal. acc.",
-                                          "MLP-std (ours) AUROC", "LogReg bal. acc.", "LogReg AUROC"]
+    assert [t.name for t in fig.data] == [
+        "MLP bal. acc.",
+        "MLP AUROC",
+        "MLP-std (ours) bal. acc.",
+        "MLP-std (ours) AUROC",
+        "LogReg bal. acc.",
+        "LogReg AUROC",
+    ]
     assert list(fig.data[0].x) == [0, 1, 2]
 
     # a second train with the same config keeps the probe (labels and features are cached too)

@@ -7,7 +7,6 @@ import pytest
 import torch
 
 from _data_env import data_env  # noqa: F401  (autouse: the committed slices, a fresh cache)
-
 from internals.analyses.factcheckmate.features import pooled_features, setting_span
 from internals.analyses.factcheckmate.generate import GenerationSettings, greedy_answers
 from internals.capture import capture
@@ -64,7 +63,9 @@ def test_features_are_cached(tiny_llama, prompts, monkeypatch):
 def test_fused_pooling_equals_capture(tiny_llama, template):
     # chat prompts share a system-turn prefix (run once, KV cache repeated); raw prompts do not
     prompts = render(load_dataset("qa_wikidata")[:7], template, tiny_llama.tokenizer)
-    gen = greedy_answers(tiny_llama, prompts, GenerationSettings(max_new_tokens=2, batch_size=4), pool_sites="resid_post.*")
+    gen = greedy_answers(
+        tiny_llama, prompts, GenerationSettings(max_new_tokens=2, batch_size=4), pool_sites="resid_post.*"
+    )
     ref = capture(tiny_llama, prompts, "resid_post.*", "mean", span="input")
     for site, value in ref.items():
         assert torch.allclose(gen.pooled[site], value, atol=1e-5), site
@@ -74,8 +75,10 @@ def test_batched_decoding_equals_one_at_a_time(tiny_llama):
     prompts = render(load_dataset("qa_wikidata")[:9], "chat", tiny_llama.tokenizer)
     settings = GenerationSettings(max_new_tokens=5, batch_size=4)
     batched = greedy_answers(tiny_llama, prompts, settings)
-    single = [greedy_answers(tiny_llama, [p], GenerationSettings(max_new_tokens=5, batch_size=1, share_prefix=False))
-              for p in prompts]
+    single = [
+        greedy_answers(tiny_llama, [p], GenerationSettings(max_new_tokens=5, batch_size=1, share_prefix=False))
+        for p in prompts
+    ]
     assert batched.raw == [s.raw[0] for s in single]
     assert batched.n_tokens == [s.n_tokens[0] for s in single]
     with torch.no_grad():  # and one-at-a-time equals a plain full-recompute greedy loop

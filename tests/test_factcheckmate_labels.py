@@ -7,7 +7,6 @@ import json
 import pytest
 
 from _data_env import data_env  # noqa: F401  (autouse: the committed slices, a fresh cache)
-
 from internals.analyses.factcheckmate import generate, labels
 from internals.analyses.factcheckmate.generate import GenerationSettings, cut_answer
 from internals.analyses.factcheckmate.labels import label_dataset
@@ -72,7 +71,9 @@ def test_labels_are_cached_and_reused(tiny_llama, data_env, monkeypatch):
 
     calls = []
     real = generate.greedy_answers
-    monkeypatch.setattr(labels, "greedy_answers", lambda lm, prompts, *a, **k: calls.append(len(prompts)) or real(lm, prompts, *a, **k))
+    monkeypatch.setattr(
+        labels, "greedy_answers", lambda lm, prompts, *a, **k: calls.append(len(prompts)) or real(lm, prompts, *a, **k)
+    )
     again = label_dataset(tiny_llama, data[:10], "chat", settings, progress=False)
     assert calls == [] and again.answers == first.answers
     more = label_dataset(tiny_llama, data[:14], "chat", settings, progress=False)  # only the 4 new ones run

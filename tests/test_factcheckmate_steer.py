@@ -7,10 +7,8 @@ import pytest
 import torch
 
 from _data_env import data_env  # noqa: F401  (autouse: the committed slices, a fresh cache)
-
 from internals.analyses.factcheckmate.generate import GenerationSettings, greedy_answers
-from internals.analyses.factcheckmate.steer import (Detector, factcheckmate_answers, steering, steering_vector,
-                                                    timings)
+from internals.analyses.factcheckmate.steer import Detector, factcheckmate_answers, steering, steering_vector, timings
 from internals.data import load_dataset
 from internals.heads import logistic_probe
 from internals.prompts import render
@@ -88,8 +86,9 @@ def test_steer_layer_steers_another_block_than_the_probed_one(tiny_llama, prompt
     monkeypatch.setattr(steer, "steering", lambda model, layer, *a: used.append(layer) or real(model, layer, *a))
     v = np.full(64, 50.0, dtype=np.float32)
     plain = greedy_answers(tiny_llama, prompts, SETTINGS)
-    out = factcheckmate_answers(tiny_llama, prompts, _detector(threshold=0.0, layer=1), v, alpha=10.0,
-                                settings=SETTINGS, steer_layer=0)
+    out = factcheckmate_answers(
+        tiny_llama, prompts, _detector(threshold=0.0, layer=1), v, alpha=10.0, settings=SETTINGS, steer_layer=0
+    )
     assert used == [0] and out.plain == plain.text  # detection still reads the probed layer (1)
     with real(tiny_llama.model, 0, v, alpha=10.0):
         at_0 = greedy_answers(tiny_llama, prompts, SETTINGS)
@@ -99,8 +98,15 @@ def test_steer_layer_steers_another_block_than_the_probed_one(tiny_llama, prompt
 
 
 def test_timings_report_each_path(tiny_llama, prompts):
-    t = timings(tiny_llama, prompts[:2], _detector(0.5), np.zeros(64, np.float32), 1.0,
-                GenerationSettings(max_new_tokens=2), repeats=1)
+    t = timings(
+        tiny_llama,
+        prompts[:2],
+        _detector(0.5),
+        np.zeros(64, np.float32),
+        1.0,
+        GenerationSettings(max_new_tokens=2),
+        repeats=1,
+    )
     assert set(t["seconds_per_question"]) == {"plain", "fused", "separate", "steered"}
     assert all(s > 0 for s in t["seconds_per_question"].values()) and t["n_questions"] == 2
     assert {"detection_overhead", "detection_overhead_separate_pass", "intervention_overhead"} <= set(t)

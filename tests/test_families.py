@@ -14,8 +14,18 @@ from internals import InternalsError, capture, edits, load_model, wrap
 from internals.capture.arch import architecture
 from internals.capture.validate import validate
 
-SITES = ["embed", "resid_pre.*", "attn_in.*", "attn_z.*", "attn_out.*", "mlp_in.*", "mlp_out.*", "resid_post.*",
-         "final_norm", "logits"]
+SITES = [
+    "embed",
+    "resid_pre.*",
+    "attn_in.*",
+    "attn_z.*",
+    "attn_out.*",
+    "mlp_in.*",
+    "mlp_out.*",
+    "resid_post.*",
+    "final_norm",
+    "logits",
+]
 PROMPTS = ["The capital of France is", "Hi there, my good friend", "A longer prompt with a few more tokens in it."]
 
 
@@ -60,9 +70,12 @@ def test_a_family_whose_sites_do_not_compose_is_refused(tokenizer):
     torch.manual_seed(0)
     model = AutoModelForCausalLM.from_config(config("bloom"))
     arch = architecture(model)
-    model.__dict__["_internals_arch"] = dataclasses.replace(arch, attn_out_name="self_attention", mlp_out_name="mlp",
-                                                            embed_path="transformer.word_embeddings")
-    with pytest.raises(InternalsError, match=r"BloomForCausalLM: (embed|resid_post\.0) differs from .* by [0-9.]+") as info:
+    model.__dict__["_internals_arch"] = dataclasses.replace(
+        arch, attn_out_name="self_attention", mlp_out_name="mlp", embed_path="transformer.word_embeddings"
+    )
+    with pytest.raises(
+        InternalsError, match=r"BloomForCausalLM: (embed|resid_post\.0) differs from .* by [0-9.]+"
+    ) as info:
         validate(wrap(model, tokenizer))
     assert "\n" not in str(info.value) and "validate=False" in str(info.value)
 

@@ -6,10 +6,10 @@ import struct
 
 import pytest
 
+from _data_env import data_env  # noqa: F401  (autouse fixture: test data slices, empty cache)
 from internals.cli import main
 from internals.plots import PNG_SCALE, find_chrome
 from internals.report.assets import SOURCES, readme_assets, regenerate
-from _data_env import data_env  # noqa: F401  (autouse fixture: test data slices, empty cache)
 
 needs_chrome = pytest.mark.skipif(find_chrome() is None, reason="Chromium not installed: apt-get install -y chromium")
 
@@ -20,15 +20,22 @@ def root(tiny_llama, tmp_path):
     from internals.analyses.depth import ablate, trace_depth
     from internals.analyses.depth.results import manifest, save_results
 
-    texts = ["The river runs past the old mill and into the town.", "She counted the stars until the sun rose.",
-             "A short text about nothing in particular at all."]
+    texts = [
+        "The river runs past the old mill and into the town.",
+        "She counted the stars until the sun rose.",
+        "A short text about nothing in particular at all.",
+    ]
     trace = trace_depth(tiny_llama, texts, max_tokens=16)
     ablation = ablate(tiny_llama, texts[:2], max_tokens=16)
-    save_results(tmp_path / "benchmarks/results/depth_trace.json", "depth.trace",
-                 manifest(models={tiny_llama.name: tiny_llama.describe()}, data={"name": "test"}, config={}, seed=0),
-                 {"traces": {"tiny": trace.to_dict()}, "ablation": ablation.to_dict()})
-    (tmp_path / "README.md").write_text("![v](assets/depth_variance.png) ![gone](assets/never_made.png) "
-                                        "[pdf](assets/depth_ablation.pdf)\n")
+    save_results(
+        tmp_path / "benchmarks/results/depth_trace.json",
+        "depth.trace",
+        manifest(models={tiny_llama.name: tiny_llama.describe()}, data={"name": "test"}, config={}, seed=0),
+        {"traces": {"tiny": trace.to_dict()}, "ablation": ablation.to_dict()},
+    )
+    (tmp_path / "README.md").write_text(
+        "![v](assets/depth_variance.png) ![gone](assets/never_made.png) [pdf](assets/depth_ablation.pdf)\n"
+    )
     return tmp_path
 
 
@@ -61,7 +68,9 @@ def test_only_and_unknown_source(root, capsys):
     assert len(outcomes) == 1 and outcomes[0].skipped and not outcomes[0].written
     assert main(["figures", "--root", str(root), "--only", "nope"]) == 2
     assert "no figure source matches nope" in capsys.readouterr().err
-    assert {"factcheckmate", "cutoff", "depth trace", "depth pretrain", "voids eval", "voids trace"} <= {s.name for s in SOURCES}
+    assert {"factcheckmate", "cutoff", "depth trace", "depth pretrain", "voids eval", "voids trace"} <= {
+        s.name for s in SOURCES
+    }
 
 
 def test_repository_results_redraw_every_readme_figure(tmp_path):

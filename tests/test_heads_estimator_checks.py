@@ -33,7 +33,7 @@ WAIVED_IQR_CLIP: dict[str, str] = {}
 WAIVED_HEAD_ENSEMBLE: dict[str, str] = {}
 WAIVED_POSITION: dict[str, str] = {
     "check_fit1d": "X is a vector of chunk indices: fit(chunk_index, y) with a 1-D X is the documented call "
-                   "(pipeline.train passes the table's chunk column), read as one column; sklearn wants 1-D X refused",
+    "(pipeline.train passes the table's chunk column), read as one column; sklearn wants 1-D X refused",
 }
 
 
@@ -130,8 +130,12 @@ def test_position_baseline_is_an_estimator_on_chunk_indices():
 
 
 def _committed_probe_dirs() -> list[Path]:
-    return sorted(d for parent in ("cutoff", "cutoff_query") for d in (ROOT / "probes" / parent).iterdir()
-                  if (d / "card.json").is_file())
+    return sorted(
+        d
+        for parent in ("cutoff", "cutoff_query")
+        for d in (ROOT / "probes" / parent).iterdir()
+        if (d / "card.json").is_file()
+    )
 
 
 def _features(shape) -> np.ndarray:
@@ -141,21 +145,35 @@ def _features(shape) -> np.ndarray:
 def predictions() -> dict:
     """What the fixture holds: each committed probe's predictions on seeded features of its shape,
     and the committed position baseline's at every chunk index."""
-    out = {"seed": SEED, "n_samples": N_SAMPLES, "scale": SCALE,
-           "recipe": "X = (scale * np.random.default_rng(seed).normal(size=(n_samples, *feature_shape))).astype(np.float32)",
-           "probes": {}}
+    out = {
+        "seed": SEED,
+        "n_samples": N_SAMPLES,
+        "scale": SCALE,
+        "recipe": "X = (scale * np.random.default_rng(seed).normal(size=(n_samples, *feature_shape))).astype(np.float32)",
+        "probes": {},
+    }
     for d in _committed_probe_dirs():
         probe, card = load_probe(d)
         shape = [N_SAMPLES, *card["feature_shape"]]
         X = _features(shape)
         p = probe.predict_proba(X)
         sha = json.loads((d / "card.json").read_text())["weights_sha256"]
-        out["probes"][str(d.relative_to(ROOT))] = {"weights_sha256": sha, "shape": shape, "dtype": str(p.dtype),
-                                                    "proba": p[:, 1].astype(float).tolist(), "predict": probe.predict(X).tolist()}
+        out["probes"][str(d.relative_to(ROOT))] = {
+            "weights_sha256": sha,
+            "shape": shape,
+            "dtype": str(p.dtype),
+            "proba": p[:, 1].astype(float).tolist(),
+            "predict": probe.predict(X).tolist(),
+        }
     params = json.loads((ROOT / "probes/cutoff/train.json").read_text())["position"]
     base, chunks = PositionBaseline.from_dict(params), np.arange(params["n_chunks"])
-    out["position"] = {"card": "probes/cutoff/train.json", "params": params, "chunk_index": chunks.tolist(),
-                       "proba": base.proba(chunks).astype(float).tolist(), "predict": base.predict(chunks).tolist()}
+    out["position"] = {
+        "card": "probes/cutoff/train.json",
+        "params": params,
+        "chunk_index": chunks.tolist(),
+        "proba": base.proba(chunks).astype(float).tolist(),
+        "predict": base.predict(chunks).tolist(),
+    }
     return out
 
 

@@ -35,8 +35,14 @@ def test_shuffle_control_sits_at_chance_and_signal_beats_noise():
     probe = logistic_probe().fit(X[tr], y[tr])
     noise = np.random.default_rng(1).normal(size=X.shape)  # a control whose features carry nothing
     control = metric_intervals(y[te], logistic_probe().fit(noise[tr], y[tr]).predict_proba(noise[te])[:, 1])
-    ev = evidence(probe, lambda labels: logistic_probe().fit(X[tr], labels), y[tr], X[te], y[te],
-                  controls={"random_model_control": control})
+    ev = evidence(
+        probe,
+        lambda labels: logistic_probe().fit(X[tr], labels),
+        y[tr],
+        X[te],
+        y[te],
+        controls={"random_model_control": control},
+    )
     assert ev["label_shuffle_control"]["near_chance"]
     assert ev["random_model_control"]["probe_beats_it"] and beats(ev["test"], control)
     assert not beats(control, ev["test"])

@@ -22,7 +22,15 @@ def _data(n=300, d=10, seed=0):
 CARD = {"model": {"name": "m", "fingerprint": "0123456789abcdef"}, "site": "resid_post.3", "layer": 3}
 
 
-@pytest.mark.parametrize("make", [lambda: MLPProbe(max_epochs=3), logistic_probe, lambda: scaled_mlp_probe(max_epochs=3), lambda: LogisticRegression(class_weight={0: 1.0, 1: 2.5})])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: MLPProbe(max_epochs=3),
+        logistic_probe,
+        lambda: scaled_mlp_probe(max_epochs=3),
+        lambda: LogisticRegression(class_weight={0: 1.0, 1: 2.5}),
+    ],
+)
 def test_round_trip_identical_predictions(tmp_path, make):
     X, y = _data()
     est = make().fit(X, y)

@@ -43,7 +43,13 @@ def test_architecture_is_the_papers():
     X, y = _blobs(d=7)
     probe = MLPProbe(max_epochs=2).fit(X, y)
     layers = list(probe.module_)
-    assert [type(m) for m in layers] == [torch.nn.Linear, torch.nn.ReLU, torch.nn.Dropout, torch.nn.Linear, torch.nn.Sigmoid]
+    assert [type(m) for m in layers] == [
+        torch.nn.Linear,
+        torch.nn.ReLU,
+        torch.nn.Dropout,
+        torch.nn.Linear,
+        torch.nn.Sigmoid,
+    ]
     assert (layers[0].in_features, layers[0].out_features, layers[3].out_features) == (7, 1024, 1)
     assert layers[2].p == 0.1
     p = MLPProbe().get_params()
@@ -66,7 +72,9 @@ def test_seeded_and_leaves_global_rng_alone():
 
 def test_learns_and_early_stopping_keeps_best_epoch():
     X, y = _blobs()
-    probe = MLPProbe(max_epochs=50, patience=3, lr=1e-2, random_state=0).fit(X[:300], y[:300], X_val=X[300:], y_val=y[300:])
+    probe = MLPProbe(max_epochs=50, patience=3, lr=1e-2, random_state=0).fit(
+        X[:300], y[:300], X_val=X[300:], y_val=y[300:]
+    )
     assert probe.n_epochs_ <= 50 and probe.best_epoch_ == int(np.argmin(probe.validation_loss_))
     if probe.n_epochs_ < 50:  # stopped early: exactly `patience` epochs after the best one
         assert probe.n_epochs_ == probe.best_epoch_ + 1 + 3

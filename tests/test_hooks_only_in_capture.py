@@ -7,9 +7,11 @@ import re
 from pathlib import Path
 
 SRC = Path(__file__).resolve().parent.parent / "src" / "internals"
-PATTERNS = re.compile(r"register_(forward_pre_hook|forward_hook|full_backward_hook|full_backward_pre_hook|backward_hook|"
-                      r"module_forward_hook|module_forward_pre_hook)\b|\.register_hook\(|\.forward\s*=(?!=)|"
-                      r"run_with_hooks|add_hook\(|\.output\s*=(?!=)|\.input\s*=(?!=)")
+PATTERNS = re.compile(
+    r"register_(forward_pre_hook|forward_hook|full_backward_hook|full_backward_pre_hook|backward_hook|"
+    r"module_forward_hook|module_forward_pre_hook)\b|\.register_hook\(|\.forward\s*=(?!=)|"
+    r"run_with_hooks|add_hook\(|\.output\s*=(?!=)|\.input\s*=(?!=)"
+)
 
 
 def offending_lines(root: Path = SRC) -> list[str]:

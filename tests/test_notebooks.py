@@ -26,11 +26,18 @@ def kernel_env(tokenizer_dir, tmp_path_factory):
 
     cache = tmp_path_factory.mktemp("nb-cache")
     (cache / "models").symlink_to(cache_dir("models"), target_is_directory=True)
-    return {**os.environ, "INTERNALS_NOTEBOOK_QUICK": "1", "INTERNALS_CACHE": str(cache),
-            "INTERNALS_BIGBENCH_DIR": str(DATA / "bigbench"),
-            "INTERNALS_FANOUTQA_FILE": str(DATA / "fanoutqa" / "fanout-final-dev.json"),
-            "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
-            "TQDM_DISABLE": "1", "PYTHONWARNINGS": "ignore"}
+    return {
+        **os.environ,
+        "INTERNALS_NOTEBOOK_QUICK": "1",
+        "INTERNALS_CACHE": str(cache),
+        "INTERNALS_BIGBENCH_DIR": str(DATA / "bigbench"),
+        "INTERNALS_FANOUTQA_FILE": str(DATA / "fanoutqa" / "fanout-final-dev.json"),
+        "OMP_NUM_THREADS": "1",
+        "OPENBLAS_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+        "TQDM_DISABLE": "1",
+        "PYTHONWARNINGS": "ignore",
+    }
 
 
 def test_committed_notebooks_are_generated_and_stripped():

@@ -11,9 +11,19 @@ import numpy as np
 import pytest
 import torch
 
+from _data_env import data_env  # noqa: F401  (autouse fixture: test data slices, empty cache)
 from internals import capture, edits, patch
-from internals.analyses.patching import (CATEGORIES, PatchConfig, by_category, build_pairs, category_positions,
-                                         last_logprobs, load_results, parse_relation, readout, trace_pair)
+from internals.analyses.patching import (
+    CATEGORIES,
+    PatchConfig,
+    build_pairs,
+    by_category,
+    category_positions,
+    last_logprobs,
+    load_results,
+    parse_relation,
+    trace_pair,
+)
 from internals.analyses.patching.figures import make_figures
 from internals.analyses.patching.trace import rows_of, window_layers
 from internals.cli import main
@@ -21,7 +31,6 @@ from internals.data import load_dataset
 from internals.errors import InternalsError
 from internals.plots import PNG_SCALE, find_chrome
 from internals.stats import bootstrap_mean
-from _data_env import data_env  # noqa: F401  (autouse fixture: test data slices, empty cache)
 
 needs_chrome = pytest.mark.skipif(find_chrome() is None, reason="Chromium not installed: apt-get install -y chromium")
 
@@ -53,10 +62,10 @@ def test_pairs_align_token_by_token(pairs, tiny_llama):
     assert len(pairs.pairs) == 3 and pairs.stats["n_pairs"] == 3 and pairs.stats["n_parsed"] > 20
     for p in pairs.pairs:
         assert len(p.clean_ids) == len(p.corrupt_ids)
-        assert p.clean_ids[:p.start] == p.corrupt_ids[:p.start] and p.clean_ids[p.stop:] == p.corrupt_ids[p.stop:]
-        assert p.clean_ids[p.start:p.stop] != p.corrupt_ids[p.start:p.stop]
+        assert p.clean_ids[: p.start] == p.corrupt_ids[: p.start] and p.clean_ids[p.stop :] == p.corrupt_ids[p.stop :]
+        assert p.clean_ids[p.start : p.stop] != p.corrupt_ids[p.start : p.stop]
         assert p.subject != p.corrupt_subject and p.clean.endswith(f"of {p.subject} is")
-        assert tiny_llama.tokenizer.decode(list(p.clean_ids[p.start:p.stop])).strip() == p.subject
+        assert tiny_llama.tokenizer.decode(list(p.clean_ids[p.start : p.stop])).strip() == p.subject
         assert p.p_clean - p.p_corrupt > 0
     again = build_pairs(tiny_llama, list(load_dataset("qa_wikidata")), 3, seed=0, min_gap=0.0, correct_only=False)
     assert again.pairs == pairs.pairs
@@ -88,7 +97,9 @@ def test_batched_restorations_equal_one_patch_each(pairs, tiny_llama, window, ch
                 logits = patch(tiny_llama, [list(pair.corrupt_ids)], source, spec, positions=[pos])
                 want = torch.softmax(logits, -1)[0, pair.target]
                 assert got["p"][site][layer][pos - pair.start] == pytest.approx(float(want), rel=1e-5, abs=0)
-    clean = torch.softmax(capture(tiny_llama, [list(pair.clean_ids)], "logits", reduce="last")["logits"], -1)[0, pair.target]
+    clean = torch.softmax(capture(tiny_llama, [list(pair.clean_ids)], "logits", reduce="last")["logits"], -1)[
+        0, pair.target
+    ]
     assert got["p_clean"] == pytest.approx(float(clean), rel=1e-5, abs=0)
 
 
@@ -99,7 +110,9 @@ def test_last_layer_restorations_give_clean_at_the_last_token_and_corrupt_elsewh
     assert row[-1] == pytest.approx(got["p_clean"], rel=1e-5, abs=0)
     assert row[:-1] == pytest.approx([got["p_corrupt"]] * (len(row) - 1), rel=1e-5, abs=0)  # nothing reads them later
     assert abs(got["p_clean"] / got["p_corrupt"] - 1) > 1e-3  # so the two checks tell the runs apart
-    assert len(rows_of(pair, tiny_llama.n_layers, PatchConfig())) == 3 * tiny_llama.n_layers * (pair.n_tokens - pair.start)
+    assert len(rows_of(pair, tiny_llama.n_layers, PatchConfig())) == 3 * tiny_llama.n_layers * (
+        pair.n_tokens - pair.start
+    )
 
 
 def test_categories_and_bootstrap():
@@ -119,15 +132,37 @@ def test_categories_and_bootstrap():
 def test_patch_api_equals_capture_with_a_patch_edit(tiny_llama):
     clean = capture(tiny_llama, ["The capital of France is"], "resid_post.1", reduce="none")
     got = patch(tiny_llama, "The capital of Spain is", clean, "resid_post.1", positions=[3])
-    ref = capture(tiny_llama, ["The capital of Spain is"], "logits", reduce="last",
-                  edits=edits.patch("resid_post.1", clean, positions=[3]))["logits"]
+    ref = capture(
+        tiny_llama,
+        ["The capital of Spain is"],
+        "logits",
+        reduce="last",
+        edits=edits.patch("resid_post.1", clean, positions=[3]),
+    )["logits"]
     assert got.shape == (1, 49152) and torch.equal(got, ref)
 
 
 def test_cli_writes_results_figures_and_resumes(tiny_dirs, tmp_path, capsys, monkeypatch):
     out, figs = tmp_path / "patching.json", tmp_path / "figs"
-    argv = ["patch", "--model", str(tiny_dirs["llama"]), "--n", "2", "--keep-wrong", "--min-gap", "0", "--device", "cpu",
-            "--bootstrap", "100", "--out", str(out), "--figures", str(figs) if find_chrome() else "none", "--no-progress"]
+    argv = [
+        "patch",
+        "--model",
+        str(tiny_dirs["llama"]),
+        "--n",
+        "2",
+        "--keep-wrong",
+        "--min-gap",
+        "0",
+        "--device",
+        "cpu",
+        "--bootstrap",
+        "100",
+        "--out",
+        str(out),
+        "--figures",
+        str(figs) if find_chrome() else "none",
+        "--no-progress",
+    ]
     from internals.analyses.patching import runs
 
     real, calls = runs.trace_pair, []
@@ -148,7 +183,8 @@ def test_cli_writes_results_figures_and_resumes(tiny_dirs, tmp_path, capsys, mon
     assert len(calls) == 1 and not partial.exists()  # the second pair only
     summary = json.loads(capsys.readouterr().out.splitlines()[0])
     assert summary["n_pairs"] == 2 and set(k for k in summary if k.startswith("peak_")) == {
-        f"peak_{k}{s}" for k in ("", "subject_") for s in ("resid_post", "attn_out", "mlp_out")}
+        f"peak_{k}{s}" for k in ("", "subject_") for s in ("resid_post", "attn_out", "mlp_out")
+    }
     doc = load_results(out)
     m, res = doc["manifest"], doc["results"]
     assert m["models"] and m["data"]["name"] == "qa_wikidata" and m["data"]["n_pairs"] == 2 and m["seed"] == 0
@@ -170,7 +206,16 @@ def _one_line(capsys, argv, match: str) -> None:
 
 
 def test_bad_input_is_one_line(tiny_dirs, tmp_path, capsys):
-    model = ["--model", str(tiny_dirs["llama"]), "--device", "cpu", "--out", str(tmp_path / "r.json"), "--figures", "none"]
+    model = [
+        "--model",
+        str(tiny_dirs["llama"]),
+        "--device",
+        "cpu",
+        "--out",
+        str(tmp_path / "r.json"),
+        "--figures",
+        "none",
+    ]
     _one_line(capsys, ["patch", *model, "--n", "0"], "--n must be >= 1")
     _one_line(capsys, ["patch", *model, "--sites", "resid_post", "embed"], "unknown or repeated patching site 'embed'")
     _one_line(capsys, ["patch", *model, "--window", "0"], "window must be >= 1")

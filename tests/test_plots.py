@@ -20,8 +20,21 @@ import torch
 
 from internals.errors import InternalsError
 from internals.plots import (
-    DOUBLE_COLUMN_PX, OKABE_ITO, PNG_SCALE, SINGLE_COLUMN_PX, TEMPLATE_NAME, bars, curves, export,
-    calibration, find_chrome, heatmap, layer_lines, paper_layout, roc_pr, tradeoff,
+    DOUBLE_COLUMN_PX,
+    OKABE_ITO,
+    PNG_SCALE,
+    SINGLE_COLUMN_PX,
+    TEMPLATE_NAME,
+    bars,
+    calibration,
+    curves,
+    export,
+    find_chrome,
+    heatmap,
+    layer_lines,
+    paper_layout,
+    roc_pr,
+    tradeoff,
 )
 
 # the package's `export` function shadows its submodule of the same name
@@ -32,12 +45,14 @@ CHROME_REQUIRED = os.environ.get("CI") == "true" or os.environ.get("INTERNALS_RE
 needs_chrome = pytest.mark.skipif(
     CHROME is None and not CHROME_REQUIRED,
     reason="Chromium not installed, PNG/PDF/SVG export NOT TESTED: apt-get install -y chromium "
-           "(bash scripts/setup.sh does it)")
+    "(bash scripts/setup.sh does it)",
+)
 
 rng = np.random.default_rng(0)
 
 
 # --- template -------------------------------------------------------------------------
+
 
 def test_template_registered_with_paper_style():
     t = pio.templates[TEMPLATE_NAME]
@@ -59,6 +74,7 @@ def test_paper_layout_widths():
 
 
 # --- figure functions -----------------------------------------------------------------
+
 
 def _traces(fig, name):
     return [t for t in fig.data if t.name == name]
@@ -97,32 +113,40 @@ def test_layer_lines_takes_tensors_and_ignores_nan():
     np.testing.assert_allclose(layer_lines({"a": v}).data[-1].y, [1.0, 3.0])
 
 
-@pytest.mark.parametrize("call, message", [
-    (lambda: layer_lines({"acc": np.zeros((3, 4, 5))}),
-     r"values of 'acc' must be \[layers\] or \[layers, samples\], got shape \(3, 4, 5\)"),
-    (lambda: layer_lines({"acc": np.zeros((0,))}), r"got shape \(0,\)"),
-    (lambda: layer_lines({}), "series is empty"),
-    (lambda: layer_lines({"a": np.zeros(4)}, band="ci"), "band must be one of"),
-    (lambda: layer_lines({"a": np.zeros(4)}, layers=[0, 1, 2]), r"layers must be \[layers\] with layers = 4"),
-    (lambda: layer_lines({"a": -np.ones(4)}, log_y=True), "log_y needs positive values"),
-    (lambda: layer_lines({"a": ["x", "y"]}), "must be a numeric array"),
-    (lambda: heatmap(np.zeros(5)), r"matrix must be \[rows, cols\], got shape \(5,\)"),
-    (lambda: heatmap(np.zeros((2, 3)), x_ticks=["a", "b"]), "x_ticks must have 3 labels, got 2"),
-    (lambda: roc_pr([0, 1, 1], [0.1, 0.9]), r"scores must be \[n\] with n = 3, got shape \(2,\)"),
-    (lambda: roc_pr([1, 1, 1], [0.1, 0.2, 0.9]), "only one class"),
-    (lambda: roc_pr([0, 2, 1], [0.1, 0.2, 0.9]), "must hold 0/1 labels"),
-    (lambda: roc_pr([0, 1], [0.1, np.nan]), "NaN or infinite"),
-    (lambda: calibration([0, 1, 1], [0.1, 0.9]), r"scores must be \[n\] with n = 3, got shape \(2,\)"),
-    (lambda: calibration([0, 1], [0.1, 1.5]), r"probabilities in \[0, 1\]"),
-    (lambda: calibration([0, 1], [0.1, 0.9], n_bins=1), "n_bins must be an integer >= 2"),
-    (lambda: tradeoff([1, 2, 3], [1, 2]), r"y must be \[n\] with n = 3, got shape \(2,\)"),
-    (lambda: tradeoff([1, 2], [1, 2], labels="ab"), "single string"),
-    (lambda: bars(np.zeros((2, 2, 2))), r"values must be \[n\] or \[n, samples\], got shape \(2, 2, 2\)"),
-    (lambda: bars(np.zeros(3), labels=["a"]), "labels must have 3 labels, got 1"),
-    (lambda: bars(np.zeros(3), errors=np.zeros(4)), r"errors must be \[n\] with n = 3"),
-    (lambda: curves({"p": (np.arange(3), np.zeros(4))}), r"steps of 'p' must be \[n\] with n = 4, got shape \(3,\)"),
-    (lambda: curves({"p": np.zeros(4)}), r"must be a pair \(steps"),
-])
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (
+            lambda: layer_lines({"acc": np.zeros((3, 4, 5))}),
+            r"values of 'acc' must be \[layers\] or \[layers, samples\], got shape \(3, 4, 5\)",
+        ),
+        (lambda: layer_lines({"acc": np.zeros((0,))}), r"got shape \(0,\)"),
+        (lambda: layer_lines({}), "series is empty"),
+        (lambda: layer_lines({"a": np.zeros(4)}, band="ci"), "band must be one of"),
+        (lambda: layer_lines({"a": np.zeros(4)}, layers=[0, 1, 2]), r"layers must be \[layers\] with layers = 4"),
+        (lambda: layer_lines({"a": -np.ones(4)}, log_y=True), "log_y needs positive values"),
+        (lambda: layer_lines({"a": ["x", "y"]}), "must be a numeric array"),
+        (lambda: heatmap(np.zeros(5)), r"matrix must be \[rows, cols\], got shape \(5,\)"),
+        (lambda: heatmap(np.zeros((2, 3)), x_ticks=["a", "b"]), "x_ticks must have 3 labels, got 2"),
+        (lambda: roc_pr([0, 1, 1], [0.1, 0.9]), r"scores must be \[n\] with n = 3, got shape \(2,\)"),
+        (lambda: roc_pr([1, 1, 1], [0.1, 0.2, 0.9]), "only one class"),
+        (lambda: roc_pr([0, 2, 1], [0.1, 0.2, 0.9]), "must hold 0/1 labels"),
+        (lambda: roc_pr([0, 1], [0.1, np.nan]), "NaN or infinite"),
+        (lambda: calibration([0, 1, 1], [0.1, 0.9]), r"scores must be \[n\] with n = 3, got shape \(2,\)"),
+        (lambda: calibration([0, 1], [0.1, 1.5]), r"probabilities in \[0, 1\]"),
+        (lambda: calibration([0, 1], [0.1, 0.9], n_bins=1), "n_bins must be an integer >= 2"),
+        (lambda: tradeoff([1, 2, 3], [1, 2]), r"y must be \[n\] with n = 3, got shape \(2,\)"),
+        (lambda: tradeoff([1, 2], [1, 2], labels="ab"), "single string"),
+        (lambda: bars(np.zeros((2, 2, 2))), r"values must be \[n\] or \[n, samples\], got shape \(2, 2, 2\)"),
+        (lambda: bars(np.zeros(3), labels=["a"]), "labels must have 3 labels, got 1"),
+        (lambda: bars(np.zeros(3), errors=np.zeros(4)), r"errors must be \[n\] with n = 3"),
+        (
+            lambda: curves({"p": (np.arange(3), np.zeros(4))}),
+            r"steps of 'p' must be \[n\] with n = 4, got shape \(3,\)",
+        ),
+        (lambda: curves({"p": np.zeros(4)}), r"must be a pair \(steps"),
+    ],
+)
 def test_wrong_shapes_rejected_with_clear_error(call, message):
     with pytest.raises(InternalsError, match=message) as info:
         call()
@@ -175,8 +199,15 @@ def test_calibration_bins_match_sklearn():
 
 
 def test_tradeoff_labels_baseline_and_added_series():
-    fig = tradeoff([0, 10, 30], [0.8, 0.78, 0.6], labels=[1.0, 0.9, 0.8], name="cutoff",
-                   xlabel="token reduction (%)", ylabel="accuracy", baseline=0.8)
+    fig = tradeoff(
+        [0, 10, 30],
+        [0.8, 0.78, 0.6],
+        labels=[1.0, 0.9, 0.8],
+        name="cutoff",
+        xlabel="token reduction (%)",
+        ylabel="accuracy",
+        baseline=0.8,
+    )
     assert list(fig.data[0].text) == ["1.0", "0.9", "0.8"]
     assert fig.layout.shapes[0].y0 == 0.8 and not fig.layout.annotations  # the baseline is named in the legend
     assert [t.name for t in fig.data if t.meta == "baseline"] == ["baseline"]
@@ -197,14 +228,16 @@ def test_bars_mean_with_std_errors_and_labels():
 
 def test_curves_per_series_steps():
     steps = np.array([1, 10, 100])
-    fig = curves({"base": (steps, [30.0, 20.0, 15.0]), "seeds": (steps, rng.random((3, 4)) + 1)},
-                 log_x=True, ylabel="perplexity")
+    fig = curves(
+        {"base": (steps, [30.0, 20.0, 15.0]), "seeds": (steps, rng.random((3, 4)) + 1)}, log_x=True, ylabel="perplexity"
+    )
     assert fig.layout.xaxis.type == "log"
     np.testing.assert_allclose(_traces(fig, "base")[0].x, steps)
     assert _traces(fig, "seeds band")
 
 
 # --- export ---------------------------------------------------------------------------
+
 
 def test_export_without_chromium_says_how_to_install(monkeypatch, tmp_path):
     monkeypatch.setattr(export_module, "find_chrome", lambda: None)
@@ -266,8 +299,9 @@ def exported(tmp_path_factory):
             return await original(self, *args, **kwargs)
 
         mp.setattr(kaleido.Kaleido, "open", counting_open)
-        paths = export(figs, [out / "lines", out / "sub" / "heat", out / "roc.png"],
-                       formats=("png", "pdf", "svg", "html"))
+        paths = export(
+            figs, [out / "lines", out / "sub" / "heat", out / "roc.png"], formats=("png", "pdf", "svg", "html")
+        )
     return figs, paths, len(starts)
 
 

@@ -12,21 +12,35 @@ from pathlib import Path
 
 import pytest
 
+from _data_env import data_env  # noqa: F401  (autouse fixture: test data slices, empty cache)
 from internals.cli import main
 from internals.plots import find_chrome
 from internals.report import SECTIONS, ReportSettings, Section, Table, build_report
-from _data_env import data_env  # noqa: F401  (autouse fixture: test data slices, empty cache)
 
 CHROME = find_chrome()
 needs_chrome = pytest.mark.skipif(CHROME is None, reason="Chromium not installed: apt-get install -y chromium")
-CHROME_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync", "--no-first-run", "--hide-scrollbars")
+CHROME_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--hide-scrollbars",
+)
 
 
 def _chrome(page: Path, tmp: Path, *args: str) -> subprocess.CompletedProcess:
     """Chromium on a file:// URL with its own profile dir; plots render within the virtual time budget."""
-    cmd = [CHROME, *CHROME_FLAGS, f"--user-data-dir={tmp / 'profile'}", "--virtual-time-budget=15000", *args,
-           page.resolve().as_uri()]
+    cmd = [
+        CHROME,
+        *CHROME_FLAGS,
+        f"--user-data-dir={tmp / 'profile'}",
+        "--virtual-time-budget=15000",
+        *args,
+        page.resolve().as_uri(),
+    ]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=120)
 
 
@@ -36,8 +50,8 @@ def _png_pixels(path: Path) -> tuple[int, int, bytes]:
     assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
     pos, idat, header = 8, b"", None
     while pos < len(data):
-        length, kind = struct.unpack(">I4s", data[pos:pos + 8])
-        body = data[pos + 8:pos + 8 + length]
+        length, kind = struct.unpack(">I4s", data[pos : pos + 8])
+        body = data[pos + 8 : pos + 8 + length]
         if kind == b"IHDR":
             header = struct.unpack(">IIBBBBB", body)
         elif kind == b"IDAT":
@@ -49,7 +63,7 @@ def _png_pixels(path: Path) -> tuple[int, int, bytes]:
     raw, stride = zlib.decompress(idat), width * bpp
     out, prev = bytearray(), bytearray(stride)
     for y in range(height):
-        kind, line = raw[y * (stride + 1)], bytearray(raw[y * (stride + 1) + 1:(y + 1) * (stride + 1)])
+        kind, line = raw[y * (stride + 1)], bytearray(raw[y * (stride + 1) + 1 : (y + 1) * (stride + 1)])
         for i in range(stride):  # undo the PNG filter of this scanline
             a = line[i - bpp] if i >= bpp else 0
             b, c = prev[i], prev[i - bpp] if i >= bpp else 0
@@ -99,8 +113,24 @@ def cli_report(tiny_dirs, tmp_path_factory):
         mp.setenv("INTERNALS_FANOUTQA_FILE", str(FANOUTQA_SLICE))
         mp.setenv("INTERNALS_CACHE", str(tmp_path_factory.mktemp("report-cache")))
         mp.setattr("internals.analyses.factcheckmate.labels.match", _gold_parity)
-        rc = main(["report", "--model", str(tiny_dirs["llama"]), "--out", str(out), "--prompts", "4",
-                   "--max-tokens", "12", "--device", "cpu", "--threads", "1", "--quiet"])
+        rc = main(
+            [
+                "report",
+                "--model",
+                str(tiny_dirs["llama"]),
+                "--out",
+                str(out),
+                "--prompts",
+                "4",
+                "--max-tokens",
+                "12",
+                "--device",
+                "cpu",
+                "--threads",
+                "1",
+                "--quiet",
+            ]
+        )
     return rc, out
 
 
@@ -114,7 +144,9 @@ def test_cli_writes_page_and_json_with_manifest(cli_report, capsys):
     assert m["versions"]["torch"] and m["versions"]["plotly"] and m["torch_threads"] == 1
     cap = doc["sections"]["capture"]
     assert cap["error"] is None and cap["manifest"]["dataset"]["name"] == "qa_wikidata"
-    assert all(s["error"] is None for s in doc["sections"].values()), {k: s["error"] for k, s in doc["sections"].items()}
+    assert all(s["error"] is None for s in doc["sections"].values()), {
+        k: s["error"] for k, s in doc["sections"].items()
+    }
     assert cap["manifest"]["dataset"]["n_rows"] == 4 and len(cap["manifest"]["dataset"]["fingerprint"]) == 16
     backends = next(t for t in cap["tables"] if t["title"] == "Backend agreement")
     assert [r[0] for r in backends["rows"]] == ["hooks", "transformer_lens", "nnsight"]
@@ -149,7 +181,7 @@ def test_screenshot_is_not_blank(cli_report, tmp_path):
     width, height, pixels = _png_pixels(shot)
     assert (width, height) == (1200, 1600)
     bpp = len(pixels) // (width * height)
-    colours = {pixels[i:i + 3] for i in range(0, len(pixels), bpp * 7)}
+    colours = {pixels[i : i + 3] for i in range(0, len(pixels), bpp * 7)}
     dark = sum(1 for i in range(0, len(pixels), bpp) if pixels[i] < 128) / (width * height)
     assert len(colours) > 100 and 0.001 < dark < 0.5, (len(colours), dark)
 
@@ -166,8 +198,9 @@ def test_failed_section_is_shown_and_cli_exits_1(tiny_llama, tmp_path, monkeypat
     broken.section = section
     monkeypatch.setitem(sys.modules, "broken_section", broken)
     monkeypatch.setitem(SECTIONS, "broken", "broken_section")
-    report = build_report(lm=tiny_llama, out=tmp_path, settings=ReportSettings(prompts=2, max_tokens=8, progress=False),
-                          only=["broken"])
+    report = build_report(
+        lm=tiny_llama, out=tmp_path, settings=ReportSettings(prompts=2, max_tokens=8, progress=False), only=["broken"]
+    )
     assert report.failed == ["broken"]
     page = report.path.read_text()
     assert "This section failed: RuntimeError: boom in a section" in page

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import time
 
 import numpy as np
 
+from _store_helpers import cli_command, cli_env, one_thread, run_cli, slices  # noqa: F401  (fixture)
 from internals import load_model
 from internals.data import load_dataset
 from internals.store import Store, capture_to_store
-from _store_helpers import cli_command, cli_env, one_thread, run_cli, slices  # noqa: F401  (fixture)
 
 SITES = ["resid_post.*", "attn_z.1"]
 ARGS = ["--data", "qa_wikidata", "--sites", *SITES, "--reduce", "none", "--batch-size", "1", "--shard-rows", "3"]
@@ -47,7 +46,9 @@ def test_killed_capture_resumes_without_losing_or_repeating_rows(tiny_dirs, tmp_
     data = load_dataset("qa_wikidata")
     lm = load_model(model, device="cpu")
     with one_thread():
-        whole = capture_to_store(lm, data, SITES, "none", tmp_path / "whole", batch_size=1, shard_rows=3, progress=False)
+        whole = capture_to_store(
+            lm, data, SITES, "none", tmp_path / "whole", batch_size=1, shard_rows=3, progress=False
+        )
     store = Store.open(root)
     assert root.name == whole.path.name  # the same config hash
     assert store.rows() == whole.rows() == [r.id for r in data]

@@ -9,11 +9,10 @@ import numpy as np
 import pytest
 from safetensors import safe_open
 
+from _store_helpers import slices  # noqa: F401  (fixture)
 from internals import InternalsError, capture
 from internals.data import load_dataset
 from internals.store import Store, capture_to_store
-from internals.store.files import Shard
-from _store_helpers import slices  # noqa: F401  (fixture)
 
 SITES = "resid_post.* attn_z.1 embed"
 OPTS = dict(batch_size=4, shard_rows=8, progress=False)
@@ -77,7 +76,9 @@ def test_corrupt_and_truncated_shards_are_named(tiny_llama, wikidata, tmp_path):
     data = bytearray(shard.read_bytes())
     data[-3] ^= 0xFF
     shard.write_bytes(bytes(data))
-    with pytest.raises(InternalsError, match=r"r0-000000016.safetensors fails its sha256 checksum: delete that file") as err:
+    with pytest.raises(
+        InternalsError, match=r"r0-000000016.safetensors fails its sha256 checksum: delete that file"
+    ) as err:
         Store.open(store.path)
     assert "\n" not in str(err.value) and "8 rows" in str(err.value)
     assert len(Store.open(store.path, verify=False).rows()) == 41  # verify=False trusts the index
@@ -125,7 +126,9 @@ def test_incomplete_store_needs_allow_incomplete(tiny_llama, wikidata, tmp_path)
     manifest = json.loads((store.path / "manifest.json").read_text())
     # as a killed run leaves it: the manifest written at its start says 0 rows; the index says 8
     (store.path / "manifest.json").write_text(json.dumps(manifest | {"status": "running", "rows": 0, "n_rows": 16}))
-    with pytest.raises(InternalsError, match="incomplete: 8 of 16 rows are on disk .*run the same capture command again"):
+    with pytest.raises(
+        InternalsError, match="incomplete: 8 of 16 rows are on disk .*run the same capture command again"
+    ):
         Store.open(store.path)
     assert len(Store.open(store.path, allow_incomplete=True)) == 8
 
@@ -176,4 +179,6 @@ def test_bad_input_is_one_clear_line(tiny_llama, wikidata, tmp_path):
     with pytest.raises(InternalsError, match="not a store"):
         Store.open(tmp_path)
     with pytest.raises(InternalsError, match="site 'mlp_out.0' is not in store"):
-        Store.open(capture_to_store(tiny_llama, wikidata[:4], "embed", "mean", tmp_path / "s", progress=False).path)["mlp_out.0"]
+        Store.open(capture_to_store(tiny_llama, wikidata[:4], "embed", "mean", tmp_path / "s", progress=False).path)[
+            "mlp_out.0"
+        ]

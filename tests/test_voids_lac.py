@@ -23,7 +23,7 @@ def reference(norms: np.ndarray, alpha: float, batch_first: bool = False) -> np.
             for j in range(t):
                 if layer == 0:
                     # max/min over axis 0 of delta_norms[0] ([batch, tokens]): the batch axis
-                    col = deltas[0, :, j] if batch_first else deltas[0, i:i + 1, j]
+                    col = deltas[0, :, j] if batch_first else deltas[0, i : i + 1, j]
                     tau = alpha * (col.max() - col.min())
                 else:
                     prev = deltas[:layer, i, j]

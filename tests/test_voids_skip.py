@@ -12,10 +12,10 @@ from internals.analyses.voids.lac import lac
 from internals.analyses.voids.readout import States, paper_generate, paper_option_scores, readout
 from internals.analyses.voids.runs import drop_run, shared_runs, skip_runs
 from internals.analyses.voids.skip import LACSkip, SkipConfig, prompt_skip_set
+from internals.capture import attach, edits
 from internals.capture.backends.hooks import Trace
 from internals.capture.sites import parse_sites
 from internals.errors import InternalsError
-from internals.capture import attach, edits
 
 TEXT = "The quick brown fox jumps over the lazy dog because it"
 
@@ -123,7 +123,11 @@ def test_drop_keeps_the_residual_at_voids(gemma):
     sites = parse_sites(["resid_pre.*", "resid_post.*"], gemma.n_layers)
     seen = {}
     cfg = SkipConfig("drop", 0.8)
-    with torch.no_grad(), LACSkip(gemma.model, cfg) as hooks, Trace(gemma.model, sites, lambda s, x: seen.__setitem__(s.name, x[0])):
+    with (
+        torch.no_grad(),
+        LACSkip(gemma.model, cfg) as hooks,
+        Trace(gemma.model, sites, lambda s, x: seen.__setitem__(s.name, x[0])),
+    ):
         gemma.model(input_ids=torch.tensor([ids]))
     act = hooks.calls[0][0][0]
     assert (~act).any() and act.any()
@@ -144,13 +148,17 @@ def test_drop_phase_regions(gemma):
     run = drop_run(gemma, ids, [[5, 6, 7]], SkipConfig("drop", 0.5), 4, set())
     logits, _ = _logits(gemma, ids + [5, 6, 7], SkipConfig("drop", 0.5))
     logp = torch.log_softmax(logits[0].float(), -1)
-    assert run.scores[0] == pytest.approx(sum(float(logp[len(ids) - 1 + k, t]) for k, t in enumerate([5, 6, 7])), abs=1e-3)
+    assert run.scores[0] == pytest.approx(
+        sum(float(logp[len(ids) - 1 + k, t]) for k, t in enumerate([5, 6, 7])), abs=1e-3
+    )
 
 
 def test_skip_blocks_really_do_not_run(tiny_llama):
     counts = [0] * tiny_llama.n_layers
-    handles = [b.mlp.register_forward_pre_hook(lambda m, a, i=i: counts.__setitem__(i, counts[i] + 1))
-               for i, b in enumerate(tiny_llama.model.model.layers)]
+    handles = [
+        b.mlp.register_forward_pre_hook(lambda m, a, i=i: counts.__setitem__(i, counts[i] + 1))
+        for i, b in enumerate(tiny_llama.model.model.layers)
+    ]
     try:
         with attach(tiny_llama.model, edits.skip([1, 2])):
             greedy(tiny_llama, _ids(tiny_llama), 4, stops=set())

@@ -55,7 +55,7 @@ def test_rg_steps_equal_one_forward_over_the_whole_text(tiny_llama, prompts):
     norms, generated, fed = rg_norms(tiny_llama, prompts[0], 6)
     assert fed == generated[:-1]
     full, _ = pp_norms(tiny_llama, [prompts[0] + fed])
-    np.testing.assert_allclose(norms, full[0, len(prompts[0]):], rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(norms, full[0, len(prompts[0]) :], rtol=1e-4, atol=1e-4)
 
 
 def test_save_load_roundtrip(traced, tmp_path):
@@ -76,8 +76,12 @@ def test_summary_and_figures(traced, tiny_llama, tmp_path):
     rates = per_prompt_rates(traced, 0.8, "pp")
     assert rates.shape == (tiny_llama.n_layers, 2) and np.all((rates >= 0) & (rates <= 1))
     paths = trace_figures(traced, 0.8, [0.1, 0.8], tmp_path, tokenizer=tiny_llama.tokenizer, formats=("html",))
-    assert sorted(p.name for p in paths) == ["voids_alpha_share.html", "voids_layer_phase.html",
-                                            "voids_layer_rates.html", "voids_token_map.html"]
+    assert sorted(p.name for p in paths) == [
+        "voids_alpha_share.html",
+        "voids_layer_phase.html",
+        "voids_layer_rates.html",
+        "voids_token_map.html",
+    ]
     figs = trace_plots(traced, 0.8, [0.1, 0.8], tokenizer=tiny_llama.tokenizer)  # the same figures, as objects
     assert sorted(figs) == sorted(p.stem for p in paths)
     assert figs["voids_layer_phase"].data[0].z.shape == (2, tiny_llama.n_layers)  # phases x blocks

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import re
 import string
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from .errors import InternalsError
 
@@ -64,7 +64,7 @@ def strip_echo(text: str, question: str) -> str:
         if k < len(q) and w == q[k]:
             k += 1
             if k == len(q):
-                return " ".join(words[i + 1:])
+                return " ".join(words[i + 1 :])
             continue
         return " ".join(words[i:]) if k >= max(2, len(q) // 2) else text
     return "" if k >= max(2, len(q) // 2) else text
@@ -111,8 +111,11 @@ def _exact(answer: str, golds: Sequence[str]) -> bool:
     return bool(a) and any(a == normalize(g) for g in golds)
 
 
-_MATCH: dict[str, Callable[[str, Sequence[str]], bool]] = {"substring": _substring, "whole_word": _whole_word,
-                                                          "exact": _exact}
+_MATCH: dict[str, Callable[[str, Sequence[str]], bool]] = {
+    "substring": _substring,
+    "whole_word": _whole_word,
+    "exact": _exact,
+}
 
 
 def match(answer: str, golds: Sequence[str], rule: str = "substring") -> bool:

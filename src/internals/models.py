@@ -14,14 +14,12 @@ import shutil
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from .errors import InternalsError
 from .paths import cache_dir
-
-from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from .capture.backends.hooks import Attached
@@ -68,7 +66,7 @@ class LoadedModel:
             self._fingerprint = fingerprint(self.model)
         return self._fingerprint
 
-    def edit(self, *edits) -> "Attached":
+    def edit(self, *edits) -> Attached:
         """Apply edits (`internals.edits`) to every forward of this model inside the `with` block,
         `generate`'s decode steps included; undone on exit, also when the body raised.
 
@@ -85,15 +83,18 @@ class LoadedModel:
         tok = self.tokenizer
         use_chat = bool(getattr(tok, "chat_template", None)) if chat is None else chat
         if use_chat:
-            ids = tok.apply_chat_template([{"role": "user", "content": prompt}], add_generation_prompt=True,
-                                          return_tensors="pt", return_dict=True)["input_ids"]
+            ids = tok.apply_chat_template(
+                [{"role": "user", "content": prompt}], add_generation_prompt=True, return_tensors="pt", return_dict=True
+            )["input_ids"]
         else:
             ids = tok(prompt, return_tensors="pt")["input_ids"]
         ids = ids.to(self.device)
         options = {"do_sample": False, "pad_token_id": tok.pad_token_id, **generate_options}
         with torch.no_grad():
-            out = self.model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=max_new_tokens, **options)
-        return tok.decode(out[0, ids.shape[1]:], skip_special_tokens=True)
+            out = self.model.generate(
+                ids, attention_mask=torch.ones_like(ids), max_new_tokens=max_new_tokens, **options
+            )
+        return tok.decode(out[0, ids.shape[1] :], skip_special_tokens=True)
 
     def describe(self) -> dict:
         """The manifest entry for this model."""
@@ -116,7 +117,15 @@ def fingerprint(model: torch.nn.Module) -> str:
     config = getattr(model, "config", None)
     if config is not None:
         cfg = config.to_dict()
-        for volatile in ("_name_or_path", "transformers_version", "torch_dtype", "dtype", "_attn_implementation_autoset", "use_cache", "_commit_hash"):
+        for volatile in (
+            "_name_or_path",
+            "transformers_version",
+            "torch_dtype",
+            "dtype",
+            "_attn_implementation_autoset",
+            "use_cache",
+            "_commit_hash",
+        ):
             cfg.pop(volatile, None)
         h.update(json.dumps(cfg, sort_keys=True, default=str).encode())
     for name, tensor in sorted(model.state_dict().items()):
@@ -178,7 +187,7 @@ def wrap(model: torch.nn.Module, tokenizer: Any, name: str | None = None, path: 
     return LoadedModel(model=model, tokenizer=tokenizer, name=name or type(model).__name__, path=path)
 
 
-def random_twin(lm: "LoadedModel", seed: int = 0) -> "LoadedModel":
+def random_twin(lm: LoadedModel, seed: int = 0) -> LoadedModel:
     """A model with `lm`'s config but freshly initialised weights (HF's init, seeded), on the same
     device and dtype and with the same tokenizer: the control that shows what the architecture and
     the input's surface alone give. LayerNorm Scaling is carried over when the config has it."""
@@ -193,8 +202,13 @@ def random_twin(lm: "LoadedModel", seed: int = 0) -> "LoadedModel":
     return wrap(model, lm.tokenizer, name=f"{lm.name} (random init)")
 
 
-def load_model(name_or_path: str | os.PathLike | None = None, device: str = "auto", dtype: torch.dtype | str | None = None,
-               attn_implementation: str | None = None, validate: bool = True) -> LoadedModel:
+def load_model(
+    name_or_path: str | os.PathLike | None = None,
+    device: str = "auto",
+    dtype: torch.dtype | str | None = None,
+    attn_implementation: str | None = None,
+    validate: bool = True,
+) -> LoadedModel:
     """Load a causal LM and its tokenizer.
 
     name_or_path: None for the embedded SmolLM2-135M-Instruct; a local HF checkpoint directory;
@@ -217,13 +231,19 @@ def load_model(name_or_path: str | os.PathLike | None = None, device: str = "aut
         looks_like_path = key.startswith((".", "/", "~")) or key.count("/") > 1  # hub ids are "org/name"
         if path.is_dir():
             if not (path / "config.json").exists():
-                raise InternalsError(f"model path {key} has no config.json: point at a Hugging Face checkpoint directory")
+                raise InternalsError(
+                    f"model path {key} has no config.json: point at a Hugging Face checkpoint directory"
+                )
             if not any((path / f).exists() for f in TOKENIZER_FILES):
-                raise InternalsError(f"model path {key} has no tokenizer ({', '.join(TOKENIZER_FILES)}): save one there "
-                                     "with tokenizer.save_pretrained(dir), or load the model and wrap(model, tokenizer)")
+                raise InternalsError(
+                    f"model path {key} has no tokenizer ({', '.join(TOKENIZER_FILES)}): save one there "
+                    "with tokenizer.save_pretrained(dir), or load the model and wrap(model, tokenizer)"
+                )
             name = path.name
         elif looks_like_path or path.exists():
-            raise InternalsError(f"model path {key} does not exist (or is not a directory): give a local HF checkpoint dir or a hub name")
+            raise InternalsError(
+                f"model path {key} does not exist (or is not a directory): give a local HF checkpoint dir or a hub name"
+            )
         else:
             name = key
             _check_hub(key)
@@ -236,7 +256,9 @@ def load_model(name_or_path: str | os.PathLike | None = None, device: str = "aut
         model = AutoModelForCausalLM.from_pretrained(str(path), dtype=torch_dtype, device_map=device_map, **extra)
     except (OSError, ValueError) as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise InternalsError(f"could not load model {key!r}: {first} (no network here? use a local checkpoint dir)") from None
+        raise InternalsError(
+            f"could not load model {key!r}: {first} (no network here? use a local checkpoint dir)"
+        ) from None
     if device_map is None:
         model.to(device_str)
     lm = wrap(model, tok, name=name, path=str(path))
@@ -257,8 +279,11 @@ def _restore_edits(lm: LoadedModel) -> None:
     from .capture.lns import restore_layernorm_scaling
 
     if restore_layernorm_scaling(lm.model):
-        print(f"internals: {lm.name} was trained with LayerNorm Scaling: applying it "
-              "(1/sqrt(l) on the pre-attention and pre-MLP norms)", file=sys.stderr)
+        print(
+            f"internals: {lm.name} was trained with LayerNorm Scaling: applying it "
+            "(1/sqrt(l) on the pre-attention and pre-MLP norms)",
+            file=sys.stderr,
+        )
 
 
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model", "vocab.json", "spiece.model")
@@ -284,9 +309,11 @@ def _check_hub(name: str) -> None:
 
         snapshot_download(name, local_files_only=True)
     except Exception:  # noqa: BLE001 - any cache miss means the same to the user
-        raise InternalsError(f"model {name!r} is not a local directory and the Hugging Face hub cannot be reached "
-                             f"(no network; {host} does not resolve) nor is it in the local HF cache: "
-                             "give a local checkpoint dir") from None
+        raise InternalsError(
+            f"model {name!r} is not a local directory and the Hugging Face hub cannot be reached "
+            f"(no network; {host} does not resolve) nor is it in the local HF cache: "
+            "give a local checkpoint dir"
+        ) from None
     os.environ["HF_HUB_OFFLINE"] = "1"
     constants.HF_HUB_OFFLINE = True
 
@@ -314,7 +341,10 @@ def _convert_default(target: Path) -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     pkg = _gguf_dir()
-    print(f"internals: converting the bundled {_GGUF_FILE} to a safetensors checkpoint in {target} (once, ~20 s)", file=sys.stderr)
+    print(
+        f"internals: converting the bundled {_GGUF_FILE} to a safetensors checkpoint in {target} (once, ~20 s)",
+        file=sys.stderr,
+    )
     tmp = target.with_name(target.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tok = AutoTokenizer.from_pretrained(str(pkg), gguf_file=_GGUF_FILE)

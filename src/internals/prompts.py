@@ -16,8 +16,9 @@ from __future__ import annotations
 import hashlib
 import json
 import string
+from collections.abc import Sequence
 from dataclasses import fields, is_dataclass
-from typing import Any, Sequence
+from typing import Any
 
 from .capture.inputs import Prompt
 from .errors import InternalsError
@@ -50,15 +51,17 @@ def _one(item: Any, template: str, tokenizer) -> Prompt:
         raise InternalsError(f"template {template!r} needs text prompts or dataset records, got {type(item).__name__}")
     question = item.question if record else item
     if template == "chat":
-        text = tokenizer.apply_chat_template([{"role": "user", "content": question}], tokenize=False,
-                                             add_generation_prompt=True)
+        text = tokenizer.apply_chat_template(
+            [{"role": "user", "content": question}], tokenize=False, add_generation_prompt=True
+        )
         return list(tokenizer(text, add_special_tokens=False)["input_ids"])
     values = _fields(item) if record else {"question": item}
     try:
         return template.format(**values)
     except KeyError as err:
-        raise InternalsError(f"template field {{{err.args[0]}}} is not a field of the records: use one of "
-                             f"{', '.join(sorted(values))}") from None
+        raise InternalsError(
+            f"template field {{{err.args[0]}}} is not a field of the records: use one of {', '.join(sorted(values))}"
+        ) from None
 
 
 def _fields(record) -> dict[str, Any]:
@@ -86,6 +89,8 @@ def check_closed_book(items: Sequence[Any], template: str, name: str = "this dat
     `{choices}`, or the data must be question-answer records."""
     with_choices = sum(1 for r in items if getattr(r, "choices", None))
     if with_choices and not any(f"{{{f}}}" in template for f in ("options", "choices")):
-        raise InternalsError(f"{name} is multiple choice ({with_choices} of {len(items)} records have choices): asked "
-                             f"closed-book with template {template!r} its options would be hidden; use a template that "
-                             "shows them, e.g. \"{question}\\n{options}\\nAnswer:\", or a question-answer dataset")
+        raise InternalsError(
+            f"{name} is multiple choice ({with_choices} of {len(items)} records have choices): asked "
+            f"closed-book with template {template!r} its options would be hidden; use a template that "
+            'shows them, e.g. "{question}\\n{options}\\nAnswer:", or a question-answer dataset'
+        )

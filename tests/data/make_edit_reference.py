@@ -108,7 +108,12 @@ def main() -> None:
     torch.set_num_threads(1)
     os.environ.setdefault("INTERNALS_BIGBENCH_DIR", str(HERE / "bigbench"))
     lm = load_model(device="cpu")
-    ref = {"voids": voids_part(lm), "steer": steer_part(lm), "lns": lns_part(), "ablate": ablate_part(default_model_dir())}
+    ref = {
+        "voids": voids_part(lm),
+        "steer": steer_part(lm),
+        "lns": lns_part(),
+        "ablate": ablate_part(default_model_dir()),
+    }
     OUT.mkdir(exist_ok=True)
     (OUT / "reference.json").write_text(json.dumps(ref, indent=1) + "\n")
     print(f"wrote {OUT / 'reference.json'}")

@@ -20,8 +20,11 @@ N = 6
 
 
 def probes() -> list[Path]:
-    return sorted(p.parent for p in (ROOT / "probes").glob("*/card.json")
-                  if json.loads(p.read_text())["card"].get("kind") == "factcheckmate")
+    return sorted(
+        p.parent
+        for p in (ROOT / "probes").glob("*/card.json")
+        if json.loads(p.read_text())["card"].get("kind") == "factcheckmate"
+    )
 
 
 def questions() -> list[str]:
@@ -34,7 +37,9 @@ def predictions(lm) -> dict:
     from internals.analyses.factcheckmate.pipeline import predict
 
     qs = questions()
-    return {p.name: {"questions": qs, "p_hallucination": [round(x, 6) for x in predict(p, qs, lm=lm)]} for p in probes()}
+    return {
+        p.name: {"questions": qs, "p_hallucination": [round(x, 6) for x in predict(p, qs, lm=lm)]} for p in probes()
+    }
 
 
 if __name__ == "__main__":

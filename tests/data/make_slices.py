@@ -70,8 +70,9 @@ def slice_coqa(data: dict[str, Any]) -> dict[str, Any]:
     """One story per openly licensed source (Wikipedia, Gutenberg, CNN): the first with an unanswerable turn."""
     stories = []
     for source in ("wikipedia", "gutenberg", "cnn"):
-        stories.append(next(s for s in data["data"] if s["source"] == source
-                            and any(a["span_start"] < 0 for a in s["answers"])))
+        stories.append(
+            next(s for s in data["data"] if s["source"] == source and any(a["span_start"] < 0 for a in s["answers"]))
+        )
     return {**data, "data": stories}
 
 
@@ -81,8 +82,7 @@ def slice_fanoutqa(questions: list[dict[str, Any]]) -> list[dict[str, Any]]:
     keep = set(spaced(len(questions), 20))
     keep.add(next(i for i, q in enumerate(questions) if any(d["decomposition"] for d in q["decomposition"])))
     for kind in (bool, float):
-        keep.add(next(i for i, q in enumerate(questions)
-                      if any(type(d["answer"]) is kind for d in q["decomposition"])))
+        keep.add(next(i for i, q in enumerate(questions) if any(type(d["answer"]) is kind for d in q["decomposition"])))
     return [questions[i] for i in sorted(keep)]
 
 

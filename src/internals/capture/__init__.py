@@ -6,4 +6,18 @@ from .record import Recording, record
 from .reducers import REDUCERS, Moments
 from .sites import GRAMMAR, Site, parse_sites
 
-__all__ = ["Activations", "Attached", "Trace", "attach", "attached", "capture", "record", "Recording", "REDUCERS", "Moments", "GRAMMAR", "Site", "parse_sites"]
+__all__ = [
+    "Activations",
+    "Attached",
+    "Trace",
+    "attach",
+    "attached",
+    "capture",
+    "record",
+    "Recording",
+    "REDUCERS",
+    "Moments",
+    "GRAMMAR",
+    "Site",
+    "parse_sites",
+]

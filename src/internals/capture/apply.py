@@ -68,9 +68,11 @@ class Forward:
         if isinstance(positions, torch.Tensor):
             rows = slice(self.rows, self.rows + batch)
             if positions.dim() != 2 or positions.shape[0] < self.rows + batch or positions.shape[1] < self.offset + n:
-                raise InternalsError(f"a position mask of shape {tuple(positions.shape)} does not cover rows "
-                                     f"{self.rows}-{self.rows + batch - 1} and positions 0-{self.offset + n - 1}")
-            return positions[rows, self.offset:self.offset + n].to(device)
+                raise InternalsError(
+                    f"a position mask of shape {tuple(positions.shape)} does not cover rows "
+                    f"{self.rows}-{self.rows + batch - 1} and positions 0-{self.offset + n - 1}"
+                )
+            return positions[rows, self.offset : self.offset + n].to(device)
         if isinstance(positions, str):
             inputs = self._row_lengths(batch, device, "input")[:, None]
             if positions == "input":
@@ -85,8 +87,10 @@ class Forward:
             target = lengths + p if p < 0 else torch.full_like(lengths, p)
             if self.check and bool(((target >= lengths) | (target < 0)).any()):
                 short = int(lengths.min())
-                raise InternalsError(f"edit position {p} is past the prompt: the shortest prompt here has {short} tokens "
-                                     f"(positions 0-{short - 1}, or -1 for the last)")
+                raise InternalsError(
+                    f"edit position {p} is past the prompt: the shortest prompt here has {short} tokens "
+                    f"(positions 0-{short - 1}, or -1 for the last)"
+                )
             out |= pos == target
         return out
 
@@ -118,7 +122,9 @@ class Bound:
         if op == "replace" and self.edit.fn is not None:
             new = self.edit.fn(x)
             if not isinstance(new, torch.Tensor) or new.shape != x.shape:
-                raise InternalsError(f"replace({self.site.name!r}, fn): fn must return a tensor of shape {tuple(x.shape)}")
+                raise InternalsError(
+                    f"replace({self.site.name!r}, fn): fn must return a tensor of shape {tuple(x.shape)}"
+                )
             return new
         value = self.value
         if value.dim() == x.dim():  # per row and position: [n, tokens, *feature] ([1, ...]: the same for every row)
@@ -126,10 +132,12 @@ class Bound:
             self._check_lengths(forward, b)
             rows = slice(0, 1) if value.shape[0] == 1 else slice(forward.rows, forward.rows + b)
             if (value.shape[0] != 1 and value.shape[0] < forward.rows + b) or value.shape[1] < forward.offset + n:
-                raise InternalsError(f"{op} at {self.site.name}: the stored values {tuple(value.shape)} do not cover rows "
-                                     f"{forward.rows}-{forward.rows + b - 1} and positions 0-{forward.offset + n - 1}: "
-                                     "patch between runs of the same prompts and lengths")
-            value = value[rows, forward.offset:forward.offset + n]
+                raise InternalsError(
+                    f"{op} at {self.site.name}: the stored values {tuple(value.shape)} do not cover rows "
+                    f"{forward.rows}-{forward.rows + b - 1} and positions 0-{forward.offset + n - 1}: "
+                    "patch between runs of the same prompts and lengths"
+                )
+            value = value[rows, forward.offset : forward.offset + n]
         return value.expand_as(x) if value.shape != x.shape else value
 
     def _check_lengths(self, forward: Forward, b: int) -> None:
@@ -139,8 +147,10 @@ class Bound:
         for i in range(b):
             row = forward.rows + i
             if row < len(want) and want[row] != int(have[i]):
-                raise InternalsError(f"patch at {self.site.name}: prompt {row} has {int(have[i])} tokens but the patch source's "
-                                     f"has {want[row]}: patch between runs of the same prompts and lengths")
+                raise InternalsError(
+                    f"patch at {self.site.name}: prompt {row} has {int(have[i])} tokens but the patch source's "
+                    f"has {want[row]}: patch between runs of the same prompts and lengths"
+                )
 
     def apply(self, x: torch.Tensor, forward: Forward) -> torch.Tensor:
         new = self.new_value(x, forward)
@@ -168,8 +178,11 @@ class Plan:
     def positional(self) -> bool:
         """Whether some edit needs to know the positions of a forward."""
         bounds = [b for v in (*self.by_site.values(), *self.skipped.values()) for b in v]
-        return any(not (isinstance(b.edit.positions, str) and b.edit.positions == "all") or
-                   (b.value is not None and b.value.dim() >= 3 and b.edit.op in ("replace", "patch")) for b in bounds)
+        return any(
+            not (isinstance(b.edit.positions, str) and b.edit.positions == "all")
+            or (b.value is not None and b.value.dim() >= 3 and b.edit.op in ("replace", "patch"))
+            for b in bounds
+        )
 
     def sites(self) -> list[Site]:
         return sorted(self.by_site)
@@ -200,11 +213,15 @@ def bind(model: torch.nn.Module, edits, fingerprint: str | None = None) -> Plan:
                 skipped.setdefault(layer, []).append(Bound(edit, make_site("resid_post", layer)))
             continue
         if edit.op == "patch" and fingerprint and edit.source_model and edit.source_model != fingerprint:
-            raise InternalsError(f"patch source for {edit.site} was captured from another model (fingerprint "
-                                 f"{edit.source_model}, this model {fingerprint}): capture the clean run with this model")
+            raise InternalsError(
+                f"patch source for {edit.site} was captured from another model (fingerprint "
+                f"{edit.source_model}, this model {fingerprint}): capture the clean run with this model"
+            )
         sites = parse_sites(edit.site, arch.n_layers)
         if edit.factor is not None and len(edit.factor) not in (1, len(sites)):
-            raise InternalsError(f"scale({edit.site!r}) has {len(edit.factor)} factors for {len(sites)} sites: give one, or one per site")
+            raise InternalsError(
+                f"scale({edit.site!r}) has {len(edit.factor)} factors for {len(sites)} sites: give one, or one per site"
+            )
         for i, site in enumerate(sites):
             by_site.setdefault(site, []).append(_bind_one(edit, site, arch, i))
     return Plan(by_site, skipped, edit_set)
@@ -230,7 +247,9 @@ def _bind_one(edit: Edit, site: Site, arch, index: int) -> Bound:
             raise InternalsError(f"heads= applies to attn_z sites only, not {site.name}")
         bad = [h for h in heads if not 0 <= h < arch.n_heads]
         if bad:
-            raise InternalsError(f"head {bad[0]} out of range at {site.name}: this model has {arch.n_heads} heads (0-{arch.n_heads - 1})")
+            raise InternalsError(
+                f"head {bad[0]} out of range at {site.name}: this model has {arch.n_heads} heads (0-{arch.n_heads - 1})"
+            )
         bound.head_mask = torch.zeros(arch.n_heads, dtype=torch.bool)
         bound.head_mask[list(heads)] = True
     tensor = edit.source if edit.op == "patch" else edit.value
@@ -259,15 +278,19 @@ def _shape_value(edit: Edit, site: Site, arch, t: torch.Tensor) -> torch.Tensor:
             value = torch.zeros(h, d, dtype=t.dtype)
             value[list(edit.heads)] = t
         else:
-            raise InternalsError(f"{what}: a tensor of shape {tuple(t.shape)} does not fit {site.name} "
-                                 f"({h} heads x {d}: give [{d}], [{h}, {d}] or [{h * d}])")
+            raise InternalsError(
+                f"{what}: a tensor of shape {tuple(t.shape)} does not fit {site.name} "
+                f"({h} heads x {d}: give [{d}], [{h}, {d}] or [{h * d}])"
+            )
     else:
         width = arch.d_model if site.kind != "logits" else None
         if width is not None and t.shape[-1] != width:
             raise InternalsError(f"{what}: the vector has width {t.shape[-1]} but {site.name} has width {width}")
         if t.dim() == 2:
-            raise InternalsError(f"{what}: give a vector [{t.shape[-1]}] or per-row values [n, tokens, {t.shape[-1]}], "
-                                 f"not {tuple(t.shape)}")
+            raise InternalsError(
+                f"{what}: give a vector [{t.shape[-1]}] or per-row values [n, tokens, {t.shape[-1]}], "
+                f"not {tuple(t.shape)}"
+            )
         value = t
     if edit.op == "add":
         value = value * edit.scale

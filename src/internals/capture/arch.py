@@ -24,10 +24,25 @@ import torch
 
 from ..errors import InternalsError
 
-LAYER_PATHS = ("model.layers", "transformer.h", "model.language_model.layers", "language_model.model.layers",
-               "gpt_neox.layers", "model.decoder.layers", "transformer.layers")
-NORM_PATHS = ("model.norm", "transformer.ln_f", "model.language_model.norm", "language_model.model.norm",
-              "gpt_neox.final_layer_norm", "model.decoder.final_layer_norm", "transformer.norm", "model.final_layernorm")
+LAYER_PATHS = (
+    "model.layers",
+    "transformer.h",
+    "model.language_model.layers",
+    "language_model.model.layers",
+    "gpt_neox.layers",
+    "model.decoder.layers",
+    "transformer.layers",
+)
+NORM_PATHS = (
+    "model.norm",
+    "transformer.ln_f",
+    "model.language_model.norm",
+    "language_model.model.norm",
+    "gpt_neox.final_layer_norm",
+    "model.decoder.final_layer_norm",
+    "transformer.norm",
+    "model.final_layernorm",
+)
 ATTN_NAMES = ("self_attn", "attn", "attention", "self_attention")
 OUT_PROJ_NAMES = ("o_proj", "c_proj", "out_proj", "dense")
 MLP_NAMES = ("mlp", "feed_forward", "ffn", "block_sparse_moe")
@@ -59,7 +74,9 @@ def _child(module: torch.nn.Module, names: tuple[str, ...], what: str, where: st
         child = getattr(module, name, None)
         if isinstance(child, torch.nn.Module):
             return name, child
-    raise InternalsError(f"no {what} module found in {where} (looked for {', '.join(names)}): this architecture is not supported yet")
+    raise InternalsError(
+        f"no {what} module found in {where} (looked for {', '.join(names)}): this architecture is not supported yet"
+    )
 
 
 @dataclass(frozen=True)
@@ -107,11 +124,18 @@ class Architecture:
         if kind == "lm_head":
             return model.get_output_embeddings()
         block = self.layers(model)[layer]
-        names = {"block": "", "attn": self.attn_name, "attn_out": self.attn_out_name or self.attn_name,
-                 "out_proj": f"{self.attn_name}.{self.out_proj_name}", "mlp": self.mlp_name,
-                 "mlp_out": self.mlp_out_name or self.mlp_name, "attn_norm": self.attn_norm_name,
-                 "mlp_norm": self.mlp_norm_name, "post_attn_norm": self.post_attn_norm_name,
-                 "post_mlp_norm": self.post_mlp_norm_name}
+        names = {
+            "block": "",
+            "attn": self.attn_name,
+            "attn_out": self.attn_out_name or self.attn_name,
+            "out_proj": f"{self.attn_name}.{self.out_proj_name}",
+            "mlp": self.mlp_name,
+            "mlp_out": self.mlp_out_name or self.mlp_name,
+            "attn_norm": self.attn_norm_name,
+            "mlp_norm": self.mlp_norm_name,
+            "post_attn_norm": self.post_attn_norm_name,
+            "post_mlp_norm": self.post_mlp_norm_name,
+        }
         if kind not in names:
             raise ValueError(kind)
         name = names[kind]
@@ -133,7 +157,12 @@ def _norms(block: torch.nn.Module) -> tuple[str | None, str | None, str | None, 
     attn_norm = next((n for n in ATTN_NORM_NAMES if _has(block, n)), None)
     if _has(block, POST_MLP_NORM):  # Gemma 2/3, OLMo 2: post_attention_layernorm is a post-norm
         mlp_norm = "pre_feedforward_layernorm" if _has(block, "pre_feedforward_layernorm") else None
-        return attn_norm, mlp_norm, "post_attention_layernorm" if _has(block, "post_attention_layernorm") else None, POST_MLP_NORM
+        return (
+            attn_norm,
+            mlp_norm,
+            "post_attention_layernorm" if _has(block, "post_attention_layernorm") else None,
+            POST_MLP_NORM,
+        )
     mlp_norm = next((n for n in MLP_NORM_NAMES if _has(block, n)), None)
     return attn_norm, mlp_norm, None, None
 
@@ -142,7 +171,9 @@ def _find(model: torch.nn.Module) -> Architecture:
     layers_path = next((p for p in LAYER_PATHS if isinstance(_get(model, p), torch.nn.ModuleList)), None)
     name = type(model).__name__
     if layers_path is None:
-        raise InternalsError(f"{name} has no residual stream the site grammar knows (no decoder block list at {', '.join(LAYER_PATHS)})")
+        raise InternalsError(
+            f"{name} has no residual stream the site grammar knows (no decoder block list at {', '.join(LAYER_PATHS)})"
+        )
     norm_path = next((p for p in NORM_PATHS if isinstance(_get(model, p), torch.nn.Module)), None)
     if norm_path is None:
         raise InternalsError(f"{name}: no final norm found (looked for {', '.join(NORM_PATHS)})")
@@ -163,8 +194,8 @@ def _find(model: torch.nn.Module) -> Architecture:
     attn_norm, mlp_norm, post_attn, post_mlp = _norms(block)
     cfg = model.config
     cfg = getattr(cfg, "text_config", None) or cfg
-    n_heads = getattr(cfg, "num_attention_heads", None) or getattr(cfg, "n_head")
-    d_model = getattr(cfg, "hidden_size", None) or getattr(cfg, "n_embd")
+    n_heads = getattr(cfg, "num_attention_heads", None) or cfg.n_head
+    d_model = getattr(cfg, "hidden_size", None) or cfg.n_embd
     z_width = out_proj.weight.shape[0] if type(out_proj).__name__ == "Conv1D" else out_proj.in_features
     embed = model.get_input_embeddings()
     embed_path = next(n for n, m in model.named_modules() if m is embed)
@@ -172,11 +203,34 @@ def _find(model: torch.nn.Module) -> Architecture:
     for norm in EMBED_NORMS:  # Bloom: the stream starts after the embedding LayerNorm
         if isinstance(_get(model, f"{parent}.{norm}" if parent else norm), torch.nn.Module):
             embed_path = f"{parent}.{norm}" if parent else norm
-    parallel = bool(getattr(cfg, "use_parallel_residual", False) or getattr(cfg, "parallel_attn", False)
-                    or getattr(cfg, "model_type", "") in PARALLEL_TYPES)
+    parallel = bool(
+        getattr(cfg, "use_parallel_residual", False)
+        or getattr(cfg, "parallel_attn", False)
+        or getattr(cfg, "model_type", "") in PARALLEL_TYPES
+    )
     if getattr(cfg, "model_type", "") == "falcon" and getattr(cfg, "new_decoder_architecture", False):
         parallel = True
-    absolute = any(_has(_get(model, parent) if parent else model, n) for n in ("wpe", "embed_positions", "position_embeddings"))
-    return Architecture(layers_path, embed_path, norm_path, attn_name, out_name, mlp_name, len(_get(model, layers_path)),
-                        n_heads, z_width // n_heads, d_model, attn_norm, mlp_norm, attn_out, mlp_out, post_attn, post_mlp,
-                        parallel, absolute, flat)
+    absolute = any(
+        _has(_get(model, parent) if parent else model, n) for n in ("wpe", "embed_positions", "position_embeddings")
+    )
+    return Architecture(
+        layers_path,
+        embed_path,
+        norm_path,
+        attn_name,
+        out_name,
+        mlp_name,
+        len(_get(model, layers_path)),
+        n_heads,
+        z_width // n_heads,
+        d_model,
+        attn_norm,
+        mlp_norm,
+        attn_out,
+        mlp_out,
+        post_attn,
+        post_mlp,
+        parallel,
+        absolute,
+        flat,
+    )

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from functools import lru_cache
-from typing import Iterator, Sequence
 
 import torch
 from tqdm.auto import tqdm
 
 from ..errors import InternalsError
+from .apply import Forward
 from .backends import get_backend
 from .backends.hooks import suspended
-from .apply import Forward
 from .edits import as_edits
 from .inputs import Batch, Prompt, encode
 from .reducers import Moments, reducer
@@ -27,8 +27,9 @@ class Activations(dict):
     the span; `stats` -> a Moments (count, mean, var) per site over all tokens of all prompts.
     """
 
-    def __init__(self, data: dict, reduce: str, mask: torch.Tensor | None = None, model=None,
-                 edits: list | None = None):
+    def __init__(
+        self, data: dict, reduce: str, mask: torch.Tensor | None = None, model=None, edits: list | None = None
+    ):
         super().__init__(data)
         self.reduce = reduce
         self.mask = mask
@@ -46,9 +47,21 @@ class Activations(dict):
         return {k: v.numpy() for k, v in self.items() if isinstance(v, torch.Tensor)}
 
 
-def capture(lm, prompts: Sequence[Prompt] | str, sites, reduce: str = "mean", *, span: str = "all",
-            backend: str = "hooks", batch_size: int = 8, stop_early: bool = True, max_tokens: int | None = None,
-            progress: bool = False, edits=None, **backend_options) -> Activations:
+def capture(
+    lm,
+    prompts: Sequence[Prompt] | str,
+    sites,
+    reduce: str = "mean",
+    *,
+    span: str = "all",
+    backend: str = "hooks",
+    batch_size: int = 8,
+    stop_early: bool = True,
+    max_tokens: int | None = None,
+    progress: bool = False,
+    edits=None,
+    **backend_options,
+) -> Activations:
     """Run `lm` over `prompts` and return the reduced hidden states at `sites`.
 
     prompts: strings, token-id lists, or (input, output) pairs (span "input"/"output" pick a part).
@@ -72,20 +85,50 @@ def capture(lm, prompts: Sequence[Prompt] | str, sites, reduce: str = "mean", *,
     plan = edit_plan(lm, edits, backend)
     stop = stop_block(site_list) if stop_early else None
     with _untouched(lm), suspended(lm.model) if backend == "nnsight" else nullcontext():
-        return _capture(lm, prompts, site_list, reduce, reduce_fn, span, run, batch_size, stop, max_tokens, progress,
-                        plan, edits, backend_options)
+        return _capture(
+            lm,
+            prompts,
+            site_list,
+            reduce,
+            reduce_fn,
+            span,
+            run,
+            batch_size,
+            stop,
+            max_tokens,
+            progress,
+            plan,
+            edits,
+            backend_options,
+        )
 
 
-def _capture(lm, prompts, site_list, reduce, reduce_fn, span, run, batch_size, stop, max_tokens, progress, plan, edits,
-             backend_options) -> Activations:
+def _capture(
+    lm,
+    prompts,
+    site_list,
+    reduce,
+    reduce_fn,
+    span,
+    run,
+    batch_size,
+    stop,
+    max_tokens,
+    progress,
+    plan,
+    edits,
+    backend_options,
+) -> Activations:
     parts: dict[str, list] = {s.name: [] for s in site_list}
     moments = {s.name: Moments() for s in site_list}
     masks = []
     starts = range(0, len(prompts), batch_size)
     for start in tqdm(starts, desc="capture", unit="batch", disable=not progress):
-        batch = encode(lm.tokenizer, prompts[start:start + batch_size], span, max_tokens).to(lm.device)
+        batch = encode(lm.tokenizer, prompts[start : start + batch_size], span, max_tokens).to(lm.device)
         forward = Forward(0, start, batch.lengths, batch.input_lengths, check=True, tokens=batch.input_ids.shape[1])
-        out = run_batch(lm, batch, site_list, reduce, reduce_fn, run, stop, {**backend_options, "edits": plan, "forward": forward})
+        out = run_batch(
+            lm, batch, site_list, reduce, reduce_fn, run, stop, {**backend_options, "edits": plan, "forward": forward}
+        )
         for name, value in out.items():
             if reduce == "stats":
                 moments[name] = moments[name].merge(value)
@@ -106,8 +149,12 @@ def _untouched(lm) -> Iterator[None]:
     """Leave the user's tokenizer and model as they were: a backend may change them (nnsight sets the
     tokenizer's padding_side to "left"), and our batches are right-padded on purpose."""
     tok, model = lm.tokenizer, lm.model
-    before = (tok.padding_side, getattr(tok, "truncation_side", None), model.training,
-              getattr(model.config, "_attn_implementation", None))
+    before = (
+        tok.padding_side,
+        getattr(tok, "truncation_side", None),
+        model.training,
+        getattr(model.config, "_attn_implementation", None),
+    )
     try:
         yield
     finally:
@@ -174,13 +221,20 @@ def run_batch(lm, batch: Batch, sites: list[Site], reduce: str, reduce_fn, run, 
         out.update(returned)
     missing = [s.name for s in sites if s.name not in out]
     plan = options.get("edits")
-    inside = [m for m in missing if plan is not None and any(m.endswith(f".{layer}") and plan.skip_all(layer)
-                                                               for layer in plan.skipped)]
+    inside = [
+        m
+        for m in missing
+        if plan is not None and any(m.endswith(f".{layer}") and plan.skip_all(layer) for layer in plan.skipped)
+    ]
     if inside:
-        raise InternalsError(f"sites {', '.join(inside)} are inside blocks that are skipped (they do not run): "
-                             "read resid_pre / resid_post around them")
+        raise InternalsError(
+            f"sites {', '.join(inside)} are inside blocks that are skipped (they do not run): "
+            "read resid_pre / resid_post around them"
+        )
     if missing:
-        raise InternalsError(f"sites {', '.join(missing)} were never reached in the forward: is the model's layout supported?")
+        raise InternalsError(
+            f"sites {', '.join(missing)} were never reached in the forward: is the model's layout supported?"
+        )
     if reduce == "stats":
         return out
     return _to_cpu(out)

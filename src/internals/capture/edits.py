@@ -30,9 +30,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from dataclasses import dataclass, field, replace as _dc_replace
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from dataclasses import replace as _dc_replace
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any
 
 import torch
 
@@ -59,7 +61,7 @@ class Edit:
     source_model: str | None = None
     source_lengths: tuple[int, ...] | None = None  # patch: real tokens per prompt of the clean run
 
-    def __or__(self, other) -> "EditSet":
+    def __or__(self, other) -> EditSet:
         return EditSet([self]) | other
 
     def __iter__(self):
@@ -68,8 +70,10 @@ class Edit:
     def to_dict(self) -> dict:
         """A JSON-able dict; tensors go in as base64 safetensors. Function edits cannot be saved."""
         if self.fn is not None:
-            raise InternalsError(f"edit replace({self.site!r}, fn) holds a Python function and cannot be saved: "
-                                 "replace by a tensor instead")
+            raise InternalsError(
+                f"edit replace({self.site!r}, fn) holds a Python function and cannot be saved: "
+                "replace by a tensor instead"
+            )
         out: dict = {"op": self.op, "site": self.site, "positions": _positions_json(self.positions)}
         if self.heads is not None:
             out["heads"] = list(self.heads)
@@ -87,7 +91,9 @@ class Edit:
         if tensors:
             from safetensors.torch import save
 
-            out["tensors"] = base64.b64encode(save({k: v.detach().cpu().contiguous() for k, v in tensors.items()})).decode()
+            out["tensors"] = base64.b64encode(
+                save({k: v.detach().cpu().contiguous() for k, v in tensors.items()})
+            ).decode()
         return out
 
     def to_json(self) -> str:
@@ -131,7 +137,7 @@ class EditSet(tuple):
                 raise InternalsError(f"not an edit: {item!r}: build edits with internals.edits (add, zero, skip, ...)")
         return super().__new__(cls, flat)
 
-    def __or__(self, other) -> "EditSet":
+    def __or__(self, other) -> EditSet:
         return EditSet([*self, *EditSet(other if isinstance(other, (list, tuple)) else [other])])
 
     def to_json(self) -> str:
@@ -161,6 +167,7 @@ def as_edits(edits) -> EditSet:
 
 # -- constructors ------------------------------------------------------------------------------
 
+
 def _vector(value, what: str) -> torch.Tensor:
     try:
         t = torch.as_tensor(value.detach() if isinstance(value, torch.Tensor) else value)
@@ -181,7 +188,9 @@ def _check_positions(positions) -> Any:
     if isinstance(positions, str):
         if positions in SPAN_NAMES or positions.startswith("drop_last:"):
             return positions
-        raise InternalsError(f"unknown positions {positions!r}: use all, input, output, drop_last:N, token indices or a bool mask")
+        raise InternalsError(
+            f"unknown positions {positions!r}: use all, input, output, drop_last:N, token indices or a bool mask"
+        )
     if isinstance(positions, torch.Tensor) and positions.dtype == torch.bool:
         return positions
     try:
@@ -192,7 +201,9 @@ def _check_positions(positions) -> Any:
 
 def add(site: str, vector, scale: float = 1.0, *, positions: Positions = "all", heads=None) -> Edit:
     """x + scale * vector at `site` (every layer it names). vector [d], or [d_head] / [heads, d_head] for attn_z."""
-    return Edit("add", site, _check_positions(positions), _heads(heads), float(scale), _vector(vector, f"add({site!r})"))
+    return Edit(
+        "add", site, _check_positions(positions), _heads(heads), float(scale), _vector(vector, f"add({site!r})")
+    )
 
 
 def replace(site: str, value, *, positions: Positions = "all", heads=None) -> Edit:
@@ -248,10 +259,18 @@ def patch(site: str, source, *, positions: Positions = "all") -> Edit:
         if source.reduce != "none":
             raise InternalsError(f"a patch source needs reduce='none' (per-token values), not {source.reduce!r}")
         if site not in source:
-            raise InternalsError(f"the patch source has no site {site!r} (it has {', '.join(source)}): capture that site")
+            raise InternalsError(
+                f"the patch source has no site {site!r} (it has {', '.join(source)}): capture that site"
+            )
         source = source[site]
-    return Edit("patch", site, _check_positions(positions), source=_vector(source, f"patch({site!r})"),
-                source_model=model, source_lengths=lengths)
+    return Edit(
+        "patch",
+        site,
+        _check_positions(positions),
+        source=_vector(source, f"patch({site!r})"),
+        source_model=model,
+        source_lengths=lengths,
+    )
 
 
 def layernorm_scaling(n_layers: int) -> EditSet:
@@ -269,6 +288,7 @@ def mean_of(lm, prompts, site: str, **capture_options) -> torch.Tensor:
 
 
 # -- JSON --------------------------------------------------------------------------------------
+
 
 def _digest(t: torch.Tensor) -> str:
     return hashlib.sha256(t.detach().float().cpu().contiguous().numpy().tobytes()).hexdigest()[:16]
@@ -299,9 +319,18 @@ def from_dict(d: dict) -> Edit:
     heads = _heads(d.get("heads"))
     factor = tuple(d["factor"]) if d.get("factor") is not None else None
     lengths = d.get("source_lengths")
-    return Edit(d["op"], d["site"], _check_positions(pos), heads, float(d.get("scale", 1.0)), tensors.get("value"),
-                factor, source=tensors.get("source"), source_model=d.get("source_model"),
-                source_lengths=tuple(lengths) if lengths is not None else None)
+    return Edit(
+        d["op"],
+        d["site"],
+        _check_positions(pos),
+        heads,
+        float(d.get("scale", 1.0)),
+        tensors.get("value"),
+        factor,
+        source=tensors.get("source"),
+        source_model=d.get("source_model"),
+        source_lengths=tuple(lengths) if lengths is not None else None,
+    )
 
 
 def from_json(text: str) -> EditSet:
@@ -309,7 +338,9 @@ def from_json(text: str) -> EditSet:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as err:
-        raise InternalsError(f"edit file does not parse as JSON: {err.msg} at line {err.lineno} column {err.colno}") from None
+        raise InternalsError(
+            f"edit file does not parse as JSON: {err.msg} at line {err.lineno} column {err.colno}"
+        ) from None
     return EditSet([from_dict(d) for d in (data if isinstance(data, list) else [data])])
 
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence, Union
+from typing import Union
 
 import torch
 
@@ -23,9 +24,10 @@ class Batch:
     span_mask: torch.Tensor
     input_lengths: torch.Tensor | None = None  # [batch] tokens of each row's input part
 
-    def to(self, device) -> "Batch":
-        return Batch(self.input_ids.to(device), self.attention_mask.to(device), self.span_mask.to(device),
-                     self.input_lengths)
+    def to(self, device) -> Batch:
+        return Batch(
+            self.input_ids.to(device), self.attention_mask.to(device), self.span_mask.to(device), self.input_lengths
+        )
 
     @property
     def lengths(self) -> torch.Tensor:

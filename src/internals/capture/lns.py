@@ -30,10 +30,10 @@ from dataclasses import dataclass
 
 import torch
 
-from .backends.hooks import Attached, attach
+from ..errors import InternalsError
 from . import edits
 from .arch import architecture
-from ..errors import InternalsError
+from .backends.hooks import Attached, attach
 
 CONFIG_FLAG = "layernorm_scaling"
 _STATE = "_internals_lns"
@@ -60,7 +60,7 @@ class LayerNormScaling:
             del self.model.__dict__[_STATE]
             setattr(self.model.config, CONFIG_FLAG, False)
 
-    def __enter__(self) -> "LayerNormScaling":
+    def __enter__(self) -> LayerNormScaling:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -71,8 +71,10 @@ def scaling_plan(model: torch.nn.Module) -> list[ScaledNorm]:
     """The norms LNS scales in `model` and their factors, block by block (two per block)."""
     arch = architecture(model)
     if arch.attn_norm_name is None or arch.mlp_norm_name is None:
-        raise InternalsError(f"{type(model).__name__} has no pre-attention and pre-MLP norm (sites attn_in / mlp_in): "
-                             "LNS needs a Pre-LN block")
+        raise InternalsError(
+            f"{type(model).__name__} has no pre-attention and pre-MLP norm (sites attn_in / mlp_in): "
+            "LNS needs a Pre-LN block"
+        )
     plan = []
     for i in range(arch.n_layers):
         factor = 1.0 / math.sqrt(i + 1)
@@ -93,7 +95,9 @@ def apply_layernorm_scaling(model: torch.nn.Module) -> LayerNormScaling:
     Raises InternalsError if LNS is already applied or the blocks are not Pre-LN.
     """
     if has_layernorm_scaling(model):
-        raise InternalsError("LayerNorm Scaling is already applied to this model: remove it first or keep the one you have")
+        raise InternalsError(
+            "LayerNorm Scaling is already applied to this model: remove it first or keep the one you have"
+        )
     plan = scaling_plan(model)
     handle = LayerNormScaling(model, plan, attach(model, edits.layernorm_scaling(architecture(model).n_layers)))
     model.__dict__[_STATE] = handle

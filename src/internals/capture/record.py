@@ -21,8 +21,8 @@ never holds every site's full tensor at once.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Callable, Iterator
 
 import torch
 
@@ -118,8 +118,8 @@ def _per_call(site_list: list[Site], reduce: str, tokens_per_call: list[int]) ->
     together when the next call starts (or at finish); a large call's are reduced in each hook."""
     first = site_list[0]
     calls: list[tuple[list[Site], list[torch.Tensor] | None, torch.Tensor | None]] = []
-    pending: list = []          # (site, tensor, version) of the current small call
-    eager: list = []            # (site, reduced tensor) of the current large call
+    pending: list = []  # (site, tensor, version) of the current small call
+    eager: list = []  # (site, reduced tensor) of the current large call
     defer = True
 
     def flush() -> None:
@@ -154,8 +154,10 @@ def _reduce_pending(pending: list, reduce: str) -> tuple[list[Site], list[torch.
     else (sites, one reduced tensor per site, None)."""
     for site, x, version in pending:
         if x._version != version:
-            raise InternalsError(f"record: {site.name} was changed in place after it was read (an in-place edit "
-                                 "function?): make the function return a new tensor instead")
+            raise InternalsError(
+                f"record: {site.name} was changed in place after it was read (an in-place edit "
+                "function?): make the function return a new tensor instead"
+            )
     sites = [p[0] for p in pending]
     tensors = [p[1] for p in pending]
     with torch.no_grad():

@@ -64,6 +64,7 @@ def _f32(x: torch.Tensor) -> torch.Tensor:
 # Each reducer takes x [batch, tokens, *feature] and a TokenMask, or None to use every token. The
 # result never aliases x: the model may reuse x's memory after the hook returns.
 
+
 def reduce_none(x, tm: TokenMask | None):
     if tm is None:
         return x.to(torch.float32, copy=True)
@@ -104,12 +105,16 @@ class Moments:
     mean: torch.Tensor | None = None
     m2: torch.Tensor | None = None
 
-    def add(self, x: torch.Tensor, mask: torch.Tensor | None) -> "Moments":
+    def add(self, x: torch.Tensor, mask: torch.Tensor | None) -> Moments:
         """Add the masked tokens of x [batch, tokens, *feature] (every token when mask is None)."""
         rows = (x.flatten(0, 1) if mask is None else x[mask.bool()]).double()
-        return self.merge(Moments(rows.shape[0], rows.mean(0), ((rows - rows.mean(0)) ** 2).sum(0))) if rows.shape[0] else self
+        return (
+            self.merge(Moments(rows.shape[0], rows.mean(0), ((rows - rows.mean(0)) ** 2).sum(0)))
+            if rows.shape[0]
+            else self
+        )
 
-    def merge(self, other: "Moments") -> "Moments":
+    def merge(self, other: Moments) -> Moments:
         if other.count == 0:
             return self
         if self.count == 0:
@@ -124,7 +129,7 @@ class Moments:
     def var(self) -> torch.Tensor:
         return self.m2 / max(self.count, 1)
 
-    def cpu(self) -> "Moments":
+    def cpu(self) -> Moments:
         return Moments(self.count, self.mean.cpu(), self.m2.cpu())
 
     def to_tensors(self) -> dict[str, torch.Tensor]:

@@ -27,8 +27,10 @@ from ..errors import InternalsError
 
 LAYERED = ("resid_pre", "attn_in", "attn_z", "attn_out", "mlp_in", "mlp_out", "resid_post")
 GLOBAL = ("embed", "final_norm", "logits")
-GRAMMAR = ("embed, resid_pre.L, attn_in.L, attn_z.L, attn_out.L, mlp_in.L, mlp_out.L, resid_post.L, final_norm, logits "
-           "(L: 3, *, 2-5 or 1,4)")
+GRAMMAR = (
+    "embed, resid_pre.L, attn_in.L, attn_z.L, attn_out.L, mlp_in.L, mlp_out.L, resid_post.L, final_norm, logits "
+    "(L: 3, *, 2-5 or 1,4)"
+)
 
 
 @dataclass(frozen=True, order=True)
@@ -56,7 +58,15 @@ class Site:
         return self.name
 
 
-_ORDER = {"resid_pre": 0.0, "attn_in": 0.1, "attn_z": 0.2, "attn_out": 0.4, "mlp_in": 0.5, "mlp_out": 0.6, "resid_post": 0.8}
+_ORDER = {
+    "resid_pre": 0.0,
+    "attn_in": 0.1,
+    "attn_z": 0.2,
+    "attn_out": 0.4,
+    "mlp_in": 0.5,
+    "mlp_out": 0.6,
+    "resid_post": 0.8,
+}
 
 
 def make_site(kind: str, layer: int | None = None) -> Site:
@@ -103,7 +113,9 @@ def parse_layers(text: str, n_layers: int, spec: str) -> list[int]:
         lo, hi = int(m.group(1)), int(m.group(2) or m.group(1))
         for layer in (lo, hi):
             if layer >= n_layers:
-                raise InternalsError(f"layer {layer} out of range in site {spec!r}: this model has {n_layers} layers (0-{n_layers - 1})")
+                raise InternalsError(
+                    f"layer {layer} out of range in site {spec!r}: this model has {n_layers} layers (0-{n_layers - 1})"
+                )
         if hi < lo:
             raise InternalsError(f"empty layer range {part!r} in site {spec!r}: write low-high")
         layers.extend(range(lo, hi + 1))

@@ -27,8 +27,17 @@ from ..errors import InternalsError
 from .arch import architecture
 
 TEXT = "The quick brown fox jumps over the lazy dog because"
-SITES = ["embed", "resid_pre.*", "attn_in.*", "attn_z.*", "attn_out.*", "mlp_in.*", "mlp_out.*", "resid_post.*",
-         "final_norm"]
+SITES = [
+    "embed",
+    "resid_pre.*",
+    "attn_in.*",
+    "attn_z.*",
+    "attn_out.*",
+    "mlp_in.*",
+    "mlp_out.*",
+    "resid_post.*",
+    "final_norm",
+]
 
 
 def _tolerance(dtype: torch.dtype) -> float:
@@ -42,16 +51,20 @@ class _Checker:
     def __call__(self, site: str, what: str, got: torch.Tensor, want: torch.Tensor) -> None:
         got, want = got.detach().float().cpu(), want.detach().float().cpu()
         if got.shape != want.shape:
-            raise InternalsError(f"{self.name}: {site} has shape {tuple(got.shape)} where {what} has {tuple(want.shape)}: "
-                                 "the site does not mean what the grammar says for this model, so it is refused "
-                                 "(load_model(..., validate=False) skips this check)")
+            raise InternalsError(
+                f"{self.name}: {site} has shape {tuple(got.shape)} where {what} has {tuple(want.shape)}: "
+                "the site does not mean what the grammar says for this model, so it is refused "
+                "(load_model(..., validate=False) skips this check)"
+            )
         scale = float(want.abs().max().clamp(min=1.0))
         diff = float((got - want).abs().max())
         self.worst[site.split(".")[0]] = max(self.worst.get(site.split(".")[0], 0.0), diff / scale)
         if diff > self.rtol * scale:
-            raise InternalsError(f"{self.name}: {site} differs from {what} by {diff:.3g} (largest value {scale:.3g}): the site "
-                                 "does not mean what the grammar says for this model, so it is refused "
-                                 "(load_model(..., validate=False) skips this check)")
+            raise InternalsError(
+                f"{self.name}: {site} differs from {what} by {diff:.3g} (largest value {scale:.3g}): the site "
+                "does not mean what the grammar says for this model, so it is refused "
+                "(load_model(..., validate=False) skips this check)"
+            )
 
 
 @torch.no_grad()
@@ -65,7 +78,9 @@ def validate(lm, text: str = TEXT) -> dict[str, float]:
     ids = lm.tokenizer(text)["input_ids"][:12] or [0, 1, 2]
     check = _Checker(name, next(model.parameters()).dtype)
     acts = capture(lm, [ids], SITES, reduce="none", stop_early=False)
-    hs = model(input_ids=torch.tensor([ids], device=lm.device), output_hidden_states=True, use_cache=False).hidden_states
+    hs = model(
+        input_ids=torch.tensor([ids], device=lm.device), output_hidden_states=True, use_cache=False
+    ).hidden_states
     a = {k: v[0].to(lm.device) for k, v in acts.items()}
     mult = float(getattr(getattr(model.config, "text_config", None) or model.config, "residual_multiplier", 1.0) or 1.0)
     check("resid_pre.0", "HF's first hidden state", a["resid_pre.0"], hs[0][0])
@@ -92,8 +107,12 @@ def _block(lm, arch, check, a: dict, layer: int, mult: float) -> None:
     model, L = lm.model, layer
     pre, attn_out, mlp_out = a[f"resid_pre.{L}"], a[f"attn_out.{L}"], a[f"mlp_out.{L}"]
     p_attn, p_mlp = _post(arch, model, "attn", L, attn_out, mult), _post(arch, model, "mlp", L, mlp_out, mult)
-    check(f"resid_post.{L}", f"resid_pre.{L} + attn_out.{L} + mlp_out.{L}" + (" (post-norms applied)" if arch.post_mlp_norm_name else ""),
-          a[f"resid_post.{L}"], pre + p_attn + p_mlp)
+    check(
+        f"resid_post.{L}",
+        f"resid_pre.{L} + attn_out.{L} + mlp_out.{L}" + (" (post-norms applied)" if arch.post_mlp_norm_name else ""),
+        a[f"resid_post.{L}"],
+        pre + p_attn + p_mlp,
+    )
     if arch.attn_out_name in ("", arch.attn_name):
         out_proj = arch.module(model, "out_proj", L)
         check(f"attn_out.{L}", f"o_proj(attn_z.{L})", attn_out, out_proj(a[f"attn_z.{L}"].flatten(-2)))

@@ -23,8 +23,19 @@ class Parser(argparse.ArgumentParser):
 
 # Count-like options that must be >= 1, and those that may also be 0, checked for every command at
 # the edge, before a model or dataset is loaded (a negative --max-tokens once cut tokens silently).
-POSITIVE = ("limit", "max_tokens", "batch_size", "shard_rows", "n", "chunk_size", "threads", "prompts",
-            "ablation_tokens", "steps", "pairs")
+POSITIVE = (
+    "limit",
+    "max_tokens",
+    "batch_size",
+    "shard_rows",
+    "n",
+    "chunk_size",
+    "threads",
+    "prompts",
+    "ablation_tokens",
+    "steps",
+    "pairs",
+)
 NON_NEGATIVE = ("seed", "offset", "ablation_texts", "max_new_tokens")
 
 

@@ -1,8 +1,8 @@
 """`internals cutoff`: train attention-head sufficiency probes, evaluate early stopping, draw its figures.
 
-    internals cutoff train CONFIG.toml [--out DIR]
-    internals cutoff eval PROBE_DIR --data disfl_qa,coqa [--n 40] [--threshold 0.95] [--out results.json]
-    internals cutoff figures RESULTS.json [--train PROBE_DIR/train.json] [--out assets/]
+internals cutoff train CONFIG.toml [--out DIR]
+internals cutoff eval PROBE_DIR --data disfl_qa,coqa [--n 40] [--threshold 0.95] [--out results.json]
+internals cutoff figures RESULTS.json [--train PROBE_DIR/train.json] [--out assets/]
 """
 
 from __future__ import annotations
@@ -27,10 +27,19 @@ def register(sub) -> None:
     e.add_argument("--data", required=True, help="comma-separated dataset names (or .jsonl/.csv files)")
     e.add_argument("--split", default="test", help="which split to read (default test)")
     e.add_argument("--n", type=int, default=None, help="examples per dataset (default: the config's n_test)")
-    e.add_argument("--offset", type=int, default=None, help="skip the seeded test sample's first OFFSET examples: a fresh "
-                   "test slice, disjoint from what --n OFFSET gives (default: the config's test_offset)")
+    e.add_argument(
+        "--offset",
+        type=int,
+        default=None,
+        help="skip the seeded test sample's first OFFSET examples: a fresh "
+        "test slice, disjoint from what --n OFFSET gives (default: the config's test_offset)",
+    )
     e.add_argument("--threshold", type=float, default=None, help="stop at P(sufficient) >= this (default: the probe's)")
-    e.add_argument("--kind", default=None, help="the probe that decides: a kind or kind+combine, e.g. attn_z+logistic (default: the config's main)")
+    e.add_argument(
+        "--kind",
+        default=None,
+        help="the probe that decides: a kind or kind+combine, e.g. attn_z+logistic (default: the config's main)",
+    )
     e.add_argument("--no-self-assess", action="store_true", help="skip the self-assessment baseline (faster)")
     e.add_argument("--model", default=None, help="a model path (default: the one the probe was trained on)")
     e.add_argument("--out", default=None, help="write the results JSON here (default PROBE/eval.json)")
@@ -47,9 +56,15 @@ def register(sub) -> None:
 def _run_options(q) -> None:
     """The options every command that runs a model has."""
     q.add_argument("--device", default=None, help="auto | cpu | cuda | cuda:N (default: the config's)")
-    q.add_argument("--seed", type=int, default=None, help="seed of the data sampling and probes (default: the config's)")
-    q.add_argument("--threads", type=int, default=None,
-                   help="torch CPU threads (default: torch's; 1 is often several times faster on a busy 2-core machine)")
+    q.add_argument(
+        "--seed", type=int, default=None, help="seed of the data sampling and probes (default: the config's)"
+    )
+    q.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch CPU threads (default: torch's; 1 is often several times faster on a busy 2-core machine)",
+    )
 
 
 def _threads(args) -> None:
@@ -68,28 +83,38 @@ def run_train(args) -> int:
     cfg = CutoffConfig.from_toml(args.config, out=args.out, model=args.model, device=args.device, seed=args.seed)
     lm = load_model(cfg.model, device=cfg.device)
     report = train(lm, cfg)
-    summary = {kind: {"heads": r["heads"], "f1_val_ensemble": round(r["f1_val_ensemble"], 4)} for kind, r in report["kinds"].items()}
+    summary = {
+        kind: {"heads": r["heads"], "f1_val_ensemble": round(r["f1_val_ensemble"], 4)}
+        for kind, r in report["kinds"].items()
+    }
     print(json.dumps({"out": cfg.out, "f1_val_position": round(report["f1_val_position"], 4), **summary}))
     return 0
 
 
 def run_eval(args) -> int:
+    from ..analyses.cutoff.baselines import PositionBaseline
     from ..analyses.cutoff.config import CutoffConfig
     from ..analyses.cutoff.evaluation import evaluate
     from ..analyses.cutoff.pipeline import load_examples, load_probes, results_summary
-    from ..analyses.cutoff.baselines import PositionBaseline
     from ..errors import InternalsError
     from ..models import load_model
 
     if args.offset and args.split != "test":
-        raise InternalsError(f"--offset picks fresh examples of the test split, not of {args.split}: drop it or use --split test")
+        raise InternalsError(
+            f"--offset picks fresh examples of the test split, not of {args.split}: drop it or use --split test"
+        )
     _, card = load_probes(args.probe)
     _threads(args)
-    cfg = CutoffConfig(**{**card["config"], "self_assess": not args.no_self_assess,
-                          **({"device": args.device} if args.device else {}),
-                          **({"seed": args.seed} if args.seed is not None else {}),
-                          **({"threshold": args.threshold} if args.threshold is not None else {}),
-                          **({"test_offset": args.offset} if args.offset is not None else {})})
+    cfg = CutoffConfig(
+        **{
+            **card["config"],
+            "self_assess": not args.no_self_assess,
+            **({"device": args.device} if args.device else {}),
+            **({"seed": args.seed} if args.seed is not None else {}),
+            **({"threshold": args.threshold} if args.threshold is not None else {}),
+            **({"test_offset": args.offset} if args.offset is not None else {}),
+        }
+    )
     lm = load_model(args.model or card["model"].get("path") or card["model"]["name"], device=cfg.device)
     probes, card = load_probes(args.probe, lm)
     main = card["config"].get("main") or "attn_z"
@@ -106,8 +131,12 @@ def run_eval(args) -> int:
     out = Path(args.out or Path(args.probe) / "eval.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=1))
-    print(json.dumps({k: result[k] for k in ("token_reduction", "accuracy_cutoff", "accuracy_full", "f1_probe", "f1_position")}
-                     | {"results": str(out)}))
+    print(
+        json.dumps(
+            {k: result[k] for k in ("token_reduction", "accuracy_cutoff", "accuracy_full", "f1_probe", "f1_position")}
+            | {"results": str(out)}
+        )
+    )
     return 0
 
 

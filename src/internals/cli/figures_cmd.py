@@ -12,9 +12,14 @@ from pathlib import Path
 
 
 def register(sub) -> None:
-    p = sub.add_parser("figures", help="redraw the README figures in assets/ from saved results (no model run)",
-                       description=__doc__.split("\n\n")[0])
-    p.add_argument("--root", default=".", help="the repository root holding benchmarks/results and README.md (default: .)")
+    p = sub.add_parser(
+        "figures",
+        help="redraw the README figures in assets/ from saved results (no model run)",
+        description=__doc__.split("\n\n")[0],
+    )
+    p.add_argument(
+        "--root", default=".", help="the repository root holding benchmarks/results and README.md (default: .)"
+    )
     p.add_argument("--out", default=None, help="where the images go (default: ROOT/assets)")
     p.add_argument("--formats", nargs="+", default=["png", "pdf"], help="any of png pdf svg html (default: png pdf)")
     p.add_argument("--only", nargs="+", default=None, metavar="NAME", help="only sources whose name starts with NAME")

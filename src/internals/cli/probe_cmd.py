@@ -1,9 +1,9 @@
 """`internals probe`: train, evaluate and apply FactCheckmate hallucination probes.
 
-    internals probe train probes/qa_wikidata.toml          # -> probes/qa_wikidata/{weights.safetensors,card.json,sweep.json}
-    internals probe eval probes/qa_wikidata --data fanoutqa_sub --split all
-    internals probe predict probes/qa_wikidata "The capital of Kenya is"
-    internals probe report probes/qa_wikidata --out assets   # the card's evidence as a figure
+internals probe train probes/qa_wikidata.toml          # -> probes/qa_wikidata/{weights.safetensors,card.json,sweep.json}
+internals probe eval probes/qa_wikidata --data fanoutqa_sub --split all
+internals probe predict probes/qa_wikidata "The capital of Kenya is"
+internals probe report probes/qa_wikidata --out assets   # the card's evidence as a figure
 """
 
 from __future__ import annotations
@@ -12,8 +12,11 @@ import json
 
 
 def register(sub) -> None:
-    p = sub.add_parser("probe", help="train / evaluate / apply preemptive hallucination probes (FactCheckmate)",
-                       description=__doc__.split("\n\n")[0])
+    p = sub.add_parser(
+        "probe",
+        help="train / evaluate / apply preemptive hallucination probes (FactCheckmate)",
+        description=__doc__.split("\n\n")[0],
+    )
     actions = p.add_subparsers(dest="action", required=True)
 
     t = actions.add_parser("train", help="train a probe from a TOML config (see probes/*.toml)")
@@ -27,8 +30,13 @@ def register(sub) -> None:
     e.add_argument("probe", help="a probe dir written by `internals probe train`")
     e.add_argument("--data", required=True, help="a dataset name (see `internals data list`) or a .jsonl/.csv file")
     e.add_argument("--split", default="test", help="all | train | validation | test (default: test)")
-    e.add_argument("--field", action="append", default=None, metavar="OURS=YOURS",
-                   help="map a field of your data file to ours, e.g. --field question=input (repeatable)")
+    e.add_argument(
+        "--field",
+        action="append",
+        default=None,
+        metavar="OURS=YOURS",
+        help="map a field of your data file to ours, e.g. --field question=input (repeatable)",
+    )
     e.add_argument("--limit", type=int, default=None, help="at most this many questions (a seeded sample)")
     e.add_argument("--seed", type=int, default=0, help="seed of the split and sample (default: 0)")
     e.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -39,7 +47,9 @@ def register(sub) -> None:
     q.add_argument("questions", nargs="+", help="one or more questions (quoted)")
     q.set_defaults(func=run_predict)
 
-    r = actions.add_parser("report", help="draw a probe card's evidence: intervals, label-shuffle and random-model controls")
+    r = actions.add_parser(
+        "report", help="draw a probe card's evidence: intervals, label-shuffle and random-model controls"
+    )
     r.add_argument("probe", help="a probe dir written by `internals probe train`")
     r.add_argument("--out", default=".", help="figure directory (default: .)")
     r.add_argument("--formats", nargs="+", default=["png", "pdf"], help="figure formats (default png pdf)")
@@ -57,9 +67,11 @@ def run_train(args) -> int:
     print(path)
     for head, m in card["metrics"].items():
         test = m["test"]
-        print(f"{head}: layer {m['layer']} (chosen on validation) test balanced accuracy "
-              f"{_fmt(test['balanced_accuracy'])}, AUROC {_fmt(test['auroc'])}, F1 {_fmt(test['f1'])} "
-              f"(n={test['n']}, {test['n_hallucinated']} hallucinated)")
+        print(
+            f"{head}: layer {m['layer']} (chosen on validation) test balanced accuracy "
+            f"{_fmt(test['balanced_accuracy'])}, AUROC {_fmt(test['auroc'])}, F1 {_fmt(test['f1'])} "
+            f"(n={test['n']}, {test['n_hallucinated']} hallucinated)"
+        )
     _print_evidence(card.get("evidence"))
     return 0
 
@@ -84,25 +96,47 @@ def _print_evidence(ev: dict | None) -> None:
         return
     t = ev["test"]
     ba, au = t["balanced_accuracy"], t["auroc"]
-    print(f"evidence (test n={t['n']}): balanced accuracy {ba['value']:.3f} [{ba['low']:.3f}, {ba['high']:.3f}], "
-          f"AUROC {au['value']:.3f} [{au['low']:.3f}, {au['high']:.3f}]; recall at 1%/5% FPR "
-          f"{ev['recall_at_fpr']['0.01']:.3f}/{ev['recall_at_fpr']['0.05']:.3f}")
-    for key, label in (("label_shuffle_control", "label-shuffle control"), ("random_model_control", "random-model control")):
+    print(
+        f"evidence (test n={t['n']}): balanced accuracy {ba['value']:.3f} [{ba['low']:.3f}, {ba['high']:.3f}], "
+        f"AUROC {au['value']:.3f} [{au['low']:.3f}, {au['high']:.3f}]; recall at 1%/5% FPR "
+        f"{ev['recall_at_fpr']['0.01']:.3f}/{ev['recall_at_fpr']['0.05']:.3f}"
+    )
+    for key, label in (
+        ("label_shuffle_control", "label-shuffle control"),
+        ("random_model_control", "random-model control"),
+    ):
         if key in ev:
             c = ev[key]["balanced_accuracy"]
-            verdict = ("near chance" if ev[key].get("near_chance") else "NOT near chance: the pipeline may leak") \
-                if key == "label_shuffle_control" else ("the probe beats it beyond the intervals" if ev[key]["probe_beats_it"]
-                                                       else "the probe does NOT beat it beyond the intervals")
+            verdict = (
+                ("near chance" if ev[key].get("near_chance") else "NOT near chance: the pipeline may leak")
+                if key == "label_shuffle_control"
+                else (
+                    "the probe beats it beyond the intervals"
+                    if ev[key]["probe_beats_it"]
+                    else "the probe does NOT beat it beyond the intervals"
+                )
+            )
             print(f"  {label}: balanced accuracy {c['value']:.3f} [{c['low']:.3f}, {c['high']:.3f}] ({verdict})")
 
 
 def run_eval(args) -> int:
     from ..analyses.factcheckmate.pipeline import evaluate_probe
-
     from ..data.files import parse_field_options
 
-    print(json.dumps(evaluate_probe(args.probe, args.data, args.split, args.limit, args.seed,
-                                    progress=not args.quiet, fields=parse_field_options(args.field)), indent=2))
+    print(
+        json.dumps(
+            evaluate_probe(
+                args.probe,
+                args.data,
+                args.split,
+                args.limit,
+                args.seed,
+                progress=not args.quiet,
+                fields=parse_field_options(args.field),
+            ),
+            indent=2,
+        )
+    )
     return 0
 
 

@@ -29,8 +29,13 @@ def reference() -> str:
     from . import build_parser
 
     parser = build_parser()
-    out = ["# CLI reference", "", "Generated from the parser (`python -m internals.cli.reference > docs/cli.md`).",
-           "Every error a user can meet prints one line, `internals: error: ...`, and exits 2.", ""]
+    out = [
+        "# CLI reference",
+        "",
+        "Generated from the parser (`python -m internals.cli.reference > docs/cli.md`).",
+        "Every error a user can meet prints one line, `internals: error: ...`, and exits 2.",
+        "",
+    ]
     for words, sub, help_text in _commands(parser, []):
         flags = _flags(sub)
         out += [f"## internals {' '.join(words)}", "", _cell(help_text or sub.description or ""), ""]

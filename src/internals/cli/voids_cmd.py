@@ -31,19 +31,34 @@ def register(sub) -> None:
     vs = p.add_subparsers(dest="voids_command", required=True)
 
     def common(q, data_help: str, limit: int):
-        q.add_argument("--model", default=None, help="local HF checkpoint dir or hub name (default: embedded SmolLM2-135M-Instruct)")
+        q.add_argument(
+            "--model",
+            default=None,
+            help="local HF checkpoint dir or hub name (default: embedded SmolLM2-135M-Instruct)",
+        )
         q.add_argument("--data", required=True, help=data_help)
         q.add_argument("--split", default="all", help="all | train | validation | test")
-        q.add_argument("--field", action="append", default=None, metavar="OURS=YOURS",
-                       help="map a field of your data file to ours, e.g. --field question=input (repeatable)")
+        q.add_argument(
+            "--field",
+            action="append",
+            default=None,
+            metavar="OURS=YOURS",
+            help="map a field of your data file to ours, e.g. --field question=input (repeatable)",
+        )
         q.add_argument("--limit", type=int, default=limit, help=f"questions per dataset (default {limit})")
-        q.add_argument("--seed", type=int, default=0, help="seed of the question sample and choice shuffling (default 0)")
+        q.add_argument(
+            "--seed", type=int, default=0, help="seed of the question sample and choice shuffling (default 0)"
+        )
         q.add_argument("--device", default="auto", help="auto (CUDA when present) | cpu | cuda | cuda:N (default auto)")
         q.add_argument("--threads", type=int, default=None, help="torch CPU threads (1 is fastest on a busy machine)")
 
     t = vs.add_parser("trace", help="norm traces of prompt processing and greedy generation, LAC decisions")
     common(t, "dataset name (internals data) or .jsonl/.csv path", 100)
-    t.add_argument("--template", default="paper", help="paper (the evaluation prompt; chat for records without choices) | chat | raw | a format string")
+    t.add_argument(
+        "--template",
+        default="paper",
+        help="paper (the evaluation prompt; chat for records without choices) | chat | raw | a format string",
+    )
     t.add_argument("--max-new-tokens", type=int, default=24, help="greedy tokens per prompt (0: prompt only)")
     t.add_argument("--batch-size", type=int, default=8, help="prompts per forward in prompt processing (default 8)")
     t.add_argument("--alpha", type=float, default=0.8, help="alpha of the figures")
@@ -53,16 +68,31 @@ def register(sub) -> None:
     t.set_defaults(func=run_trace)
 
     e = vs.add_parser("eval", help="accuracy of the full model and of each skipping kind over an alpha sweep")
-    common(e, "comma-separated multiple-choice / yes-no datasets, e.g. general_knowledge,sports_understanding,strategyqa", 100)
-    e.add_argument("--alphas", default=DEFAULT_ALPHAS, help=f"comma-separated LAC alphas, each in (0, 1] (default {DEFAULT_ALPHAS})")
+    common(
+        e,
+        "comma-separated multiple-choice / yes-no datasets, e.g. general_knowledge,sports_understanding,strategyqa",
+        100,
+    )
+    e.add_argument(
+        "--alphas",
+        default=DEFAULT_ALPHAS,
+        help=f"comma-separated LAC alphas, each in (0, 1] (default {DEFAULT_ALPHAS})",
+    )
     e.add_argument("--kinds", default="paper,drop,skip", help="any of paper, drop, skip (the full model always runs)")
     e.add_argument("--drop-alphas", default=None, help="alphas for drop (default: --alphas)")
     e.add_argument("--skip-alphas", default=None, help="alphas for skip (default: --alphas)")
     e.add_argument("--drop-phases", default="both", help="where drop acts: any of pp, rg, both")
-    e.add_argument("--prompt-share", type=float, default=0.5, help="skip: blocks void for this share of prompt tokens are skipped in generation")
+    e.add_argument(
+        "--prompt-share",
+        type=float,
+        default=0.5,
+        help="skip: blocks void for this share of prompt tokens are skipped in generation",
+    )
     e.add_argument("--max-new-tokens", type=int, default=8, help="greedy reply length per question (default 8)")
     e.add_argument("--no-shuffle", action="store_true", help="keep the source's choice order")
-    e.add_argument("--out", default="runs/voids/eval", help="output directory; a rerun resumes there (default runs/voids/eval)")
+    e.add_argument(
+        "--out", default="runs/voids/eval", help="output directory; a rerun resumes there (default runs/voids/eval)"
+    )
     e.add_argument("--figures", default=None, help="write trade-off figures (PNG+PDF) into this folder")
     e.set_defaults(func=run_eval)
 
@@ -70,7 +100,12 @@ def register(sub) -> None:
     common(m, "dataset whose prompts to decode from", 10)
     m.add_argument("--alphas", default="0.1,0.2,0.3", help="comma-separated LAC alphas to time (default 0.1,0.2,0.3)")
     m.add_argument("--steps", type=int, default=16, help="decode steps timed per prompt (default 16)")
-    m.add_argument("--prompt-share", type=float, default=0.5, help="skip: blocks void for this share of prompt tokens are not run (default 0.5)")
+    m.add_argument(
+        "--prompt-share",
+        type=float,
+        default=0.5,
+        help="skip: blocks void for this share of prompt tokens are not run (default 0.5)",
+    )
     m.add_argument("--out", default=None, help="write the timings as JSON here")
     m.set_defaults(func=run_time)
 
@@ -99,7 +134,10 @@ def _prompts(lm, data, template: str) -> list:
     from ..prompts import render
 
     if template == "paper":
-        return [chat_prompt(lm.tokenizer, r.shuffled_choices()) if r.choices else render([r], "chat", lm.tokenizer)[0] for r in data]
+        return [
+            chat_prompt(lm.tokenizer, r.shuffled_choices()) if r.choices else render([r], "chat", lm.tokenizer)[0]
+            for r in data
+        ]
     out = render(list(data), template, lm.tokenizer)
     return [p if isinstance(p, list) else lm.tokenizer(p)["input_ids"] for p in out]
 
@@ -121,14 +159,30 @@ def run_trace(args) -> int:
     lm = _setup(args)
     data = load_dataset(args.data, split=args.split, limit=args.limit, seed=args.seed, fields=_fields(args))
     prompts = _prompts(lm, data, args.template)
-    meta = _manifest(lm, {"dataset": {"name": data.name, "split": data.split, "fingerprint": data.fingerprint,
-                                      "n": len(data), "limit": args.limit, "seed": args.seed}, "template": args.template})
+    meta = _manifest(
+        lm,
+        {
+            "dataset": {
+                "name": data.name,
+                "split": data.split,
+                "fingerprint": data.fingerprint,
+                "n": len(data),
+                "limit": args.limit,
+                "seed": args.seed,
+            },
+            "template": args.template,
+        },
+    )
     result = trace(lm, prompts, args.max_new_tokens, args.batch_size, progress=True, manifest=meta)
     out = result.save(args.out)
     summary = trace_summary(result, alphas)
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     for alpha, row in summary["alphas"].items():
-        print(json.dumps({"alpha": float(alpha), **{f"{p}_void_share": round(v["void_share"], 4) for p, v in row.items()}}))
+        print(
+            json.dumps(
+                {"alpha": float(alpha), **{f"{p}_void_share": round(v["void_share"], 4) for p, v in row.items()}}
+            )
+        )
     print(f"saved {out}")
     if args.figures:
         for path in trace_figures(result, args.alpha, alphas, args.figures, tokenizer=lm.tokenizer):
@@ -141,13 +195,21 @@ def run_eval(args) -> int:
     from ..analyses.voids.report import eval_figures
     from ..data import load_dataset
 
-    cfg = EvalConfig(alphas=_floats(args.alphas), kinds=_names(args.kinds), drop_phases=_names(args.drop_phases),
-                     drop_alphas=_floats(args.drop_alphas) if args.drop_alphas else None,
-                     skip_alphas=_floats(args.skip_alphas) if args.skip_alphas else None,
-                     prompt_share=args.prompt_share, max_new_tokens=args.max_new_tokens, shuffle=not args.no_shuffle,
-                     seed=args.seed)
-    datasets = [load_dataset(n, split=args.split, limit=args.limit, seed=args.seed, fields=_fields(args))
-                for n in _names(args.data)]
+    cfg = EvalConfig(
+        alphas=_floats(args.alphas),
+        kinds=_names(args.kinds),
+        drop_phases=_names(args.drop_phases),
+        drop_alphas=_floats(args.drop_alphas) if args.drop_alphas else None,
+        skip_alphas=_floats(args.skip_alphas) if args.skip_alphas else None,
+        prompt_share=args.prompt_share,
+        max_new_tokens=args.max_new_tokens,
+        shuffle=not args.no_shuffle,
+        seed=args.seed,
+    )
+    datasets = [
+        load_dataset(n, split=args.split, limit=args.limit, seed=args.seed, fields=_fields(args))
+        for n in _names(args.data)
+    ]
     lm = _setup(args)
     rows = evaluate(lm, datasets, cfg, args.out, manifest=_manifest(lm, {}), progress=True)
     for r in rows:
@@ -175,8 +237,10 @@ def run_time(args) -> int:
         from pathlib import Path
 
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps({"manifest": _manifest(lm, {"dataset": data.name, "steps": args.steps}),
-                                              "rows": rows}, indent=2) + "\n")
+        Path(args.out).write_text(
+            json.dumps({"manifest": _manifest(lm, {"dataset": data.name, "steps": args.steps}), "rows": rows}, indent=2)
+            + "\n"
+        )
     return 0
 
 

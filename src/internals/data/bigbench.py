@@ -90,8 +90,12 @@ def parse_truthful_qa(path: Path, name: str = "truthful_qa") -> list[Record]:
     for ex in data["examples"]:
         question = ex["Question"].strip()
         answers = _aliases([ex["Best answer"], *ex["True answers"]])
-        meta = {"task": name, "category": ex["Category"], "best_answer": ex["Best answer"],
-                "false_answers": list(ex["False answers"])}
+        meta = {
+            "task": name,
+            "category": ex["Category"],
+            "best_answer": ex["Best answer"],
+            "false_answers": list(ex["False answers"]),
+        }
         if data.get("prefix"):
             meta["task_prefix"] = data["prefix"]
         records.append(Record(content_id(name, question), question, answers, meta=meta))
@@ -121,8 +125,9 @@ def _choice_record(ex: dict[str, Any], name: str, task: dict[str, Any]) -> Recor
         meta["explanation"] = ex["target"]
     if ex.get("comment"):
         meta["comment"] = ex["comment"]
-    return Record(content_id(name, question, choices, target), question, answers, choices=choices, target=target,
-                  meta=meta)
+    return Record(
+        content_id(name, question, choices, target), question, answers, choices=choices, target=target, meta=meta
+    )
 
 
 def parse_any(path: Path, name: str) -> list[Record]:
@@ -154,7 +159,7 @@ _CPKC = re.compile(r"\s*Question:\s*(?P<q>.*?)\s*\nContext:\s*(?P<c>.*?)\s*", re
 
 
 def parse_knowledge_conflicts(path: Path, name: str = "contextual_parametric_knowledge_conflicts") -> list[Record]:
-    """"Question: ... Context: ..." inputs: the gold answer is the one the (edited) passage states.
+    """ "Question: ... Context: ..." inputs: the gold answer is the one the (edited) passage states.
 
     ``meta["parametric_answer"]`` is the other scored option: the real-world answer the
     passage was edited away from.
@@ -174,8 +179,16 @@ def parse_knowledge_conflicts(path: Path, name: str = "contextual_parametric_kno
         meta: dict[str, Any] = {"task": name, "group": content_id("ctx", context)}
         if others:
             meta["parametric_answer"] = others[0]
-        records.append(Record(content_id(name, question, context, answer), question, (answer,),
-                              context=context, evidence=span, meta=meta))
+        records.append(
+            Record(
+                content_id(name, question, context, answer),
+                question,
+                (answer,),
+                context=context,
+                evidence=span,
+                meta=meta,
+            )
+        )
     return unique(records)
 
 
@@ -194,9 +207,16 @@ def parse_disfl_qa(path: Path, name: str = "disfl_qa") -> list[Record]:
         if span is None:
             continue
         answers = _aliases([answer, context[span[0] : span[1]]])
-        records.append(Record(content_id(name, question, context, answer), question, answers,
-                              context=context, evidence=span,
-                              meta={"task": name, "group": content_id("ctx", context)}))
+        records.append(
+            Record(
+                content_id(name, question, context, answer),
+                question,
+                answers,
+                context=context,
+                evidence=span,
+                meta={"task": name, "group": content_id("ctx", context)},
+            )
+        )
     return unique(records)
 
 
@@ -222,18 +242,36 @@ def parse_coqa(path: Path, name: str = "coqa") -> list[Record]:
                 end -= len(raw) - len(raw.rstrip())
                 more = [b["input_text"] for answers in extra.values() for b in answers if b["turn_id"] == turn]
                 answers = tuple(x for x in _aliases([a["input_text"], *more]) if x.lower() != "unknown")
-                meta = {"task": name, "story_id": story["id"], "turn": turn, "source": story["source"],
-                        "history": [list(h) for h in history], "group": story["id"]}
-                records.append(Record(f"{name}-{story['id']}-{turn}", question, answers,
-                                      context=text, evidence=(start, end), meta=meta))
+                meta = {
+                    "task": name,
+                    "story_id": story["id"],
+                    "turn": turn,
+                    "source": story["source"],
+                    "history": [list(h) for h in history],
+                    "group": story["id"],
+                }
+                records.append(
+                    Record(
+                        f"{name}-{story['id']}-{turn}",
+                        question,
+                        answers,
+                        context=text,
+                        evidence=(start, end),
+                        meta=meta,
+                    )
+                )
             history.append([question, a["input_text"]])
     return unique(records)
 
 
-def _spec(name: str, kind: str, rel: str, parser: Callable[[Path, str], list[Record]],
-          description: str, licence: str) -> DatasetSpec:
+def _spec(
+    name: str, kind: str, rel: str, parser: Callable[[Path, str], list[Record]], description: str, licence: str
+) -> DatasetSpec:
     return DatasetSpec(
-        name=name, kind=kind, description=description, licence=licence,
+        name=name,
+        kind=kind,
+        description=description,
+        licence=licence,
         load=lambda: parser(task_file(rel), name),
         source=lambda: f"BIG-bench {rel} ({task_path(rel)})",
         cached=partial(is_cached, rel),
@@ -268,46 +306,98 @@ def any_task(name: str) -> DatasetSpec:
         hint = f": it has {', '.join(near)}" if near else ": `internals data list --all` lists every task"
         raise InternalsError(f"no BIG-bench task {short!r}{hint}")
     info = index[rel]
-    return _spec(name, "mc" if info["choices"] else "qa", rel, parse_any,
-                 f"BIG-bench {short} ({info['examples']} examples)", BIGBENCH)
+    return _spec(
+        name,
+        "mc" if info["choices"] else "qa",
+        rel,
+        parse_any,
+        f"BIG-bench {short} ({info['examples']} examples)",
+        BIGBENCH,
+    )
 
 
 DATASETS: tuple[DatasetSpec, ...] = (
-    _spec("qa_wikidata", "qa", "qa_wikidata/task.json", parse_qa_wikidata,
-          "Closed-book Wikidata facts: complete a sentence, target aliases", BIGBENCH),
-    _spec("truthful_qa", "qa", "truthful_qa/questions.json", parse_truthful_qa,
-          "TruthfulQA questions with their true answers as aliases", "Apache-2.0 (TruthfulQA)"),
-    _choice("truthful_qa_mc", "truthful_qa/task_mc.json",
-            "TruthfulQA multiple choice (the file lists the right answer first)",
-            licence="Apache-2.0 (TruthfulQA)"),
-    _choice("known_unknowns", "known_unknowns/task.json",
-            "Questions whose answer may be 'Unknown': abstention"),
-    _spec("contextual_parametric_knowledge_conflicts", "context_qa",
-          "contextual_parametric_knowledge_conflicts/task.json", parse_knowledge_conflicts,
-          "Natural Questions with passages edited to contradict world knowledge",
-          "Apache-2.0 (BIG-bench); passages from Natural Questions, CC BY-SA 3.0"),
-    _spec("disfl_qa", "context_qa", "disfl_qa/task.json", parse_disfl_qa,
-          "Disfluent questions over SQuAD 2.0 passages (answerable ones)",
-          "CC BY 4.0 (Disfl-QA); passages from SQuAD 2.0, CC BY-SA 4.0"),
-    _spec("coqa", "context_qa", "coqa_conversational_question_answering/coqa.test.json", parse_coqa,
-          "CoQA conversational questions over stories, rationale spans",
-          "CoQA: per story source (Wikipedia, Gutenberg CC BY-SA 4.0; CNN Apache-2.0; MCTest MSR-LA; RACE own)"),
-    _choice("strategyqa", "strategyqa/task.json", "Yes/no questions needing implicit multi-step reasoning",
-            kind="yesno", licence="Apache-2.0 (BIG-bench); StrategyQA MIT"),
+    _spec(
+        "qa_wikidata",
+        "qa",
+        "qa_wikidata/task.json",
+        parse_qa_wikidata,
+        "Closed-book Wikidata facts: complete a sentence, target aliases",
+        BIGBENCH,
+    ),
+    _spec(
+        "truthful_qa",
+        "qa",
+        "truthful_qa/questions.json",
+        parse_truthful_qa,
+        "TruthfulQA questions with their true answers as aliases",
+        "Apache-2.0 (TruthfulQA)",
+    ),
+    _choice(
+        "truthful_qa_mc",
+        "truthful_qa/task_mc.json",
+        "TruthfulQA multiple choice (the file lists the right answer first)",
+        licence="Apache-2.0 (TruthfulQA)",
+    ),
+    _choice("known_unknowns", "known_unknowns/task.json", "Questions whose answer may be 'Unknown': abstention"),
+    _spec(
+        "contextual_parametric_knowledge_conflicts",
+        "context_qa",
+        "contextual_parametric_knowledge_conflicts/task.json",
+        parse_knowledge_conflicts,
+        "Natural Questions with passages edited to contradict world knowledge",
+        "Apache-2.0 (BIG-bench); passages from Natural Questions, CC BY-SA 3.0",
+    ),
+    _spec(
+        "disfl_qa",
+        "context_qa",
+        "disfl_qa/task.json",
+        parse_disfl_qa,
+        "Disfluent questions over SQuAD 2.0 passages (answerable ones)",
+        "CC BY 4.0 (Disfl-QA); passages from SQuAD 2.0, CC BY-SA 4.0",
+    ),
+    _spec(
+        "coqa",
+        "context_qa",
+        "coqa_conversational_question_answering/coqa.test.json",
+        parse_coqa,
+        "CoQA conversational questions over stories, rationale spans",
+        "CoQA: per story source (Wikipedia, Gutenberg CC BY-SA 4.0; CNN Apache-2.0; MCTest MSR-LA; RACE own)",
+    ),
+    _choice(
+        "strategyqa",
+        "strategyqa/task.json",
+        "Yes/no questions needing implicit multi-step reasoning",
+        kind="yesno",
+        licence="Apache-2.0 (BIG-bench); StrategyQA MIT",
+    ),
     _choice("winowhy", "winowhy/task.json", "Is the reason given for a Winograd schema answer correct?"),
     _choice("sports_understanding", "sports_understanding/task.json", "Is a sports sentence plausible?"),
     _choice("general_knowledge", "general_knowledge/task.json", "Basic general-knowledge questions"),
     _choice("hindu_knowledge", "hindu_knowledge/task.json", "Questions about Hindu mythology"),
     _choice("physical_intuition", "physical_intuition/task.json", "Physical mechanisms and behaviour"),
-    _choice("date_understanding", "date_understanding/task.json",
-            "Infer a date from context (the file mostly lists the right answer first)"),
-    _choice("causal_judgment", "causal_judgment/task.json", "How would a typical person judge causation?",
-            kind="yesno"),
-    _choice("logical_deduction_three_objects", "logical_deduction/three_objects/task.json",
-            "Order three objects from constraints"),
-    _choice("logical_deduction_five_objects", "logical_deduction/five_objects/task.json",
-            "Order five objects from constraints"),
-    _choice("logical_deduction_seven_objects", "logical_deduction/seven_objects/task.json",
-            "Order seven objects from constraints"),
+    _choice(
+        "date_understanding",
+        "date_understanding/task.json",
+        "Infer a date from context (the file mostly lists the right answer first)",
+    ),
+    _choice(
+        "causal_judgment", "causal_judgment/task.json", "How would a typical person judge causation?", kind="yesno"
+    ),
+    _choice(
+        "logical_deduction_three_objects",
+        "logical_deduction/three_objects/task.json",
+        "Order three objects from constraints",
+    ),
+    _choice(
+        "logical_deduction_five_objects",
+        "logical_deduction/five_objects/task.json",
+        "Order five objects from constraints",
+    ),
+    _choice(
+        "logical_deduction_seven_objects",
+        "logical_deduction/seven_objects/task.json",
+        "Order seven objects from constraints",
+    ),
 )
 """Every BIG-bench dataset, in the order `list_datasets` shows them."""

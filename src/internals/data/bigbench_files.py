@@ -92,8 +92,11 @@ def task_index() -> dict[str, dict]:
 
     override = os.environ.get(ENV_DIR)
     if override:
-        return {str(p.relative_to(override)): _describe(p.read_bytes()) for p in sorted(Path(override).rglob("*.json"))
-                if _describe(p.read_bytes()) is not None}
+        return {
+            str(p.relative_to(override)): _describe(p.read_bytes())
+            for p in sorted(Path(override).rglob("*.json"))
+            if _describe(p.read_bytes()) is not None
+        }
     cached = cache_dir("data", "bigbench") / INDEX
     if cached.is_file():
         return json.loads(cached.read_text())
@@ -101,8 +104,10 @@ def task_index() -> dict[str, dict]:
 
     tarball = download_tarball(cache_dir("data", "downloads"))
     out: dict[str, dict] = {}
-    with tarball.open("rb") as raw, tqdm(total=tarball.stat().st_size, unit="B", unit_scale=True,
-                                         desc="indexing BIG-bench tasks") as bar:
+    with (
+        tarball.open("rb") as raw,
+        tqdm(total=tarball.stat().st_size, unit="B", unit_scale=True, desc="indexing BIG-bench tasks") as bar,
+    ):
         with tarfile.open(fileobj=raw, mode="r|gz") as archive:
             for member in archive:
                 bar.update(raw.tell() - bar.n)
@@ -111,7 +116,7 @@ def task_index() -> dict[str, dict]:
                 data = archive.extractfile(member)
                 info = _describe(data.read()) if data is not None else None
                 if info is not None:
-                    out[member.name[len(MEMBER_ROOT):]] = info
+                    out[member.name[len(MEMBER_ROOT) :]] = info
     _write_atomic(cached, json.dumps(out, indent=0, sort_keys=True).encode())
     return out
 
@@ -127,8 +132,12 @@ def _describe(raw: bytes) -> dict | None:
     examples = task.get("examples") if isinstance(task, dict) else None
     if not isinstance(examples, list) or not examples or not all(isinstance(e, dict) for e in examples[:5]):
         return None
-    return {"examples": len(examples), "choices": any("target_scores" in e for e in examples[:50]),
-            "prefix": bool(str(task.get("task_prefix", "")).strip()), "name": task.get("name")}
+    return {
+        "examples": len(examples),
+        "choices": any("target_scores" in e for e in examples[:50]),
+        "prefix": bool(str(task.get("task_prefix", "")).strip()),
+        "name": task.get("name"),
+    }
 
 
 def download_tarball(dest: Path, run: Runner = subprocess.run) -> Path:
@@ -156,7 +165,7 @@ def download_tarball(dest: Path, run: Runner = subprocess.run) -> Path:
     if not tarball.is_file():
         raise InternalsError(
             f"could not download BIG-bench ({said}): run `python -m pip download --no-deps "
-            f"\"pip<26\" -d {dest}/pip && python {dest}/pip/pip-<version>-py3-none-any.whl/pip "
+            f'"pip<26" -d {dest}/pip && python {dest}/pip/pip-<version>-py3-none-any.whl/pip '
             f"download --no-deps {spec} -d {dest}`, or set ${ENV_DIR} to a folder of task files"
         )
     return tarball
@@ -180,8 +189,15 @@ def extract(tarball: Path, dest: Path, rels: Iterable[str]) -> list[Path]:
 
     wanted = {MEMBER_ROOT + rel: rel for rel in rels}
     written: list[Path] = []
-    with tarball.open("rb") as raw, tqdm(total=tarball.stat().st_size, unit="B", unit_scale=True,
-                                         desc=f"extracting {len(wanted)} BIG-bench task files") as bar:
+    with (
+        tarball.open("rb") as raw,
+        tqdm(
+            total=tarball.stat().st_size,
+            unit="B",
+            unit_scale=True,
+            desc=f"extracting {len(wanted)} BIG-bench task files",
+        ) as bar,
+    ):
         try:
             with tarfile.open(fileobj=raw, mode="r|gz") as archive:
                 for member in archive:
@@ -198,9 +214,7 @@ def extract(tarball: Path, dest: Path, rels: Iterable[str]) -> list[Path]:
         except (tarfile.TarError, OSError, EOFError) as exc:
             raise InternalsError(f"{tarball} is unreadable ({exc}): delete it and run again to re-download") from exc
     if wanted:
-        raise InternalsError(
-            f"{tarball} lacks {sorted(wanted.values())}: delete it and run again to re-download"
-        )
+        raise InternalsError(f"{tarball} lacks {sorted(wanted.values())}: delete it and run again to re-download")
     return written
 
 

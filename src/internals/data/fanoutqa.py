@@ -103,8 +103,13 @@ def parse_questions(questions: list[dict[str, Any]], name: str = "fanoutqa") -> 
     """The multi-hop questions: one answer string plus ``meta["required"]`` (see module doc)."""
     records = []
     for q in questions:
-        meta = {"task": name, "answer": q["answer"], "required": required_parts(q["answer"]),
-                "categories": q.get("categories", []), "n_subquestions": len(_leaves(q))}
+        meta = {
+            "task": name,
+            "answer": q["answer"],
+            "required": required_parts(q["answer"]),
+            "categories": q.get("categories", []),
+            "n_subquestions": len(_leaves(q)),
+        }
         records.append(Record(q["id"], q["question"].strip(), (render(q["answer"]).strip(),), meta=meta))
     return unique(records)
 
@@ -122,9 +127,15 @@ def parse_subquestions(questions: list[dict[str, Any]], name: str = "fanoutqa_su
             if not answers:
                 continue
             evidence = leaf.get("evidence") or {}
-            meta = {"task": name, "group": q["id"], "parent_id": q["id"], "answer": leaf["answer"],
-                    "evidence_title": evidence.get("title"), "evidence_url": evidence.get("url"),
-                    "depends_on": leaf.get("depends_on", [])}
+            meta = {
+                "task": name,
+                "group": q["id"],
+                "parent_id": q["id"],
+                "answer": leaf["answer"],
+                "evidence_title": evidence.get("title"),
+                "evidence_url": evidence.get("url"),
+                "depends_on": leaf.get("depends_on", []),
+            }
             records.append(Record(leaf["id"], leaf["question"].strip(), answers, meta=meta))
     return unique(records)
 
@@ -147,8 +158,22 @@ def _cached() -> bool:
 
 
 DATASETS: tuple[DatasetSpec, ...] = (
-    DatasetSpec("fanoutqa", "qa", "FanOutQA multi-hop questions (all answer parts required)", LICENCE,
-                load=lambda: parse_questions(_load_questions()), source=_source, cached=_cached),
-    DatasetSpec("fanoutqa_sub", "qa", "FanOutQA single-hop sub-questions with one-value answers", LICENCE,
-                load=lambda: parse_subquestions(_load_questions()), source=_source, cached=_cached),
+    DatasetSpec(
+        "fanoutqa",
+        "qa",
+        "FanOutQA multi-hop questions (all answer parts required)",
+        LICENCE,
+        load=lambda: parse_questions(_load_questions()),
+        source=_source,
+        cached=_cached,
+    ),
+    DatasetSpec(
+        "fanoutqa_sub",
+        "qa",
+        "FanOutQA single-hop sub-questions with one-value answers",
+        LICENCE,
+        load=lambda: parse_subquestions(_load_questions()),
+        source=_source,
+        cached=_cached,
+    ),
 )

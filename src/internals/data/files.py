@@ -36,8 +36,18 @@ from ..errors import InternalsError
 from .records import Dataset, Record, content_id, unique
 
 SUFFIXES = (".jsonl", ".json", ".csv", ".parquet")
-FIELDS = ("id", "question", "answers", "context", "evidence", "evidence_start", "evidence_end", "choices", "target",
-          "meta")
+FIELDS = (
+    "id",
+    "question",
+    "answers",
+    "context",
+    "evidence",
+    "evidence_start",
+    "evidence_end",
+    "choices",
+    "target",
+    "meta",
+)
 SCHEMA = (  # field, type, which analyses need it
     ("question", "string", "every analysis (the prompt)"),
     ("answers", "list of strings, or '|'-separated", "FactCheckmate labels, context cutoff accuracy, patching"),
@@ -76,8 +86,12 @@ def read_file(path: str | Path, fields: dict[str, str] | None = None) -> Dataset
     explicit: dict[str, int] = {}
     for line, row in rows:
         row = _mapped(row, fields)
-        record = _record(row, f"{path}, {'line' if path.suffix.lower() in ('.jsonl', '.csv') else 'record'} {line}",
-                         path.stem, fields)
+        record = _record(
+            row,
+            f"{path}, {'line' if path.suffix.lower() in ('.jsonl', '.csv') else 'record'} {line}",
+            path.stem,
+            fields,
+        )
         if row.get("id") not in (None, ""):
             if record.id in explicit:
                 raise InternalsError(
@@ -140,8 +154,10 @@ def _rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     if path.is_dir():
         return _hf_rows(path)
     if suffix not in SUFFIXES:
-        raise InternalsError(f"{path}: unsupported file type; give a .jsonl, .json, .csv or .parquet file, or a "
-                             "directory written by datasets' save_to_disk")
+        raise InternalsError(
+            f"{path}: unsupported file type; give a .jsonl, .json, .csv or .parquet file, or a "
+            "directory written by datasets' save_to_disk"
+        )
     if not path.is_file():
         raise InternalsError(f"{path} not found: give the path of an existing data file")
     if suffix == ".jsonl":
@@ -156,7 +172,9 @@ def _rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
 def _numbered(items: list, path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     for i, row in enumerate(items, start=1):
         if not isinstance(row, dict):
-            raise InternalsError(f"{path}, record {i}: expected an object with a question field, got {type(row).__name__}")
+            raise InternalsError(
+                f"{path}, record {i}: expected an object with a question field, got {type(row).__name__}"
+            )
         yield i, row
 
 
@@ -169,8 +187,10 @@ def _json_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     if isinstance(data, dict):
         lists = [k for k, v in data.items() if isinstance(v, list) and v and all(isinstance(x, dict) for x in v)]
         if len(lists) != 1:
-            raise InternalsError(f"{path}: a JSON object must hold exactly one list of records under a key "
-                                 f"(found {len(lists)}: {', '.join(lists) or 'none'}); or give a list of records")
+            raise InternalsError(
+                f"{path}: a JSON object must hold exactly one list of records under a key "
+                f"(found {len(lists)}: {', '.join(lists) or 'none'}); or give a list of records"
+            )
         data = data[lists[0]]
     if not isinstance(data, list):
         raise InternalsError(f"{path}: expected a JSON list of records (or an object holding one)")
@@ -208,8 +228,9 @@ def check_utf8(path: Path) -> None:
     except UnicodeDecodeError as err:
         line = data.count(b"\n", 0, err.start) + 1
         column = err.start - (data.rfind(b"\n", 0, err.start) + 1) + 1
-        raise InternalsError(f"{path}, line {line}, byte {column}: not UTF-8 (byte 0x{data[err.start]:02x}); "
-                             "save the file as UTF-8") from None
+        raise InternalsError(
+            f"{path}, line {line}, byte {column}: not UTF-8 (byte 0x{data[err.start]:02x}); save the file as UTF-8"
+        ) from None
 
 
 def _jsonl_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -244,8 +265,11 @@ def _record(row: dict[str, Any], where: str, stem: str, fields: dict[str, str] |
     question = row.get("question")
     if not isinstance(question, str) or not question.strip():
         named = (fields or {}).get("question")
-        how = (f"its field {named!r} is missing or empty" if named else
-               "map the field that holds your question with --field question=<your field> (fields={'question': ...})")
+        how = (
+            f"its field {named!r} is missing or empty"
+            if named
+            else "map the field that holds your question with --field question=<your field> (fields={'question': ...})"
+        )
         raise InternalsError(f"{where}: no 'question' field; {how}")
     context = row.get("context") or None
     answers = _strings(row.get("answers"), where, "answers")
@@ -304,18 +328,23 @@ def _evidence_of(row: dict[str, Any], context: str | None, where: str) -> tuple[
     if (span or text) and not context:
         raise InternalsError(f"{where}: evidence needs a 'context' to point into")
     if span is not None and not 0 <= span[0] < span[1] <= len(context):
-        raise InternalsError(f"{where}: evidence offsets {span[0]}-{span[1]} lie outside its context "
-                             f"({len(context)} characters)")
+        raise InternalsError(
+            f"{where}: evidence offsets {span[0]}-{span[1]} lie outside its context ({len(context)} characters)"
+        )
     if text:
         at = context.find(text)
         if at < 0:
             raise InternalsError(f"{where}: the evidence text {text[:60]!r} is not found in the context")
         if span is None and context.find(text, at + 1) >= 0:
-            raise InternalsError(f"{where}: the evidence text {text[:60]!r} occurs more than once in the context; "
-                                 "give evidence_start / evidence_end to say which")
-        if span is not None and context[span[0]:span[1]] != text:
-            raise InternalsError(f"{where}: evidence offsets {span[0]}-{span[1]} cover "
-                                 f"{context[span[0]:span[1]][:60]!r}, not the evidence text {text[:60]!r}")
+            raise InternalsError(
+                f"{where}: the evidence text {text[:60]!r} occurs more than once in the context; "
+                "give evidence_start / evidence_end to say which"
+            )
+        if span is not None and context[span[0] : span[1]] != text:
+            raise InternalsError(
+                f"{where}: evidence offsets {span[0]}-{span[1]} cover "
+                f"{context[span[0] : span[1]][:60]!r}, not the evidence text {text[:60]!r}"
+            )
         span = span or (at, at + len(text))
     return span
 

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from pathlib import Path
 
 from ..errors import InternalsError
 from . import bigbench, fanoutqa
-from .files import SUFFIXES, is_data_path, read_file
+from .files import is_data_path, read_file
 from .records import Dataset, Record
 from .spec import DatasetSpec
 
@@ -49,14 +48,21 @@ def list_datasets(sizes: bool = True, all_tasks: bool = False) -> list[DatasetIn
         from .bigbench_files import task_index
 
         for rel, info in sorted(task_index().items()):
-            out.append(DatasetInfo(bigbench.task_name(rel), "mc" if info["choices"] else "qa",
-                                   f"BIG-bench {rel}" + (" (task_prefix)" if info["prefix"] else ""),
-                                   bigbench.BIGBENCH, info["examples"]))
+            out.append(
+                DatasetInfo(
+                    bigbench.task_name(rel),
+                    "mc" if info["choices"] else "qa",
+                    f"BIG-bench {rel}" + (" (task_prefix)" if info["prefix"] else ""),
+                    bigbench.BIGBENCH,
+                    info["examples"],
+                )
+            )
     return out
 
 
-def load_dataset(name: str, split: str = "all", limit: int | None = None, seed: int = 0,
-                 fields: dict[str, str] | None = None) -> Dataset:
+def load_dataset(
+    name: str, split: str = "all", limit: int | None = None, seed: int = 0, fields: dict[str, str] | None = None
+) -> Dataset:
     """A dataset by registered name, or from a ``.jsonl`` / ``.csv`` path.
 
     Args:
@@ -94,8 +100,11 @@ def load_dataset(name: str, split: str = "all", limit: int | None = None, seed: 
     if limit is not None and limit > len(records):
         import sys
 
-        print(f"internals: warning: asked for {limit} records of {dataset.name} (split {split}) but it holds "
-              f"{len(records)}: using {len(records)}", file=sys.stderr)
+        print(
+            f"internals: warning: asked for {limit} records of {dataset.name} (split {split}) but it holds "
+            f"{len(records)}: using {len(records)}",
+            file=sys.stderr,
+        )
     if limit is not None:
         chosen = set(sorted(range(len(records)), key=lambda i: _unit(f"order:{seed}:{records[i].id}"))[:limit])
         records = [r for i, r in enumerate(records) if i in chosen]
@@ -108,7 +117,7 @@ def load_dataset(name: str, split: str = "all", limit: int | None = None, seed: 
 
 
 def split_of(record: Record, seed: int = 0) -> str:
-    """"train", "validation" or "test": where ``record`` falls in the seeded 80/10/10 split."""
+    """ "train", "validation" or "test": where ``record`` falls in the seeded 80/10/10 split."""
     u = _unit(f"split:{seed}:{record.meta.get('group') or record.id}")
     return next(s for s, (lo, hi) in _BOUNDS.items() if lo <= u < hi)
 

@@ -16,7 +16,7 @@ A reviewer's questions, each answered by one function:
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 from sklearn.metrics import balanced_accuracy_score, roc_auc_score, roc_curve
@@ -51,10 +51,20 @@ def metric_intervals(y, p, threshold: float = 0.5, n_boot: int = 1000, level: fl
     tail = (1 - level) / 2 * 100
 
     def cell(value, draws):
-        return {"value": float(value), "low": float(np.percentile(draws, tail)), "high": float(np.percentile(draws, 100 - tail))}
+        return {
+            "value": float(value),
+            "low": float(np.percentile(draws, tail)),
+            "high": float(np.percentile(draws, 100 - tail)),
+        }
 
-    return {"balanced_accuracy": cell(balanced_accuracy_score(y, pred), ba), "auroc": cell(roc_auc_score(y, p), au),
-            "n": int(len(y)), "n_positive": int(y.sum()), "n_boot_used": len(ba), "level": level}
+    return {
+        "balanced_accuracy": cell(balanced_accuracy_score(y, pred), ba),
+        "auroc": cell(roc_auc_score(y, p), au),
+        "n": int(len(y)),
+        "n_positive": int(y.sum()),
+        "n_boot_used": len(ba),
+        "level": level,
+    }
 
 
 def recall_at_fpr(y, p, fprs=FPRS) -> dict[str, float]:
@@ -80,8 +90,16 @@ def beats(real: dict, control: dict, metric: str = "balanced_accuracy") -> bool:
     return bool(real[metric]["low"] > control[metric]["high"])
 
 
-def evidence(estimator, fit: Callable[[np.ndarray], object], y_train, X_test, y_test, *, seed: int = 0,
-             controls: dict | None = None) -> dict:
+def evidence(
+    estimator,
+    fit: Callable[[np.ndarray], object],
+    y_train,
+    X_test,
+    y_test,
+    *,
+    seed: int = 0,
+    controls: dict | None = None,
+) -> dict:
     """The card's evidence for a fitted probe evaluated on the test rows X_test [n, d], y_test [n]:
     intervals, recall at 1% / 5% FPR, the label-shuffle control (`fit` refits the head as it was
     fitted, on given training labels), the majority baseline, and each control in `controls`
@@ -91,8 +109,12 @@ def evidence(estimator, fit: Callable[[np.ndarray], object], y_train, X_test, y_
     real = metric_intervals(y_test, p, seed=seed)
     shuffled = shuffle_control(fit, y_train, X_test, y_test, seed=seed)
     ba = shuffled["balanced_accuracy"]
-    out = {"test": real, "recall_at_fpr": recall_at_fpr(y_test, p), "majority_baseline": MAJORITY,
-           "label_shuffle_control": shuffled | {"near_chance": bool(ba["low"] <= 0.5 <= ba["high"])}}
+    out = {
+        "test": real,
+        "recall_at_fpr": recall_at_fpr(y_test, p),
+        "majority_baseline": MAJORITY,
+        "label_shuffle_control": shuffled | {"near_chance": bool(ba["low"] <= 0.5 <= ba["high"])},
+    }
     for name, control in (controls or {}).items():
         out[name] = control | {"probe_beats_it": beats(real, control)}
     return out

@@ -59,8 +59,10 @@ class LoadedProbe:
     def estimator(self):
         """The one estimator of a directory saved from a single estimator."""
         if len(self.estimators) != 1:
-            raise InternalsError(f"probe {self.path} holds {len(self.estimators)} estimators "
-                                 f"({', '.join(self.estimators)}): pick one from .estimators")
+            raise InternalsError(
+                f"probe {self.path} holds {len(self.estimators)} estimators "
+                f"({', '.join(self.estimators)}): pick one from .estimators"
+            )
         return next(iter(self.estimators.values()))
 
 
@@ -82,12 +84,19 @@ def save_probe(estimator, directory: str | Path, card: dict | None = None) -> Pa
 
     data = save({k: np.ascontiguousarray(v) for k, v in arrays.items()})
     atomic_write(path / WEIGHTS, data)
-    doc = {"format": FORMAT, "weights_sha256": hashlib.sha256(data).hexdigest(), "estimators": specs,
-           "versions": _versions(), "card": card or {}}
+    doc = {
+        "format": FORMAT,
+        "weights_sha256": hashlib.sha256(data).hexdigest(),
+        "estimators": specs,
+        "versions": _versions(),
+        "card": card or {},
+    }
     try:
         json.dumps(doc)
     except TypeError as err:
-        raise InternalsError(f"the probe card is not JSON-serialisable ({err}): pass plain numbers, strings, lists, dicts") from None
+        raise InternalsError(
+            f"the probe card is not JSON-serialisable ({err}): pass plain numbers, strings, lists, dicts"
+        ) from None
     write_json(path / CARD, doc)
     return path
 
@@ -100,8 +109,10 @@ def load_probe(directory: str | Path, model=None) -> LoadedProbe:
     """
     path = Path(directory)
     if not (path / CARD).is_file() or not (path / WEIGHTS).is_file():
-        raise InternalsError(f"{path} is not a probe directory (needs {CARD} and {WEIGHTS}): "
-                             "give a directory written by `internals probe train`")
+        raise InternalsError(
+            f"{path} is not a probe directory (needs {CARD} and {WEIGHTS}): "
+            "give a directory written by `internals probe train`"
+        )
     try:
         doc = json.loads((path / CARD).read_text())
     except json.JSONDecodeError as err:
@@ -113,7 +124,9 @@ def load_probe(directory: str | Path, model=None) -> LoadedProbe:
         check_model(card, model, path)
     data = (path / WEIGHTS).read_bytes()
     if hashlib.sha256(data).hexdigest() != doc.get("weights_sha256"):
-        raise InternalsError(f"{path / WEIGHTS} does not match its card (checksum differs): the directory is corrupt, retrain the probe")
+        raise InternalsError(
+            f"{path / WEIGHTS} does not match its card (checksum differs): the directory is corrupt, retrain the probe"
+        )
     from safetensors.numpy import load
 
     arrays = load(data)
@@ -127,11 +140,15 @@ def check_model(card: dict, model, path: Path | str = "probe") -> None:
     want = trained.get("fingerprint")
     have = model if isinstance(model, str) else getattr(model, "fingerprint", None)
     if want is None:
-        raise InternalsError(f"probe {path} records no model fingerprint: it cannot be checked against a model; retrain it")
+        raise InternalsError(
+            f"probe {path} records no model fingerprint: it cannot be checked against a model; retrain it"
+        )
     if have != want:
         name = model if isinstance(model, str) else getattr(model, "name", "this model")
-        raise InternalsError(f"probe {path} was trained on {trained.get('name', 'another model')} (fingerprint {want}), "
-                             f"not on {name} (fingerprint {have}): load the model it was trained on, or train a new probe")
+        raise InternalsError(
+            f"probe {path} was trained on {trained.get('name', 'another model')} (fingerprint {want}), "
+            f"not on {name} (fingerprint {have}): load the model it was trained on, or train a new probe"
+        )
 
 
 def _versions() -> dict:
@@ -149,8 +166,10 @@ def _versions() -> dict:
 def _encode(est, prefix: str, arrays: dict) -> dict:
     kind = type(est).__name__
     if _REGISTRY.get(kind) is not type(est):
-        raise InternalsError(f"cannot save a {kind}: supported are {', '.join(sorted(_REGISTRY))} "
-                             "(register_estimator(cls) adds an sklearn estimator whose learned state is arrays)")
+        raise InternalsError(
+            f"cannot save a {kind}: supported are {', '.join(sorted(_REGISTRY))} "
+            "(register_estimator(cls) adds an sklearn estimator whose learned state is arrays)"
+        )
     if isinstance(est, Pipeline):
         params = {k: _json(v, f"{kind}.{k}") for k, v in est.get_params(deep=False).items() if k != "steps"}
         steps = [[name, _encode(step, f"{prefix}{i}.{name}/", arrays)] for i, (name, step) in enumerate(est.steps)]
@@ -180,8 +199,10 @@ def _decode(spec: dict, arrays: dict, path: Path):
     kind = spec.get("type")
     cls = _REGISTRY.get(kind)
     if cls is None:
-        raise InternalsError(f"probe {path} holds a {kind!r}, which this version cannot load "
-                             f"(known: {', '.join(sorted(_REGISTRY))}): upgrade internals or retrain")
+        raise InternalsError(
+            f"probe {path} holds a {kind!r}, which this version cannot load "
+            f"(known: {', '.join(sorted(_REGISTRY))}): upgrade internals or retrain"
+        )
     params = {k: _unjson(v) for k, v in spec.get("params", {}).items()}
     if cls is Pipeline:
         return Pipeline([(name, _decode(step, arrays, path)) for name, step in spec["steps"]], **params)
@@ -218,8 +239,10 @@ def _json(value, where: str):
         return {"__pairs__": [[_json(k, where), _json(v, where)] for k, v in value.items()]}
     if isinstance(value, np.ndarray) and value.ndim == 0:
         return value.item()
-    raise InternalsError(f"cannot save {where} of type {type(value).__name__} without pickling: "
-                         "use plain numbers, strings, lists or dicts for estimator parameters")
+    raise InternalsError(
+        f"cannot save {where} of type {type(value).__name__} without pickling: "
+        "use plain numbers, strings, lists or dicts for estimator parameters"
+    )
 
 
 def _unjson(value):

@@ -14,7 +14,9 @@ def logistic_probe(C: float = 1.0, max_iter: int = 2000, random_state: int | Non
     Class weights "balanced" reweight the loss instead of dropping majority rows, so no data is
     lost; `C` is the inverse L2 strength.
     """
-    return Pipeline([
-        ("scale", StandardScaler()),
-        ("logreg", LogisticRegression(C=C, class_weight="balanced", max_iter=max_iter, random_state=random_state)),
-    ])
+    return Pipeline(
+        [
+            ("scale", StandardScaler()),
+            ("logreg", LogisticRegression(C=C, class_weight="balanced", max_iter=max_iter, random_state=random_state)),
+        ]
+    )

@@ -50,9 +50,19 @@ class MLPProbe(ClassifierMixin, BaseEstimator):
         BCE per epoch), validation_loss_ (per epoch), best_epoch_ (0-based), n_epochs_.
     """
 
-    def __init__(self, hidden_size: int = 1024, dropout: float = 0.1, lr: float = 1e-4, batch_size: int = 128,
-                 max_epochs: int = 50, patience: int | None = 10, validation_fraction: float = 0.1,
-                 balance: bool = True, random_state: int | None = 0, device: str = "cpu"):
+    def __init__(
+        self,
+        hidden_size: int = 1024,
+        dropout: float = 0.1,
+        lr: float = 1e-4,
+        batch_size: int = 128,
+        max_epochs: int = 50,
+        patience: int | None = 10,
+        validation_fraction: float = 0.1,
+        balance: bool = True,
+        random_state: int | None = 0,
+        device: str = "cpu",
+    ):
         self.hidden_size = hidden_size
         self.dropout = dropout
         self.lr = lr
@@ -72,11 +82,14 @@ class MLPProbe(ClassifierMixin, BaseEstimator):
     def _new_module(self, n_features: int) -> torch.nn.Sequential:
         """The paper's MLP (its `SimpleMLP`), for `n_features` inputs."""
         return torch.nn.Sequential(
-            torch.nn.Linear(n_features, self.hidden_size), torch.nn.ReLU(), torch.nn.Dropout(self.dropout),
-            torch.nn.Linear(self.hidden_size, 1), torch.nn.Sigmoid(),
+            torch.nn.Linear(n_features, self.hidden_size),
+            torch.nn.ReLU(),
+            torch.nn.Dropout(self.dropout),
+            torch.nn.Linear(self.hidden_size, 1),
+            torch.nn.Sigmoid(),
         )
 
-    def fit(self, X, y, X_val=None, y_val=None) -> "MLPProbe":
+    def fit(self, X, y, X_val=None, y_val=None) -> MLPProbe:
         """Train on X [n, d], y [n] (two classes; `classes_[1]` is the positive class).
 
         X_val, y_val: explicit validation rows for early stopping (else `validation_fraction`

@@ -72,5 +72,5 @@ def check_choice(value, name: str, choices: Sequence) -> None:
 def rgba(hex_colour: str, alpha: float) -> str:
     """'#RRGGBB' -> 'rgba(r,g,b,alpha)' for translucent bands."""
     h = hex_colour.lstrip("#")
-    r, g, b = (int(h[i:i + 2], 16) for i in (0, 2, 4))
+    r, g, b = (int(h[i : i + 2], 16) for i in (0, 2, 4))
     return f"rgba({r},{g},{b},{alpha})"

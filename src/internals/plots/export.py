@@ -22,7 +22,9 @@ FORMATS = ("png", "pdf", "svg", "html")
 IMAGE_FORMATS = ("png", "pdf", "svg")
 PNG_DPI = 300
 PNG_SCALE = PNG_DPI / PX_PER_INCH  # layout px are 1/96 in, so 300 dpi is scale 3.125
-INSTALL_HINT = "run `apt-get install -y chromium` (Debian; Ubuntu: chromium-browser) or set BROWSER_PATH to a Chrome executable"
+INSTALL_HINT = (
+    "run `apt-get install -y chromium` (Debian; Ubuntu: chromium-browser) or set BROWSER_PATH to a Chrome executable"
+)
 _CHROME_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome")
 
 
@@ -53,8 +55,10 @@ def require_chrome() -> str:
         return path
     env = os.environ.get("BROWSER_PATH")
     if env:
-        raise InternalsError(f"BROWSER_PATH={env!r} is not an executable Chrome/Chromium: fix or unset it; "
-                             "figure export needs Chromium: run `apt-get install -y chromium` (Debian)")
+        raise InternalsError(
+            f"BROWSER_PATH={env!r} is not an executable Chrome/Chromium: fix or unset it; "
+            "figure export needs Chromium: run `apt-get install -y chromium` (Debian)"
+        )
     raise InternalsError(f"figure export needs Chromium: {INSTALL_HINT} (HTML export works without it)")
 
 
@@ -78,8 +82,13 @@ def _coerce_figure(fig) -> go.Figure:
 
 
 def _write_html(fig: go.Figure, path: Path, include_plotlyjs) -> None:
-    fig.write_html(path, include_plotlyjs=include_plotlyjs, include_mathjax=False, full_html=True,
-                   config=dict(displayModeBar=False, displaylogo=False))  # no mode bar over titles and legends
+    fig.write_html(
+        path,
+        include_plotlyjs=include_plotlyjs,
+        include_mathjax=False,
+        full_html=True,
+        config=dict(displayModeBar=False, displaylogo=False),
+    )  # no mode bar over titles and legends
 
 
 def _render(specs: list[dict]) -> None:
@@ -94,15 +103,22 @@ def _render(specs: list[dict]) -> None:
         raise InternalsError(f"figure export could not find Chromium at {chrome}: {INSTALL_HINT}") from None
     except BrowserFailedError as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise InternalsError(f"Chromium at {chrome} failed to start ({first}); reinstall it: "
-                             "`apt-get install -y --reinstall chromium`") from None
+        raise InternalsError(
+            f"Chromium at {chrome} failed to start ({first}); reinstall it: `apt-get install -y --reinstall chromium`"
+        ) from None
     except Exception as e:  # noqa: BLE001 - kaleido's render errors carry the JS message
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise InternalsError(f"figure export failed: {first}") from None
 
 
-def export(figs, stems, formats: str | Sequence[str] = ("png", "pdf"), *, scale: float = PNG_SCALE,
-           include_plotlyjs: bool | str = True) -> list[Path]:
+def export(
+    figs,
+    stems,
+    formats: str | Sequence[str] = ("png", "pdf"),
+    *,
+    scale: float = PNG_SCALE,
+    include_plotlyjs: bool | str = True,
+) -> list[Path]:
     """Write each figure in each format; returns the paths written, figure by figure.
 
     figs: a Figure or a sequence of them; stems: a path stem (no extension) or one per
@@ -141,8 +157,12 @@ def export(figs, stems, formats: str | Sequence[str] = ("png", "pdf"), *, scale:
             if fmt == "html":
                 _write_html(fig, path, include_plotlyjs)
                 continue
-            opts = dict(format=fmt, width=fig.layout.width or SINGLE_COLUMN_PX,
-                        height=fig.layout.height or default_h, scale=scale if fmt == "png" else 1)
+            opts = dict(
+                format=fmt,
+                width=fig.layout.width or SINGLE_COLUMN_PX,
+                height=fig.layout.height or default_h,
+                scale=scale if fmt == "png" else 1,
+            )
             path.unlink(missing_ok=True)  # so a render that writes nothing cannot pass unseen
             specs.append(dict(fig=fig.to_dict(), path=path, opts=opts))
     if specs:
@@ -153,9 +173,9 @@ def export(figs, stems, formats: str | Sequence[str] = ("png", "pdf"), *, scale:
     return written
 
 
-def export_named(figs: dict, out_dir: str | os.PathLike, formats: str | Sequence[str] = ("png", "pdf"),
-                 **kwargs) -> list[Path]:
+def export_named(
+    figs: dict, out_dir: str | os.PathLike, formats: str | Sequence[str] = ("png", "pdf"), **kwargs
+) -> list[Path]:
     """`export` for {stem: Figure}: writes out_dir/<stem>.<format> for each; returns the paths."""
     out = Path(out_dir)
     return export(list(figs.values()), [out / stem for stem in figs], formats, **kwargs)
-

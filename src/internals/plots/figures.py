@@ -51,17 +51,43 @@ def _add_line(fig, x, values, name, colour, band, log_y, row=None, col=None) -> 
     group = name or "series"
     if lo is not None:
         ok = np.isfinite(lo) & np.isfinite(hi)
-        fig.add_trace(go.Scatter(
-            x=np.concatenate([x[ok], x[ok][::-1]]), y=np.concatenate([hi[ok], lo[ok][::-1]]),
-            fill="toself", fillcolor=rgba(colour, 0.2), line=dict(width=0), mode="lines",
-            hoverinfo="skip", showlegend=False, legendgroup=group, name=f"{name} band"), row=row, col=col)
-    fig.add_trace(go.Scatter(x=x, y=centre, mode="lines", name=name, legendgroup=group,
-                             line=dict(color=colour), showlegend=bool(name)), row=row, col=col)
+        fig.add_trace(
+            go.Scatter(
+                x=np.concatenate([x[ok], x[ok][::-1]]),
+                y=np.concatenate([hi[ok], lo[ok][::-1]]),
+                fill="toself",
+                fillcolor=rgba(colour, 0.2),
+                line=dict(width=0),
+                mode="lines",
+                hoverinfo="skip",
+                showlegend=False,
+                legendgroup=group,
+                name=f"{name} band",
+            ),
+            row=row,
+            col=col,
+        )
+    fig.add_trace(
+        go.Scatter(
+            x=x, y=centre, mode="lines", name=name, legendgroup=group, line=dict(color=colour), showlegend=bool(name)
+        ),
+        row=row,
+        col=col,
+    )
 
 
-def layer_lines(series, band: str | None = "std", *, layers=None, log_y: bool = False,
-                xlabel: str = "layer", ylabel: str = "", title: str | None = None,
-                width: Width = "single", height: float | None = None) -> go.Figure:
+def layer_lines(
+    series,
+    band: str | None = "std",
+    *,
+    layers=None,
+    log_y: bool = False,
+    xlabel: str = "layer",
+    ylabel: str = "",
+    title: str | None = None,
+    width: Width = "single",
+    height: float | None = None,
+) -> go.Figure:
     """One line per series across layers, with a shaded band over samples.
 
     series: name -> values [layers] (a line) or [layers, samples] (mean line and band over
@@ -76,8 +102,11 @@ def layer_lines(series, band: str | None = "std", *, layers=None, log_y: bool = 
     for i, (name, values) in enumerate(as_series(series, "series").items()):
         label = f"values of {name!r}" if name else "values"
         arr = as_array(values, label, "[layers] or [layers, samples]", (1, 2))
-        x = (np.arange(arr.shape[0]) if layers is None
-             else as_vector(layers, "layers", length=arr.shape[0], what="layers"))
+        x = (
+            np.arange(arr.shape[0])
+            if layers is None
+            else as_vector(layers, "layers", length=arr.shape[0], what="layers")
+        )
         _add_line(fig, x, arr, name, OKABE_ITO[i % len(OKABE_ITO)], band, log_y)
     fig.update_xaxes(title_text=xlabel)
     fig.update_yaxes(title_text=ylabel, type="log" if log_y else None)
@@ -85,9 +114,18 @@ def layer_lines(series, band: str | None = "std", *, layers=None, log_y: bool = 
     return paper_layout(fig, width, height)
 
 
-def curves(series, band: str | None = "std", *, xlabel: str = "step", ylabel: str = "",
-           log_x: bool = False, log_y: bool = False, title: str | None = None,
-           width: Width = "single", height: float | None = None) -> go.Figure:
+def curves(
+    series,
+    band: str | None = "std",
+    *,
+    xlabel: str = "step",
+    ylabel: str = "",
+    log_x: bool = False,
+    log_y: bool = False,
+    title: str | None = None,
+    width: Width = "single",
+    height: float | None = None,
+) -> go.Figure:
     """Curves over steps (e.g. perplexity against tokens or training steps).
 
     series: name -> (steps [n], values [n] or [n, samples]); `band` as in `layer_lines`.
@@ -106,10 +144,21 @@ def curves(series, band: str | None = "std", *, xlabel: str = "step", ylabel: st
     return paper_layout(fig, width, height)
 
 
-def tradeoff(x, y, labels: Sequence | None = None, *, name: str | None = None,
-             fig: go.Figure | None = None, xlabel: str = "", ylabel: str = "",
-             baseline: float | None = None, baseline_label: str = "baseline",
-             title: str | None = None, width: Width = "single", height: float | None = None) -> go.Figure:
+def tradeoff(
+    x,
+    y,
+    labels: Sequence | None = None,
+    *,
+    name: str | None = None,
+    fig: go.Figure | None = None,
+    xlabel: str = "",
+    ylabel: str = "",
+    baseline: float | None = None,
+    baseline_label: str = "baseline",
+    title: str | None = None,
+    width: Width = "single",
+    height: float | None = None,
+) -> go.Figure:
     """A trade-off curve: points (x[i], y[i]) joined in the given order, each labelled.
 
     x, y: [n], e.g. token reduction and accuracy, one point per threshold or alpha.
@@ -124,16 +173,36 @@ def tradeoff(x, y, labels: Sequence | None = None, *, name: str | None = None,
     fig = go.Figure() if new else fig
     k = sum(1 for t in fig.data if t.meta == "tradeoff")
     colour = OKABE_ITO[k % len(OKABE_ITO)]
-    fig.add_trace(go.Scatter(
-        x=xs, y=ys, text=text, mode="lines+markers+text" if text else "lines+markers",
-        textposition="top center", textfont=dict(size=_pt(TICK_PT - 1), color=colour),
-        line=dict(color=colour), marker=dict(color=colour), name=name or "",
-        showlegend=bool(name), meta="tradeoff", cliponaxis=False))
+    fig.add_trace(
+        go.Scatter(
+            x=xs,
+            y=ys,
+            text=text,
+            mode="lines+markers+text" if text else "lines+markers",
+            textposition="top center",
+            textfont=dict(size=_pt(TICK_PT - 1), color=colour),
+            line=dict(color=colour),
+            marker=dict(color=colour),
+            name=name or "",
+            showlegend=bool(name),
+            meta="tradeoff",
+            cliponaxis=False,
+        )
+    )
     if baseline is not None:
         # named in the legend, not written on the plot: an annotation collided with point labels
         fig.add_hline(y=float(baseline), line=dict(dash="dash", width=0.75, color="#555555"))
-        fig.add_trace(go.Scatter(x=[None], y=[None], mode="lines", name=baseline_label, meta="baseline",
-                                 line=dict(dash="dash", width=0.75, color="#555555"), showlegend=True))
+        fig.add_trace(
+            go.Scatter(
+                x=[None],
+                y=[None],
+                mode="lines",
+                name=baseline_label,
+                meta="baseline",
+                line=dict(dash="dash", width=0.75, color="#555555"),
+                showlegend=True,
+            )
+        )
     if new:
         fig.update_xaxes(title_text=xlabel)
         fig.update_yaxes(title_text=ylabel)
@@ -155,9 +224,18 @@ def _tick_kwargs(labels: list[str] | None, n: int) -> dict:
     return dict(tickmode="array", tickvals=idx, ticktext=[labels[i] for i in idx])
 
 
-def bars(values, labels: Sequence | None = None, *, errors=None, xlabel: str = "layer",
-         ylabel: str = "", horizontal: bool = False, title: str | None = None,
-         width: Width = "single", height: float | None = None) -> go.Figure:
+def bars(
+    values,
+    labels: Sequence | None = None,
+    *,
+    errors=None,
+    xlabel: str = "layer",
+    ylabel: str = "",
+    horizontal: bool = False,
+    title: str | None = None,
+    width: Width = "single",
+    height: float | None = None,
+) -> go.Figure:
     """Bars, one per item (e.g. per-layer influence or ablation effect).
 
     values: [n], or [n, samples] drawn as mean with ± std error bars.
@@ -189,11 +267,23 @@ def bars(values, labels: Sequence | None = None, *, errors=None, xlabel: str = "
     return paper_layout(fig, width, height)
 
 
-def heatmap(matrix, *, x_label: str = "", y_label: str = "", signed: bool = False,
-            x_ticks: Sequence | None = None, y_ticks: Sequence | None = None,
-            colorbar_title: str = "", zmin: float | None = None, zmax: float | None = None,
-            rows_top_down: bool = False, annotate: str | None = None, title: str | None = None,
-            width: Width = "single", height: float | None = None) -> go.Figure:
+def heatmap(
+    matrix,
+    *,
+    x_label: str = "",
+    y_label: str = "",
+    signed: bool = False,
+    x_ticks: Sequence | None = None,
+    y_ticks: Sequence | None = None,
+    colorbar_title: str = "",
+    zmin: float | None = None,
+    zmax: float | None = None,
+    rows_top_down: bool = False,
+    annotate: str | None = None,
+    title: str | None = None,
+    width: Width = "single",
+    height: float | None = None,
+) -> go.Figure:
     """A [rows, cols] heatmap: layer x head, layer x position, (layer, n skipped) distances.
 
     matrix: [rows, cols]; NaN cells are left blank (e.g. impossible (l, n) pairs).
@@ -216,15 +306,26 @@ def heatmap(matrix, *, x_label: str = "", y_label: str = "", signed: bool = Fals
     xs = xt or [str(c) for c in range(cols)]
     ys = yt or [str(r) for r in range(rows)]
     hover = [[f"{y_label} {ys[r]}, {x_label} {xs[c]}" for c in range(cols)] for r in range(rows)]
-    trace = go.Heatmap(z=z, x=np.arange(cols), y=np.arange(rows), hovertext=hover,
-                       hovertemplate="%{hovertext}: %{z:.4g}<extra></extra>",
-                       colorbar=dict(title=dict(text=colorbar_title)), **colour)
+    trace = go.Heatmap(
+        z=z,
+        x=np.arange(cols),
+        y=np.arange(rows),
+        hovertext=hover,
+        hovertemplate="%{hovertext}: %{z:.4g}<extra></extra>",
+        colorbar=dict(title=dict(text=colorbar_title)),
+        **colour,
+    )
     if annotate:
         trace.update(texttemplate=f"%{{z:{annotate}}}", textfont=dict(size=_pt(TICK_PT - 1)))
     fig = go.Figure(trace)
     fig.update_xaxes(title_text=x_label, showgrid=False, showline=False, **_tick_kwargs(xt, cols))
-    fig.update_yaxes(title_text=y_label, showgrid=False, showline=False,
-                     autorange="reversed" if rows_top_down else True, **_tick_kwargs(yt, rows))
+    fig.update_yaxes(
+        title_text=y_label,
+        showgrid=False,
+        showline=False,
+        autorange="reversed" if rows_top_down else True,
+        **_tick_kwargs(yt, rows),
+    )
     fig.update_layout(title_text=title)
     return paper_layout(fig, width, height)
 
@@ -239,8 +340,9 @@ def _binary_labels(y, name: str, n: int | None = None) -> np.ndarray:
     return arr.astype(int)
 
 
-def roc_pr(y_true, scores, *, title: str | None = None, width: Width = "double",
-           height: float | None = None) -> go.Figure:
+def roc_pr(
+    y_true, scores, *, title: str | None = None, width: Width = "double", height: float | None = None
+) -> go.Figure:
     """ROC (left) and precision-recall (right) curves side by side, AUROC and AP in the legend.
 
     y_true: [n] 0/1 labels (1 = positive class).
@@ -252,8 +354,7 @@ def roc_pr(y_true, scores, *, title: str | None = None, width: Width = "double",
     interpolation average precision assumes. Dashed lines: chance (ROC), prevalence (PR).
     """
     from plotly.subplots import make_subplots
-    from sklearn.metrics import (average_precision_score, precision_recall_curve, roc_auc_score,
-                                 roc_curve)
+    from sklearn.metrics import average_precision_score, precision_recall_curve, roc_auc_score, roc_curve
 
     fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.14)
     prevalences = []
@@ -274,30 +375,48 @@ def roc_pr(y_true, scores, *, title: str | None = None, width: Width = "double",
         auroc, ap = roc_auc_score(y, sc), average_precision_score(y, sc)
         colour = OKABE_ITO[i % len(OKABE_ITO)]
         legend = f"{name + ': ' if name else ''}AUROC {auroc:.3f}, AP {ap:.3f}"
-        fig.add_trace(go.Scatter(x=fpr, y=tpr, mode="lines", name=legend, legendgroup=legend,
-                                 line=dict(color=colour)), row=1, col=1)
-        fig.add_trace(go.Scatter(x=recall, y=precision, mode="lines", line_shape="hv", name=legend,
-                                 legendgroup=legend, showlegend=False, line=dict(color=colour)),
-                      row=1, col=2)
+        fig.add_trace(
+            go.Scatter(x=fpr, y=tpr, mode="lines", name=legend, legendgroup=legend, line=dict(color=colour)),
+            row=1,
+            col=1,
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=recall,
+                y=precision,
+                mode="lines",
+                line_shape="hv",
+                name=legend,
+                legendgroup=legend,
+                showlegend=False,
+                line=dict(color=colour),
+            ),
+            row=1,
+            col=2,
+        )
         prevalences.append(float(y.mean()))
     chance = dict(dash="dash", width=0.75, color="#777777")
-    fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", line=chance, showlegend=False,
-                             hoverinfo="skip"), row=1, col=1)
+    fig.add_trace(
+        go.Scatter(x=[0, 1], y=[0, 1], mode="lines", line=chance, showlegend=False, hoverinfo="skip"), row=1, col=1
+    )
     if len(set(prevalences)) == 1:  # one shared baseline; several would clutter
-        fig.add_trace(go.Scatter(x=[0, 1], y=[prevalences[0]] * 2, mode="lines", line=chance,
-                                 showlegend=False, hoverinfo="skip"), row=1, col=2)
+        fig.add_trace(
+            go.Scatter(x=[0, 1], y=[prevalences[0]] * 2, mode="lines", line=chance, showlegend=False, hoverinfo="skip"),
+            row=1,
+            col=2,
+        )
     axis = dict(range=[-0.02, 1.02], constrain="domain")
     fig.update_xaxes(title_text="false positive rate", row=1, col=1, **axis)
     fig.update_yaxes(title_text="true positive rate", row=1, col=1, **axis)
     fig.update_xaxes(title_text="recall", row=1, col=2, **axis)
     fig.update_yaxes(title_text="precision", row=1, col=2, **axis)
-    fig.update_layout(title_text=title, legend=dict(orientation="h", x=0.5, xanchor="center",
-                                                    y=-0.25, yanchor="top"))
+    fig.update_layout(title_text=title, legend=dict(orientation="h", x=0.5, xanchor="center", y=-0.25, yanchor="top"))
     return paper_layout(fig, width, height)
 
 
-def calibration(y_true, scores, *, n_bins: int = 10, title: str | None = None, width: Width = "single",
-                height: float | None = None) -> go.Figure:
+def calibration(
+    y_true, scores, *, n_bins: int = 10, title: str | None = None, width: Width = "single", height: float | None = None
+) -> go.Figure:
     """Reliability diagram: the observed share of positives against the mean predicted
     probability, in `n_bins` equal-width bins (`sklearn.calibration.calibration_curve`, empty bins
     left out), the diagonal dashed; the Brier score of each classifier in the legend.
@@ -318,10 +437,25 @@ def calibration(y_true, scores, *, n_bins: int = 10, title: str | None = None, w
             raise InternalsError(f"{label} must be probabilities in [0, 1]")
         observed, predicted = calibration_curve(y, p, n_bins=n_bins, strategy="uniform")
         legend = f"{name + ': ' if name else ''}Brier {brier_score_loss(y, p):.3f}"
-        fig.add_trace(go.Scatter(x=predicted, y=observed, mode="lines+markers", name=legend,
-                                 line=dict(color=OKABE_ITO[i % len(OKABE_ITO)])))
-    fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", line=dict(dash="dash", width=0.75, color="#777777"),
-                             showlegend=False, hoverinfo="skip"))
+        fig.add_trace(
+            go.Scatter(
+                x=predicted,
+                y=observed,
+                mode="lines+markers",
+                name=legend,
+                line=dict(color=OKABE_ITO[i % len(OKABE_ITO)]),
+            )
+        )
+    fig.add_trace(
+        go.Scatter(
+            x=[0, 1],
+            y=[0, 1],
+            mode="lines",
+            line=dict(dash="dash", width=0.75, color="#777777"),
+            showlegend=False,
+            hoverinfo="skip",
+        )
+    )
     axis = dict(range=[-0.02, 1.02], constrain="domain")
     fig.update_xaxes(title_text="mean predicted probability", **axis)
     fig.update_yaxes(title_text="observed share of positives", **axis)

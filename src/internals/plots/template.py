@@ -63,28 +63,54 @@ def _pt(points: float) -> float:
 
 def _axis() -> dict:
     return dict(
-        showline=True, linewidth=0.75, linecolor="#000000", mirror=False,
-        ticks="outside", ticklen=3, tickwidth=0.75, tickcolor="#000000",
-        showgrid=True, gridcolor="#E6E6E6", gridwidth=0.5,
-        zeroline=False, automargin=True,
+        showline=True,
+        linewidth=0.75,
+        linecolor="#000000",
+        mirror=False,
+        ticks="outside",
+        ticklen=3,
+        tickwidth=0.75,
+        tickcolor="#000000",
+        showgrid=True,
+        gridcolor="#E6E6E6",
+        gridwidth=0.5,
+        zeroline=False,
+        automargin=True,
         title=dict(font=dict(size=_pt(FONT_PT)), standoff=4),
         tickfont=dict(size=_pt(TICK_PT)),
     )
 
 
 def _build_template() -> go.layout.Template:
-    colorbar = dict(outlinewidth=0, thickness=8, ticks="outside", ticklen=2,
-                    tickfont=dict(size=_pt(TICK_PT)), title=dict(font=dict(size=_pt(FONT_PT)), side="right"))
+    colorbar = dict(
+        outlinewidth=0,
+        thickness=8,
+        ticks="outside",
+        ticklen=2,
+        tickfont=dict(size=_pt(TICK_PT)),
+        title=dict(font=dict(size=_pt(FONT_PT)), side="right"),
+    )
     layout = go.Layout(
         font=dict(family=FONT_FAMILY, size=_pt(FONT_PT), color="#000000"),
         title=dict(font=dict(size=_pt(TITLE_PT)), x=0.5, xanchor="center", y=0.98, yanchor="top"),
-        paper_bgcolor="#FFFFFF", plot_bgcolor="#FFFFFF",
+        paper_bgcolor="#FFFFFF",
+        plot_bgcolor="#FFFFFF",
         colorway=list(OKABE_ITO),
-        xaxis=_axis(), yaxis=_axis(),
+        xaxis=_axis(),
+        yaxis=_axis(),
         # A row above the plot: at one column wide a side legend would take a third of it.
-        legend=dict(font=dict(size=_pt(TICK_PT)), bgcolor="rgba(255,255,255,0)", borderwidth=0,
-                    orientation="h", x=0, xanchor="left", y=1.0, yanchor="bottom",
-                    itemwidth=30, tracegroupgap=2),
+        legend=dict(
+            font=dict(size=_pt(TICK_PT)),
+            bgcolor="rgba(255,255,255,0)",
+            borderwidth=0,
+            orientation="h",
+            x=0,
+            xanchor="left",
+            y=1.0,
+            yanchor="bottom",
+            itemwidth=30,
+            tracegroupgap=2,
+        ),
         margin=dict(l=8, r=8, t=20, b=8, pad=0),
         coloraxis=dict(colorbar=colorbar),
         colorscale=dict(sequential=SEQUENTIAL_SCALE, diverging=DIVERGING_SCALE),

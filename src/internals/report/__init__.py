@@ -12,5 +12,14 @@ from .build import Report, build_report, run_section
 from .registry import SECTIONS, get_section, section_names
 from .section import ReportSettings, Section, Table
 
-__all__ = ["Report", "ReportSettings", "SECTIONS", "Section", "Table", "build_report", "get_section",
-           "run_section", "section_names"]
+__all__ = [
+    "Report",
+    "ReportSettings",
+    "SECTIONS",
+    "Section",
+    "Table",
+    "build_report",
+    "get_section",
+    "run_section",
+    "section_names",
+]

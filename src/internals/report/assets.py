@@ -78,8 +78,13 @@ def write_cutoff(paths: list[Path], out: Path, formats) -> list[Path]:
     probe = results.get("manifest", {}).get("probe")
     root = paths[0].parents[2]  # <root>/benchmarks/results/<file>
     train = root / probe / "train.json" if probe else None
-    return write_figures(paths[0], train if train and train.is_file() else None, out, formats=formats,
-                         prefix=paths[0].stem.removeprefix("context_"))
+    return write_figures(
+        paths[0],
+        train if train and train.is_file() else None,
+        out,
+        formats=formats,
+        prefix=paths[0].stem.removeprefix("context_"),
+    )
 
 
 def write_factcheckmate(paths: list[Path], out: Path, formats) -> list[Path]:
@@ -99,7 +104,9 @@ def write_factcheckmate(paths: list[Path], out: Path, formats) -> list[Path]:
             figs.append(sweep_figure(sweep))
             stems.append(out / f"factcheckmate_sweep_{name}")
     if not figs:
-        raise InternalsError(f"no sweep.json of the probes in {paths[0]} was found under {root}: run benchmarks/factcheckmate.py")
+        raise InternalsError(
+            f"no sweep.json of the probes in {paths[0]} was found under {root}: run benchmarks/factcheckmate.py"
+        )
     return export(figs, stems, formats=formats)
 
 
@@ -115,12 +122,17 @@ SOURCES: tuple[FigureSource, ...] = (
     FigureSource("factcheckmate", ("benchmarks/results/factcheckmate.json",), f"{__name__}:write_factcheckmate"),
     FigureSource("cutoff", ("benchmarks/results/context_cutoff.json",), f"{__name__}:write_cutoff"),
     FigureSource("cutoff query", ("benchmarks/results/context_cutoff_query.json",), f"{__name__}:write_cutoff"),
-    FigureSource("cutoff query confirm", ("benchmarks/results/context_cutoff_query_confirm.json",), f"{__name__}:write_cutoff"),
+    FigureSource(
+        "cutoff query confirm", ("benchmarks/results/context_cutoff_query_confirm.json",), f"{__name__}:write_cutoff"
+    ),
     FigureSource("depth trace", ("benchmarks/results/depth_trace.json",), f"{__name__}:write_depth"),
     FigureSource("depth pretrain", ("benchmarks/results/depth_pretrain.json",), f"{__name__}:write_depth"),
     FigureSource("voids eval", ("benchmarks/results/voids.json",), f"{__name__}:write_voids_eval"),
-    FigureSource("voids trace", ("benchmarks/results/voids_trace/manifest.json", "benchmarks/results/voids.json"),
-                 f"{__name__}:write_voids_trace"),
+    FigureSource(
+        "voids trace",
+        ("benchmarks/results/voids_trace/manifest.json", "benchmarks/results/voids.json"),
+        f"{__name__}:write_voids_trace",
+    ),
     FigureSource("patching", ("benchmarks/results/patching.json",), f"{__name__}:write_patching"),
     FigureSource("patching window", ("benchmarks/results/patching_window10.json",), f"{__name__}:write_patching"),
 )
@@ -144,15 +156,22 @@ def readme_assets(readme: Path) -> list[str]:
     return list(dict.fromkeys(found))
 
 
-def regenerate(root: str | Path = ".", out: str | Path | None = None, formats=("png", "pdf"),
-               sources: tuple[FigureSource, ...] = SOURCES, only: list[str] | None = None) -> list[Outcome]:
+def regenerate(
+    root: str | Path = ".",
+    out: str | Path | None = None,
+    formats=("png", "pdf"),
+    sources: tuple[FigureSource, ...] = SOURCES,
+    only: list[str] | None = None,
+) -> list[Outcome]:
     """Draw every source whose results exist under `root` and export it to `out` (default
     root/assets) in `formats`. Returns one Outcome per source."""
     root = Path(root)
     out = Path(out) if out is not None else root / "assets"
     chosen = [s for s in sources if not only or any(s.name.startswith(o) for o in only)]
     if only and not chosen:
-        raise InternalsError(f"no figure source matches {', '.join(only)}: use one of {', '.join(s.name for s in sources)}")
+        raise InternalsError(
+            f"no figure source matches {', '.join(only)}: use one of {', '.join(s.name for s in sources)}"
+        )
     outcomes = []
     for source in chosen:
         outcome = Outcome(source)

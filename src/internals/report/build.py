@@ -7,9 +7,9 @@ import json
 import random
 import time
 import traceback
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -72,8 +72,14 @@ def run_section(name: str, lm, settings: ReportSettings) -> Section:
     return section
 
 
-def build_report(model=None, out: str | Path = "report", settings: ReportSettings | None = None,
-                 only: Sequence[str] | None = None, *, lm=None) -> Report:
+def build_report(
+    model=None,
+    out: str | Path = "report",
+    settings: ReportSettings | None = None,
+    only: Sequence[str] | None = None,
+    *,
+    lm=None,
+) -> Report:
     """Run every registered section (or `only` those) on `model` and write `out/index.html`.
 
     model: a checkpoint dir or hub name (None: the embedded SmolLM2-135M-Instruct); or pass a
@@ -98,16 +104,26 @@ def build_report(model=None, out: str | Path = "report", settings: ReportSetting
     finally:
         torch.set_num_threads(threads)
     wall = time.perf_counter() - start
-    manifest = {"model": lm.describe(), "sections": names, "settings": settings.to_dict(), "seed": settings.seed,
-                "versions": _versions(package_versions()), "torch_threads": used_threads,
-                "device": str(lm.device), "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "wall_s": round(wall, 2),
-                "cpu_s": round(time.process_time() - cpu, 2),
-                "section_wall_s": {n: round(s.wall_s, 2) for n, s in zip(names, sections)},
-                "section_cpu_s": {n: round(s.cpu_s, 2) for n, s in zip(names, sections)}}
+    manifest = {
+        "model": lm.describe(),
+        "sections": names,
+        "settings": settings.to_dict(),
+        "seed": settings.seed,
+        "versions": _versions(package_versions()),
+        "torch_threads": used_threads,
+        "device": str(lm.device),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "wall_s": round(wall, 2),
+        "cpu_s": round(time.process_time() - cpu, 2),
+        "section_wall_s": {n: round(s.wall_s, 2) for n, s in zip(names, sections)},
+        "section_cpu_s": {n: round(s.cpu_s, 2) for n, s in zip(names, sections)},
+    }
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    subtitle = (f"{lm.name} · fingerprint {lm.fingerprint} · {'quick' if settings.quick else 'full'} settings · "
-                f"seed {settings.seed} · {wall:.0f} s on {lm.device} ({used_threads} threads)")
+    subtitle = (
+        f"{lm.name} · fingerprint {lm.fingerprint} · {'quick' if settings.quick else 'full'} settings · "
+        f"seed {settings.seed} · {wall:.0f} s on {lm.device} ({used_threads} threads)"
+    )
     page = render_page(f"internals report: {lm.name}", subtitle, sections, manifest)
     path, json_path = out / "index.html", out / "report.json"
     _atomic_write(path, page)
@@ -130,9 +146,16 @@ def _versions(base: dict) -> dict:
 
 
 def _section_doc(s: Section) -> dict:
-    return {"title": s.title, "text": s.text, "figures": list(s.figures), "tables": [t.to_dict() for t in s.tables],
-            "manifest": s.manifest, "error": s.error, "wall_s": round(s.wall_s or 0.0, 2),
-            "cpu_s": round(s.cpu_s or 0.0, 2)}
+    return {
+        "title": s.title,
+        "text": s.text,
+        "figures": list(s.figures),
+        "tables": [t.to_dict() for t in s.tables],
+        "manifest": s.manifest,
+        "error": s.error,
+        "wall_s": round(s.wall_s or 0.0, 2),
+        "cpu_s": round(s.cpu_s or 0.0, 2),
+    }
 
 
 def _atomic_write(path: Path, text: str) -> None:

@@ -48,15 +48,23 @@ def table_html(table: Table) -> str:
     head = "".join(f"<th>{html.escape(c)}</th>" for c in table.columns)
     body = "".join("<tr>" + "".join(_td(v) for v in row) + "</tr>" for row in table.rows)
     note = f'<p class="note">{html.escape(table.note)}</p>' if table.note else ""
-    return (f"<table><caption>{html.escape(table.title)}</caption><thead><tr>{head}</tr></thead>"
-            f"<tbody>{body}</tbody></table>{note}")
+    return (
+        f"<table><caption>{html.escape(table.title)}</caption><thead><tr>{head}</tr></thead>"
+        f"<tbody>{body}</tbody></table>{note}"
+    )
 
 
 def _figure_html(fig, div_id: str, caption: str) -> str:
     import plotly.io as pio
 
-    div = pio.to_html(fig, full_html=False, include_plotlyjs=False, include_mathjax=False, div_id=div_id,
-                      config=dict(displayModeBar=False, displaylogo=False))  # no mode bar over titles and legends
+    div = pio.to_html(
+        fig,
+        full_html=False,
+        include_plotlyjs=False,
+        include_mathjax=False,
+        div_id=div_id,
+        config=dict(displayModeBar=False, displaylogo=False),
+    )  # no mode bar over titles and legends
     return f'<figure class="report-figure">{div}<figcaption>{html.escape(caption)}</figcaption></figure>'
 
 
@@ -74,8 +82,9 @@ def section_html(section: Section, index: int) -> str:
     if section.text:
         parts.append(f"<p>{html.escape(section.text)}</p>")
     if section.figures:
-        figs = [_figure_html(fig, f"fig-{index}-{i}", caption)
-                for i, (caption, fig) in enumerate(section.figures.items())]
+        figs = [
+            _figure_html(fig, f"fig-{index}-{i}", caption) for i, (caption, fig) in enumerate(section.figures.items())
+        ]
         parts.append(f'<div class="figures">{"".join(figs)}</div>')
     parts.extend(table_html(t) for t in section.tables)
     if section.manifest:
@@ -92,8 +101,10 @@ def render_page(title: str, subtitle: str, sections: list[Section], manifest: di
     """The whole page as a string."""
     from plotly.offline import get_plotlyjs
 
-    toc = "".join(f'<li><a href="#{slug(s.title)}">{html.escape(s.title)}</a>'
-                  f'{" (failed)" if s.error else ""}</li>' for s in sections)
+    toc = "".join(
+        f'<li><a href="#{slug(s.title)}">{html.escape(s.title)}</a>{" (failed)" if s.error else ""}</li>'
+        for s in sections
+    )
     body = "\n".join(section_html(s, i + 1) for i, s in enumerate(sections))
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">

@@ -65,8 +65,9 @@ class Table:
     def __post_init__(self):
         bad = [i for i, r in enumerate(self.rows) if len(r) != len(self.columns)]
         if bad:
-            raise InternalsError(f"table {self.title!r}: row {bad[0]} has {len(self.rows[bad[0]])} cells "
-                                 f"for {len(self.columns)} columns")
+            raise InternalsError(
+                f"table {self.title!r}: row {bad[0]} has {len(self.rows[bad[0]])} cells for {len(self.columns)} columns"
+            )
 
     def to_dict(self) -> dict:
         return asdict(self)

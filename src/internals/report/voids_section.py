@@ -33,32 +33,56 @@ def section(lm, settings: ReportSettings) -> Section:
     tr = trace(lm, prompts, new_tokens, settings.batch_size, progress=settings.progress)
     summary = trace_summary(tr, ALPHAS)
     eval_data = load_dataset(EVAL_DATA, limit=settings.n(12, 70), seed=settings.seed)
-    cfg = EvalConfig(alphas=EVAL_ALPHAS, kinds=("paper", "skip"), max_new_tokens=min(settings.tokens(4, 8), 8),
-                     seed=settings.seed)
+    cfg = EvalConfig(
+        alphas=EVAL_ALPHAS, kinds=("paper", "skip"), max_new_tokens=min(settings.tokens(4, 8), 8), seed=settings.seed
+    )
     with tempfile.TemporaryDirectory(prefix="internals-voids-") as out:
         rows = evaluate(lm, [eval_data], cfg, out, progress=settings.progress)
     figs = {**trace_plots(tr, FIGURE_ALPHA, ALPHAS, tokenizer=lm.tokenizer), **eval_plots(rows)}
     figures = {CAPTIONS.get(stem, _eval_caption(stem)): fig for stem, fig in figs.items()}
     phases = list(summary["tokens"])
-    share = Table("Void share of (token, block) pairs", ["alpha", *[f"{p.upper()} void share" for p in phases],
-                                                          *[f"{p.upper()} blocks used per token" for p in phases]],
-                  [[float(a), *[row[p]["void_share"] for p in phases], *[row[p]["layers_used"] for p in phases]]
-                   for a, row in summary["alphas"].items()],
-                  note=f"{summary['n_prompts']} {TRACE_DATA} chat prompts; tokens: "
-                       + ", ".join(f"{p.upper()} {n}" for p, n in summary["tokens"].items()))
-    acc = Table(f"Accuracy on {EVAL_DATA} with voids skipped",
-                ["configuration", "protocol", "accuracy", "answer parsed", "share of pairs used", "n"],
-                [[r["label"], r["protocol"], r["accuracy"], r["parsed"], r["used"], r["n"]] for r in rows],
-                note="generate: greedy reply parsed for an option; loglik: the option with the highest log-probability")
-    text = (f"LAC (L2 Adaptive Computation) marks a block as used for a token when the token's residual norm "
-            f"changes enough there. Traced: {len(prompts)} {TRACE_DATA} questions as chat prompts plus up to "
-            f"{new_tokens} greedy tokens each; evaluated: {len(eval_data)} {EVAL_DATA} questions with the full model "
-            f"and with voids skipped (paper and skip kinds at alphas {', '.join(map(str, EVAL_ALPHAS))}).")
-    return Section(TITLE, figures, [share, acc], text=text, manifest={
-        "trace": {"dataset": _data(trace_data), "template": "chat", "max_new_tokens": new_tokens, "alphas": ALPHAS},
-        "eval": {"dataset": _data(eval_data), "config": cfg.to_dict()},
-        "functions": ["internals.analyses.voids.trace", "internals.analyses.voids.evaluate",
-                      "internals.analyses.voids.report.trace_plots", "internals.analyses.voids.report.eval_plots"]})
+    share = Table(
+        "Void share of (token, block) pairs",
+        [
+            "alpha",
+            *[f"{p.upper()} void share" for p in phases],
+            *[f"{p.upper()} blocks used per token" for p in phases],
+        ],
+        [
+            [float(a), *[row[p]["void_share"] for p in phases], *[row[p]["layers_used"] for p in phases]]
+            for a, row in summary["alphas"].items()
+        ],
+        note=f"{summary['n_prompts']} {TRACE_DATA} chat prompts; tokens: "
+        + ", ".join(f"{p.upper()} {n}" for p, n in summary["tokens"].items()),
+    )
+    acc = Table(
+        f"Accuracy on {EVAL_DATA} with voids skipped",
+        ["configuration", "protocol", "accuracy", "answer parsed", "share of pairs used", "n"],
+        [[r["label"], r["protocol"], r["accuracy"], r["parsed"], r["used"], r["n"]] for r in rows],
+        note="generate: greedy reply parsed for an option; loglik: the option with the highest log-probability",
+    )
+    text = (
+        f"LAC (L2 Adaptive Computation) marks a block as used for a token when the token's residual norm "
+        f"changes enough there. Traced: {len(prompts)} {TRACE_DATA} questions as chat prompts plus up to "
+        f"{new_tokens} greedy tokens each; evaluated: {len(eval_data)} {EVAL_DATA} questions with the full model "
+        f"and with voids skipped (paper and skip kinds at alphas {', '.join(map(str, EVAL_ALPHAS))})."
+    )
+    return Section(
+        TITLE,
+        figures,
+        [share, acc],
+        text=text,
+        manifest={
+            "trace": {"dataset": _data(trace_data), "template": "chat", "max_new_tokens": new_tokens, "alphas": ALPHAS},
+            "eval": {"dataset": _data(eval_data), "config": cfg.to_dict()},
+            "functions": [
+                "internals.analyses.voids.trace",
+                "internals.analyses.voids.evaluate",
+                "internals.analyses.voids.report.trace_plots",
+                "internals.analyses.voids.report.eval_plots",
+            ],
+        },
+    )
 
 
 def _data(d) -> dict:

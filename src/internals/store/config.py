@@ -46,11 +46,18 @@ class StoreConfig:
         says exactly which rows were taken, so the same rows reached two ways share one store.
         """
         data = {k: self.dataset.get(k) for k in ("name", "split", "fingerprint", "n_rows", "prompts_sha256")}
-        return {"model_fingerprint": self.model.get("fingerprint"), "dataset": data, "sites": list(self.sites),
-                "reduce": self.reduce, "span": self.span, "template": self.template,
-                "max_tokens": self.max_tokens, "backend": self.backend,
-                # only when there are edits, so stores made without any keep their hash
-                **({"edits": self.edits} if self.edits else {})}
+        return {
+            "model_fingerprint": self.model.get("fingerprint"),
+            "dataset": data,
+            "sites": list(self.sites),
+            "reduce": self.reduce,
+            "span": self.span,
+            "template": self.template,
+            "max_tokens": self.max_tokens,
+            "backend": self.backend,
+            # only when there are edits, so stores made without any keep their hash
+            **({"edits": self.edits} if self.edits else {}),
+        }
 
     def config_hash(self) -> str:
         """First 16 hex digits of the sha256 of `identity()` as canonical JSON."""

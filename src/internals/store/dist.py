@@ -22,7 +22,7 @@ class Dist:
         self.rank, self.world, self.created = rank, world, created
 
     @classmethod
-    def setup(cls, device: torch.device, timeout_s: float = 3600) -> "Dist":
+    def setup(cls, device: torch.device, timeout_s: float = 3600) -> Dist:
         import torch.distributed as td
 
         if not td.is_available():
@@ -52,7 +52,10 @@ class Dist:
                 result = ("ok", fn())
             except Exception as err:  # every rank must leave the collective, not only rank 0
                 error = err
-                result = ("error", str(err) if isinstance(err, InternalsError) else f"rank 0 failed: {type(err).__name__}: {err}")
+                result = (
+                    "error",
+                    str(err) if isinstance(err, InternalsError) else f"rank 0 failed: {type(err).__name__}: {err}",
+                )
         if self.world > 1:
             import torch.distributed as td
 

@@ -19,8 +19,17 @@ import numpy as np
 
 from ..errors import InternalsError
 
-DTYPES = {"F64": np.float64, "F32": np.float32, "F16": np.float16, "I64": np.int64, "I32": np.int32,
-          "I16": np.int16, "I8": np.int8, "U8": np.uint8, "BOOL": np.bool_}
+DTYPES = {
+    "F64": np.float64,
+    "F32": np.float32,
+    "F16": np.float16,
+    "I64": np.int64,
+    "I32": np.int32,
+    "I16": np.int16,
+    "I8": np.int8,
+    "U8": np.uint8,
+    "BOOL": np.bool_,
+}
 
 
 def atomic_write(path: Path, data: bytes) -> None:
@@ -90,8 +99,10 @@ class Shard:
                 (n,) = struct.unpack("<Q", f.read(8))
                 header = json.loads(f.read(n))
         except (OSError, struct.error, ValueError):
-            raise InternalsError(f"store shard {path} is unreadable (missing, truncated or not safetensors): delete "
-                                 "that file and run the same capture command again to re-capture its rows") from None
+            raise InternalsError(
+                f"store shard {path} is unreadable (missing, truncated or not safetensors): delete "
+                "that file and run the same capture command again to re-capture its rows"
+            ) from None
         header.pop("__metadata__", None)
         self.header = header
         self.data_start = 8 + n
@@ -112,8 +123,9 @@ class Shard:
         shape = tuple(info["shape"])
         if end == begin:
             return np.zeros(shape, dtype)
-        return np.memmap(self.path, dtype=np.dtype(dtype).newbyteorder("<"), mode="r",
-                         offset=self.data_start + begin, shape=shape)
+        return np.memmap(
+            self.path, dtype=np.dtype(dtype).newbyteorder("<"), mode="r", offset=self.data_start + begin, shape=shape
+        )
 
 
 def append_jsonl(path: Path, entry: dict) -> None:
@@ -138,7 +150,9 @@ def read_jsonl(path: Path) -> list[dict]:
         except json.JSONDecodeError:
             if i == len(lines) - 1:  # no newline after it: the append never finished
                 break
-            raise InternalsError(f"{path}, line {i + 1} is not valid JSON: the store index is damaged; delete the store dir and capture again") from None
+            raise InternalsError(
+                f"{path}, line {i + 1} is not valid JSON: the store index is damaged; delete the store dir and capture again"
+            ) from None
     return out
 
 
@@ -150,6 +164,8 @@ def rewrite_jsonl(path: Path, entries: list[dict]) -> None:
 def pad_concat(arrays: list[np.ndarray]) -> np.ndarray:
     """Concatenate along axis 0, zero-padding axis 1 (tokens) to the longest."""
     width = max(a.shape[1] for a in arrays)
-    padded = [a if a.shape[1] == width else
-              np.pad(a, [(0, 0), (0, width - a.shape[1])] + [(0, 0)] * (a.ndim - 2)) for a in arrays]
+    padded = [
+        a if a.shape[1] == width else np.pad(a, [(0, 0), (0, width - a.shape[1])] + [(0, 0)] * (a.ndim - 2))
+        for a in arrays
+    ]
     return np.concatenate(padded)

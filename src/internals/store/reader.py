@@ -25,7 +25,9 @@ def load_json(path: Path):
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError:
-        raise InternalsError(f"{path} is not valid JSON: the store is damaged; delete its dir and capture again") from None
+        raise InternalsError(
+            f"{path} is not valid JSON: the store is damaged; delete its dir and capture again"
+        ) from None
 
 
 def index_files(root: Path) -> list[Path]:
@@ -57,7 +59,7 @@ class Store:
         self._pos = [np.searchsorted(self._rows, p.rows) for p in self._parts]
 
     @classmethod
-    def open(cls, path: str | Path, *, verify: bool = True, allow_incomplete: bool = False) -> "Store":
+    def open(cls, path: str | Path, *, verify: bool = True, allow_incomplete: bool = False) -> Store:
         """Open the store at `path` (its dir, or an --out dir holding exactly one store).
 
         verify: check every shard's size and sha256 against the index (reads each file once).
@@ -69,16 +71,20 @@ class Store:
         if manifest.get("status") != "complete" and not allow_incomplete:
             # the manifest's count is from the run's start; the index files hold what is on disk now
             on_disk = len({r for e in entries for r in e["rows"]})
-            raise InternalsError(f"store {root} is incomplete: {on_disk} of {manifest.get('n_rows')} rows are on disk "
-                                 "(its capture was stopped, or is still running): run the same capture command again "
-                                 "to resume from there, or Store.open(path, allow_incomplete=True) to read those rows")
+            raise InternalsError(
+                f"store {root} is incomplete: {on_disk} of {manifest.get('n_rows')} rows are on disk "
+                "(its capture was stopped, or is still running): run the same capture command again "
+                "to resume from there, or Store.open(path, allow_incomplete=True) to read those rows"
+            )
         parts = []
         for e in entries:
             file = root / e["shard"]
             problem = check_shard(file, e["sha256"], e["bytes"]) if verify else None
             if problem is not None:
-                raise InternalsError(f"store shard {file} {problem}: delete that file and run the same capture "
-                                     f"command again to re-capture its {len(e['rows'])} rows")
+                raise InternalsError(
+                    f"store shard {file} {problem}: delete that file and run the same capture "
+                    f"command again to re-capture its {len(e['rows'])} rows"
+                )
             parts.append(_Part(Shard(file), np.asarray(e["rows"], dtype=np.int64)))
         ids = load_json(root / ROW_IDS) or list(range(manifest.get("n_rows", 0)))
         return cls(root, manifest, parts, ids)
@@ -140,7 +146,11 @@ class Store:
         arrays = [p.shard.array(name) for p in self._parts]
         padded = self.reduce in ("none", "norm")
         width = max(a.shape[1] for a in arrays) if padded else None
-        if len(arrays) == 1 and np.all(self._pos[0] == np.arange(len(self))) and (not padded or arrays[0].shape[1] == width):
+        if (
+            len(arrays) == 1
+            and np.all(self._pos[0] == np.arange(len(self)))
+            and (not padded or arrays[0].shape[1] == width)
+        ):
             return arrays[0]
         tail = ((width,) + arrays[0].shape[2:]) if padded else arrays[0].shape[1:]
         out = np.zeros((len(self),) + tail, dtype=arrays[0].dtype)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import sys
 import time
-from datetime import datetime, timezone
+from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -27,10 +28,24 @@ from .reader import MANIFEST, ROW_IDS, SHARDS, Store, index_files, load_json
 FORMAT = "internals.store/1"
 
 
-def capture_to_store(lm, data: Sequence[Any], sites, reduce: str = "mean", out: str | Path = "stores", *,
-                     template: str = "raw", span: str = "all", batch_size: int = 8, shard_rows: int = 256,
-                     backend: str = "hooks", progress: bool = True, max_tokens: int | None = None,
-                     limit: int | None = None, seed: int = 0, edits=None) -> Store:
+def capture_to_store(
+    lm,
+    data: Sequence[Any],
+    sites,
+    reduce: str = "mean",
+    out: str | Path = "stores",
+    *,
+    template: str = "raw",
+    span: str = "all",
+    batch_size: int = 8,
+    shard_rows: int = 256,
+    backend: str = "hooks",
+    progress: bool = True,
+    max_tokens: int | None = None,
+    limit: int | None = None,
+    seed: int = 0,
+    edits=None,
+) -> Store:
     """Capture `sites` of `lm` over every row of `data` into the store `<out>/<config hash>`.
 
     data: a `Dataset` (rows keep its record ids) or a list of prompts (row ids are 0..n-1);
@@ -58,40 +73,66 @@ def capture_to_store(lm, data: Sequence[Any], sites, reduce: str = "mean", out: 
     span_range(span, 2, 1)  # an unknown span fails now, not after the model has loaded the first batch
     if len(data) == 0:
         name = getattr(data, "name", None)
-        raise InternalsError(f"dataset {name!r} has no records: nothing to capture" if name else "no prompts given: nothing to capture")
+        raise InternalsError(
+            f"dataset {name!r} has no records: nothing to capture" if name else "no prompts given: nothing to capture"
+        )
     prompts = render(data, template, lm.tokenizer)
     edit_set = as_edits(edits)
     bind(lm.model, edit_set)  # a bad edit fails now, before any store is made
     described = edit_set.describe() + attached_described(lm)
     ids = [r.id for r in data] if hasattr(data[0], "question") and hasattr(data[0], "id") else list(range(len(data)))
-    config = StoreConfig(model=lm.describe(), dataset=dataset_part(data, prompts_sha256(prompts), limit, seed),
-                         sites=[s.name for s in site_list], reduce=reduce, span=span, template=template,
-                         max_tokens=max_tokens, backend=backend, seed=seed, versions=package_versions(),
-                         edits=described)
+    config = StoreConfig(
+        model=lm.describe(),
+        dataset=dataset_part(data, prompts_sha256(prompts), limit, seed),
+        sites=[s.name for s in site_list],
+        reduce=reduce,
+        span=span,
+        template=template,
+        max_tokens=max_tokens,
+        backend=backend,
+        seed=seed,
+        versions=package_versions(),
+        edits=described,
+    )
     dist = Dist.setup(lm.device)
     lock = _Lock()
     try:
         root = store_dir(out, config.config_hash())
         started = time.time()
-        done = dist.from_rank0(lambda: _prepare(root, config, ids, lock, dist.world, str(lm.device),
-                                                batch_size, shard_rows))
+        done = dist.from_rank0(
+            lambda: _prepare(root, config, ids, lock, dist.world, str(lm.device), batch_size, shard_rows)
+        )
         remaining = sorted(set(range(len(prompts))) - set(done))
-        mine = remaining[dist.rank::dist.world]
+        mine = remaining[dist.rank :: dist.world]
         if progress and dist.rank == 0:
             note = f" (resuming: {len(done)} of {len(prompts)} rows already there)" if done else ""
             print(f"internals: store {root}{note}", file=sys.stderr)
-        bar = tqdm(total=len(prompts) if dist.world == 1 else len(mine), initial=len(done) if dist.world == 1 else 0,
-                   desc="capture" if dist.world == 1 else f"capture rank 0/{dist.world}", unit="row",
-                   disable=not progress or dist.rank != 0)
+        bar = tqdm(
+            total=len(prompts) if dist.world == 1 else len(mine),
+            initial=len(done) if dist.world == 1 else 0,
+            desc="capture" if dist.world == 1 else f"capture rank 0/{dist.world}",
+            unit="row",
+            disable=not progress or dist.rank != 0,
+        )
         with bar:
             for start in range(0, len(mine), shard_rows):
-                rows = mine[start:start + shard_rows]
+                rows = mine[start : start + shard_rows]
                 parts = []
                 for b in range(0, len(rows), batch_size):
-                    chunk = rows[b:b + batch_size]
-                    parts.append(capture(lm, [prompts[i] for i in chunk], site_list, reduce, span=span,
-                                         backend=backend, batch_size=len(chunk), max_tokens=max_tokens,
-                                         edits=edit_set or None))
+                    chunk = rows[b : b + batch_size]
+                    parts.append(
+                        capture(
+                            lm,
+                            [prompts[i] for i in chunk],
+                            site_list,
+                            reduce,
+                            span=span,
+                            backend=backend,
+                            batch_size=len(chunk),
+                            max_tokens=max_tokens,
+                            edits=edit_set or None,
+                        )
+                    )
                     bar.update(len(chunk))
                 _write(root, dist.rank, rows, _shard_arrays(parts, rows, reduce))
         dist.barrier()
@@ -108,14 +149,17 @@ def store_dir(out: str | Path, config_hash: str) -> Path:
     manifest = load_json(out / MANIFEST)
     if manifest is not None:
         if manifest.get("config_hash") != config_hash:
-            raise InternalsError(f"{out} is a store of another capture (config {manifest.get('config_hash')}, this one is "
-                                 f"{config_hash}): give its parent dir or a new --out")
+            raise InternalsError(
+                f"{out} is a store of another capture (config {manifest.get('config_hash')}, this one is "
+                f"{config_hash}): give its parent dir or a new --out"
+            )
         return out
     return out / config_hash
 
 
-def _prepare(root: Path, config: StoreConfig, ids: list, lock: "_Lock", world: int, device: str,
-             batch_size: int, shard_rows: int) -> list[int]:
+def _prepare(
+    root: Path, config: StoreConfig, ids: list, lock: _Lock, world: int, device: str, batch_size: int, shard_rows: int
+) -> list[int]:
     """Rank 0: create or verify the store, drop shards that are lost or corrupt, write the manifest.
 
     Returns the rows already captured.
@@ -125,8 +169,10 @@ def _prepare(root: Path, config: StoreConfig, ids: list, lock: "_Lock", world: i
     manifest = load_json(root / MANIFEST)
     config_hash = config.config_hash()
     if manifest is not None and manifest.get("config_hash") != config_hash:
-        raise InternalsError(f"{root} holds a store of another config ({manifest.get('config_hash')} != {config_hash}): "
-                             "delete it or choose another --out")
+        raise InternalsError(
+            f"{root} holds a store of another config ({manifest.get('config_hash')} != {config_hash}): "
+            "delete it or choose another --out"
+        )
     done: list[int] = []
     kept_files = set()
     for index in index_files(root):
@@ -139,18 +185,37 @@ def _prepare(root: Path, config: StoreConfig, ids: list, lock: "_Lock", world: i
             done.extend(e["rows"])
             kept_files.add(e["shard"])
     if len(done) != len(set(done)) or (done and max(done) >= len(ids)):
-        raise InternalsError(f"{root}: the shard index lists a row twice or out of range: delete the store dir and capture again")
+        raise InternalsError(
+            f"{root}: the shard index lists a row twice or out of range: delete the store dir and capture again"
+        )
     for leftover in (root / SHARDS).iterdir():  # shards whose index line never landed, temp files
         if f"{SHARDS}/{leftover.name}" not in kept_files:
             leftover.unlink()
     write_json(root / ROW_IDS, ids)
     now = _now()
     if manifest is None:
-        manifest = {"format": FORMAT, "config_hash": config_hash, "status": "running", "created": now,
-                    "config": config.to_dict(), "n_rows": len(ids), "rows": len(done), "sessions": []}
+        manifest = {
+            "format": FORMAT,
+            "config_hash": config_hash,
+            "status": "running",
+            "created": now,
+            "config": config.to_dict(),
+            "n_rows": len(ids),
+            "rows": len(done),
+            "sessions": [],
+        }
     manifest.update(status="running", rows=len(done))
-    manifest["sessions"].append({"started": now, "world_size": world, "device": device, "rows_at_start": len(done),
-                                 "batch_size": batch_size, "shard_rows": shard_rows, "versions": config.versions})
+    manifest["sessions"].append(
+        {
+            "started": now,
+            "world_size": world,
+            "device": device,
+            "rows_at_start": len(done),
+            "batch_size": batch_size,
+            "shard_rows": shard_rows,
+            "versions": config.versions,
+        }
+    )
     write_json(root / MANIFEST, manifest)
     return sorted(done)
 
@@ -159,7 +224,9 @@ def _usable(root: Path, entry: dict) -> bool:
     problem = check_shard(root / entry["shard"], entry["sha256"], entry["bytes"])
     if problem is None:
         return True
-    print(f"internals: shard {entry['shard']} {problem}; capturing its {len(entry['rows'])} rows again", file=sys.stderr)
+    print(
+        f"internals: shard {entry['shard']} {problem}; capturing its {len(entry['rows'])} rows again", file=sys.stderr
+    )
     (root / entry["shard"]).unlink(missing_ok=True)
     return False
 
@@ -189,7 +256,9 @@ def _write(root: Path, rank: int, rows: list[int], arrays: dict[str, np.ndarray]
     """Shard file first (atomic), index line second: a row counts as written once its line is there."""
     name = f"{SHARDS}/r{rank}-{rows[0]:09d}.safetensors"
     sha, size = write_shard(root / name, arrays)
-    append_jsonl(root / f"index-r{rank}.jsonl", {"shard": name, "rank": rank, "rows": list(rows), "sha256": sha, "bytes": size})
+    append_jsonl(
+        root / f"index-r{rank}.jsonl", {"shard": name, "rank": rank, "rows": list(rows), "sha256": sha, "bytes": size}
+    )
 
 
 def _finish(root: Path, started: float, world: int, n_rows: int) -> None:
@@ -202,14 +271,20 @@ def _finish(root: Path, started: float, world: int, n_rows: int) -> None:
             rows += len(e["rows"])
     wall = round(time.time() - started, 3)
     manifest["sessions"][-1]["wall_s"] = wall
-    manifest.update(status="complete" if rows == n_rows else "incomplete", rows=rows, world_size=world,
-                    shards=shards, n_shards=sum(len(v) for v in shards.values()), completed=_now(),
-                    wall_s=round(sum(s.get("wall_s", 0) for s in manifest["sessions"]), 3))
+    manifest.update(
+        status="complete" if rows == n_rows else "incomplete",
+        rows=rows,
+        world_size=world,
+        shards=shards,
+        n_shards=sum(len(v) for v in shards.values()),
+        completed=_now(),
+        wall_s=round(sum(s.get("wall_s", 0) for s in manifest["sessions"]), 3),
+    )
     write_json(root / MANIFEST, manifest)
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 class _Lock:
@@ -229,7 +304,9 @@ class _Lock:
         except BlockingIOError:
             self.file.close()
             self.file = None
-            raise InternalsError(f"another capture is writing to {root}: wait for it to finish, or stop it, then run again") from None
+            raise InternalsError(
+                f"another capture is writing to {root}: wait for it to finish, or stop it, then run again"
+            ) from None
 
     def release(self) -> None:
         if self.file is not None:

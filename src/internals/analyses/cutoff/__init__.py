@@ -18,6 +18,22 @@ from .infer import CutoffResult, Reading, cutoff, read
 from .pipeline import load_examples, load_probes, train
 from .probes import HeadEnsemble, load_probe, save_probe
 
-__all__ = ["KINDS", "CutoffConfig", "CutoffResult", "Example", "HeadEnsemble", "Reading", "build_examples", "cutoff",
-           "evaluate", "load_examples", "load_probe", "load_probes", "prefix_features", "read", "save_probe", "stream",
-           "train"]
+__all__ = [
+    "KINDS",
+    "CutoffConfig",
+    "CutoffResult",
+    "Example",
+    "HeadEnsemble",
+    "Reading",
+    "build_examples",
+    "cutoff",
+    "evaluate",
+    "load_examples",
+    "load_probe",
+    "load_probes",
+    "prefix_features",
+    "read",
+    "save_probe",
+    "stream",
+    "train",
+]

@@ -53,14 +53,16 @@ class PositionBaseline(ClassifierMixin, BaseEstimator):
         tags.classifier_tags.multi_class = False
         return tags
 
-    def fit(self, X, y) -> "PositionBaseline":
+    def fit(self, X, y) -> PositionBaseline:
         X, y = validate_data(self, _column(X), y, dtype=np.float64)
         check_classification_targets(y)
         classes = np.unique(y)
         if len(classes) < 2:  # "one class": the wording check_estimator looks for
             raise ProbeInputError("position baseline: the labels are all one class")
         if len(classes) > 2:
-            raise ProbeInputError(f"position baseline: Only binary classification is supported, y has {len(classes)} classes")
+            raise ProbeInputError(
+                f"position baseline: Only binary classification is supported, y has {len(classes)} classes"
+            )
         self.model_ = LogisticRegression(class_weight="balanced", max_iter=2000).fit((X + 1) / self.n_chunks, y)
         self.classes_ = self.model_.classes_
         return self
@@ -84,12 +86,18 @@ class PositionBaseline(ClassifierMixin, BaseEstimator):
         """The fitted one-column regression as JSON (n_chunks, coef, intercept): train.json's "position"."""
         check_is_fitted(self)
         if self.n_features_in_ != 1 or list(self.classes_) != [0, 1]:
-            raise InternalsError("only a position baseline fitted on one column of chunk indices with 0/1 labels "
-                                 "can be written as a dict")
-        return {"n_chunks": self.n_chunks, "coef": float(self.model_.coef_[0, 0]), "intercept": float(self.model_.intercept_[0])}
+            raise InternalsError(
+                "only a position baseline fitted on one column of chunk indices with 0/1 labels "
+                "can be written as a dict"
+            )
+        return {
+            "n_chunks": self.n_chunks,
+            "coef": float(self.model_.coef_[0, 0]),
+            "intercept": float(self.model_.intercept_[0]),
+        }
 
     @classmethod
-    def from_dict(cls, d: dict) -> "PositionBaseline":
+    def from_dict(cls, d: dict) -> PositionBaseline:
         """The baseline `to_dict` wrote, fitted."""
         out = cls(int(d["n_chunks"]))
         model = LogisticRegression(class_weight="balanced", max_iter=2000)

@@ -42,8 +42,10 @@ class Chunked:
 def boundaries(n_tokens: int, n_chunks: int = N_CHUNKS) -> list[int]:
     """Cumulative chunk ends for `n_tokens` split into `n_chunks` near-equal chunks (the paper's rule)."""
     if n_tokens < n_chunks:
-        raise InternalsError(f"a context of {n_tokens} tokens cannot be cut into {n_chunks} chunks: "
-                             "give a longer context or fewer chunks")
+        raise InternalsError(
+            f"a context of {n_tokens} tokens cannot be cut into {n_chunks} chunks: "
+            "give a longer context or fewer chunks"
+        )
     base, extra = divmod(n_tokens, n_chunks)
     ends, total = [], 0
     for i in range(n_chunks):
@@ -56,7 +58,9 @@ def token_span(offsets: list[tuple[int, int]], start: int, end: int) -> tuple[in
     """``[first, last + 1)`` of the tokens whose characters overlap ``[start, end)``."""
     hit = [i for i, (a, b) in enumerate(offsets) if a < end and b > start and b > a]
     if not hit:
-        raise InternalsError(f"no token covers the evidence characters [{start}, {end}): is the span inside the context?")
+        raise InternalsError(
+            f"no token covers the evidence characters [{start}, {end}): is the span inside the context?"
+        )
     return hit[0], hit[-1] + 1
 
 

@@ -68,11 +68,12 @@ class CutoffConfig:
             raise InternalsError(f"unknown combine {', '.join(bad) or '(none)'}: use {' or '.join(COMBINE)}")
         self.main = self.main or self.probe_names[0]
         if self.main not in self.probe_names:
-            raise InternalsError(f"main probe {self.main!r} is not trained by this config: use one of "
-                                 f"{', '.join(self.probe_names)}")
+            raise InternalsError(
+                f"main probe {self.main!r} is not trained by this config: use one of {', '.join(self.probe_names)}"
+            )
         self.thresholds = tuple(sorted(set(float(t) for t in (*self.thresholds, self.threshold))))
         if not self.datasets:
-            raise InternalsError("no datasets in the config: set datasets = [\"disfl_qa\", ...]")
+            raise InternalsError('no datasets in the config: set datasets = ["disfl_qa", ...]')
         for name in ("n_train", "n_val", "n_test", "target_tokens", "n_chunks", "k", "max_new_tokens"):
             if int(getattr(self, name)) < 1:
                 raise InternalsError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
@@ -89,7 +90,7 @@ class CutoffConfig:
         return [probe_name(k, c) for k in self.kinds for c in self.combine]
 
     @classmethod
-    def from_toml(cls, path: str | Path, **overrides) -> "CutoffConfig":
+    def from_toml(cls, path: str | Path, **overrides) -> CutoffConfig:
         """Read a TOML file; unknown keys are an error (a typo should not silently do nothing)."""
         path = Path(path)
         if not path.exists():
@@ -122,5 +123,20 @@ def same_settings(saved: dict, new: dict, keys) -> bool:
 
 # The settings `pipeline.train`'s probes and report depend on: a saved training with the same values
 # serves any config that differs only in what it evaluates (test examples, main probe, answering).
-TRAIN_KEYS = ("datasets", "model", "n_train", "n_val", "target_tokens", "n_chunks", "kinds", "k", "combine", "C",
-              "standardize", "threshold", "thresholds", "target_precision", "seed")
+TRAIN_KEYS = (
+    "datasets",
+    "model",
+    "n_train",
+    "n_val",
+    "target_tokens",
+    "n_chunks",
+    "kinds",
+    "k",
+    "combine",
+    "C",
+    "standardize",
+    "threshold",
+    "thresholds",
+    "target_precision",
+    "seed",
+)

@@ -48,27 +48,57 @@ class Example:
             raise InternalsError(f"example {self.id}: the context is empty; give a passage that holds the evidence")
         start, end = self.evidence
         if not 0 <= start < end <= len(self.context):
-            raise InternalsError(f"example {self.id}: evidence span {self.evidence} is not inside the context "
-                                 f"(0..{len(self.context)}); give a non-empty [start, end) within it")
+            raise InternalsError(
+                f"example {self.id}: evidence span {self.evidence} is not inside the context "
+                f"(0..{len(self.context)}); give a non-empty [start, end) within it"
+            )
 
     def to_dict(self) -> dict:
-        return {"id": self.id, "dataset": self.dataset, "question": self.question, "answers": list(self.answers),
-                "context": self.context, "evidence": list(self.evidence), "depth": self.depth, "meta": self.meta}
+        return {
+            "id": self.id,
+            "dataset": self.dataset,
+            "question": self.question,
+            "answers": list(self.answers),
+            "context": self.context,
+            "evidence": list(self.evidence),
+            "depth": self.depth,
+            "meta": self.meta,
+        }
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Example":
-        return cls(d["id"], d["dataset"], d["question"], tuple(d["answers"]), d["context"], tuple(d["evidence"]),
-                   d.get("depth", 0.0), d.get("meta", {}))
+    def from_dict(cls, d: dict) -> Example:
+        return cls(
+            d["id"],
+            d["dataset"],
+            d["question"],
+            tuple(d["answers"]),
+            d["context"],
+            tuple(d["evidence"]),
+            d.get("depth", 0.0),
+            d.get("meta", {}),
+        )
 
 
 def usable(record) -> bool:
     """A record can seed an example: a passage, an evidence span, gold answers, and (CoQA) no history."""
-    return bool(record.context and record.evidence and record.answers and record.evidence[1] > record.evidence[0]
-                and not record.meta.get("history"))
+    return bool(
+        record.context
+        and record.evidence
+        and record.answers
+        and record.evidence[1] > record.evidence[0]
+        and not record.meta.get("history")
+    )
 
 
-def build_examples(records, tokenizer, n: int | None = None, target_tokens: int = 1024, seed: int = 0,
-                   dataset: str | None = None, start: int = 0) -> list[Example]:
+def build_examples(
+    records,
+    tokenizer,
+    n: int | None = None,
+    target_tokens: int = 1024,
+    seed: int = 0,
+    dataset: str | None = None,
+    start: int = 0,
+) -> list[Example]:
     """Up to `n` long-context examples from `records` (one `internals.data.Dataset` split).
 
     The gold records are a seeded sample of the usable ones; distractors are the passages of the
@@ -81,10 +111,14 @@ def build_examples(records, tokenizer, n: int | None = None, target_tokens: int 
     name = dataset or getattr(records, "name", "data")
     pool = [r for r in records if usable(r)]
     if not pool:
-        raise InternalsError(f"dataset {name} has no record with a context and an evidence span: use a "
-                             "reading-comprehension set such as contextual_parametric_knowledge_conflicts, disfl_qa or coqa")
+        raise InternalsError(
+            f"dataset {name} has no record with a context and an evidence span: use a "
+            "reading-comprehension set such as contextual_parametric_knowledge_conflicts, disfl_qa or coqa"
+        )
     if start and start >= len(pool):
-        raise InternalsError(f"dataset {name} has {len(pool)} usable records: cannot skip the first {start} (test_offset)")
+        raise InternalsError(
+            f"dataset {name} has {len(pool)} usable records: cannot skip the first {start} (test_offset)"
+        )
 
     def sample(k: int) -> list:
         return random.Random(f"cutoff:{seed}:{name}").sample(pool, min(k, len(pool)))
@@ -108,8 +142,9 @@ def build_examples(records, tokenizer, n: int | None = None, target_tokens: int 
     return [embed(r, distractors, lengths, target_tokens, random.Random(f"{seed}:{r.id}"), name) for r in chosen]
 
 
-def embed(record, distractors: list[tuple[str, str]], lengths, target_tokens: int,
-          rng: random.Random, dataset: str) -> Example:
+def embed(
+    record, distractors: list[tuple[str, str]], lengths, target_tokens: int, rng: random.Random, dataset: str
+) -> Example:
     """Place `record`'s passage among distractor passages (text, group) at a random slot.
 
     lengths: text -> its number of tokens (used to stop adding distractors near `target_tokens`).
@@ -131,9 +166,16 @@ def embed(record, distractors: list[tuple[str, str]], lengths, target_tokens: in
     offset = len(before) + (len(SEPARATOR) if before else 0)
     context = SEPARATOR.join(picked[:slot] + [gold] + picked[slot:])
     start, end = record.evidence[0] + offset, record.evidence[1] + offset
-    return Example(record.id, dataset, record.question, tuple(record.answers), context, (start, end),
-                   depth=round(end / len(context), 4),
-                   meta={"passages": len(picked) + 1, "slot": slot, "approx_tokens": total})
+    return Example(
+        record.id,
+        dataset,
+        record.question,
+        tuple(record.answers),
+        context,
+        (start, end),
+        depth=round(end / len(context), 4),
+        meta={"passages": len(picked) + 1, "slot": slot, "approx_tokens": total},
+    )
 
 
 def examples_fingerprint(examples: list[Example]) -> str:

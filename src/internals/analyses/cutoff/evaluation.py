@@ -21,12 +21,12 @@ from __future__ import annotations
 import numpy as np
 from tqdm.auto import tqdm
 
+from ...answers import match
 from . import infer
 from .baselines import PositionBaseline, fixed_chunk
 from .config import CutoffConfig
 from .contexts import Example
 from .features import QUERY_KINDS
-from ...answers import match
 from .metrics import MATCHING, f1, first_at_least, token_reduction
 from .probes import feature_kind
 
@@ -48,8 +48,16 @@ def _stops(r: infer.Reading, sweeps: dict, position_stop: int) -> dict[str, int]
     return stops
 
 
-def evaluate(lm, probes: dict, position: PositionBaseline, examples: list[Example], cfg: CutoffConfig,
-             main_kind: str = "attn_z", budget_guess: float | None = None, progress: bool = True) -> dict:
+def evaluate(
+    lm,
+    probes: dict,
+    position: PositionBaseline,
+    examples: list[Example],
+    cfg: CutoffConfig,
+    main_kind: str = "attn_z",
+    budget_guess: float | None = None,
+    progress: bool = True,
+) -> dict:
     """Read every example once with all probes and score every method; returns the dataset's results.
 
     budget_guess: the main probe's expected share of the context (from validation), so the fixed
@@ -60,10 +68,22 @@ def evaluate(lm, probes: dict, position: PositionBaseline, examples: list[Exampl
     sweeps = _sweeps(probes, cfg, main_kind)
     extra = {position_stop} | ({fixed_chunk(budget_guess, cfg.n_chunks)} if budget_guess else set())
     kinds = tuple(dict.fromkeys(feature_kind(k) for k in probes))
-    readings = [infer.read(lm, ex, kinds, cfg.n_chunks, probes=probes, self_assess=cfg.self_assess,
-                           thresholds=sweeps, answer="needed", extra=extra, answer_from=cfg.answer_from,
-                           max_new_tokens=cfg.max_new_tokens)
-                for ex in tqdm(examples, desc=f"eval {examples[0].dataset}", unit="example", disable=not progress)]
+    readings = [
+        infer.read(
+            lm,
+            ex,
+            kinds,
+            cfg.n_chunks,
+            probes=probes,
+            self_assess=cfg.self_assess,
+            thresholds=sweeps,
+            answer="needed",
+            extra=extra,
+            answer_from=cfg.answer_from,
+            max_new_tokens=cfg.max_new_tokens,
+        )
+        for ex in tqdm(examples, desc=f"eval {examples[0].dataset}", unit="example", disable=not progress)
+    ]
     stops = [_stops(r, sweeps, position_stop) for r in readings]
     main = f"probe:{main_kind}@{cfg.threshold:g}"
     budget = sum(r.boundaries[s[main]] for r, s in zip(readings, stops)) / sum(r.n_tokens for r in readings)
@@ -72,8 +92,9 @@ def evaluate(lm, probes: dict, position: PositionBaseline, examples: list[Exampl
         s["fixed_truncation"] = fixed
         for chunk in set(s.values()) - set(r.answers):
             ids = lm.tokenizer(ex.context, add_special_tokens=False)["input_ids"]
-            r.answers[chunk] = infer.answer_prefix(lm, ex.question, ids, r.boundaries[chunk], cfg.answer_from,
-                                                   cfg.max_new_tokens)
+            r.answers[chunk] = infer.answer_prefix(
+                lm, ex.question, ids, r.boundaries[chunk], cfg.answer_from, cfg.max_new_tokens
+            )
     return score(readings, stops, examples, position, main, budget)
 
 
@@ -99,22 +120,47 @@ def score(readings, stops, examples, position: PositionBaseline, main: str, budg
         correct = [match(r.answers[c], ex.answers, MATCHING) for r, c, ex in zip(readings, chosen, examples)]
         read = [r.boundaries[c] for r, c in zip(readings, chosen)]
         processed = [n + (c + 1) * _appended(name, r) for n, r, c in zip(read, readings, chosen)]
-        methods[name] = {"token_reduction": round(token_reduction(total, read), 4),
-                         "processed_reduction": round(token_reduction(total, processed), 4),
-                         "accuracy": round(float(np.mean(correct)), 4), "mean_chunks": round(float(np.mean(chosen)) + 1, 3)}
+        methods[name] = {
+            "token_reduction": round(token_reduction(total, read), 4),
+            "processed_reduction": round(token_reduction(total, processed), 4),
+            "accuracy": round(float(np.mean(correct)), 4),
+            "mean_chunks": round(float(np.mean(chosen)) + 1, 3),
+        }
     y = np.concatenate([r.labels for r in readings]).astype(int)
     chunk = np.concatenate([np.arange(len(r.boundaries)) for r in readings])
-    f1s = {f"probe:{k}": round(f1(y, np.concatenate([r.probs[k] for r in readings]) >= 0.5), 4) for k in readings[0].probs}
+    f1s = {
+        f"probe:{k}": round(f1(y, np.concatenate([r.probs[k] for r in readings]) >= 0.5), 4) for k in readings[0].probs
+    }
     f1s["position"] = round(f1(y, position.predict(chunk)), 4)
     if readings[0].self_yes is not None:
         f1s["self_assessment"] = round(f1(y, np.concatenate([r.self_yes for r in readings]) >= 0.5), 4)
     kind = probe_of(main)
-    detail = [{"id": ex.id, "depth": ex.depth, "n_tokens": r.n_tokens, "first_sufficient": s["oracle"], "stops": s,
-               "probs": {k: np.round(v, 4).tolist() for k, v in r.probs.items()},
-               "self_yes": None if r.self_yes is None else np.round(r.self_yes, 4).tolist(),
-               "answers": {str(c): a for c, a in sorted(r.answers.items())}, "gold": list(ex.answers)}
-              for r, s, ex in zip(readings, stops, examples)]
-    return {"dataset": examples[0].dataset, "n_examples": len(readings), "n_prefixes": int(len(y)),
-            "token_reduction": methods[main]["token_reduction"], "accuracy_cutoff": methods[main]["accuracy"],
-            "accuracy_full": methods["full"]["accuracy"], "f1_probe": f1s[f"probe:{kind}"], "f1_position": f1s["position"],
-            "main": main, "budget": round(budget, 4), "f1": f1s, "methods": methods, "examples": detail}
+    detail = [
+        {
+            "id": ex.id,
+            "depth": ex.depth,
+            "n_tokens": r.n_tokens,
+            "first_sufficient": s["oracle"],
+            "stops": s,
+            "probs": {k: np.round(v, 4).tolist() for k, v in r.probs.items()},
+            "self_yes": None if r.self_yes is None else np.round(r.self_yes, 4).tolist(),
+            "answers": {str(c): a for c, a in sorted(r.answers.items())},
+            "gold": list(ex.answers),
+        }
+        for r, s, ex in zip(readings, stops, examples)
+    ]
+    return {
+        "dataset": examples[0].dataset,
+        "n_examples": len(readings),
+        "n_prefixes": int(len(y)),
+        "token_reduction": methods[main]["token_reduction"],
+        "accuracy_cutoff": methods[main]["accuracy"],
+        "accuracy_full": methods["full"]["accuracy"],
+        "f1_probe": f1s[f"probe:{kind}"],
+        "f1_position": f1s["position"],
+        "main": main,
+        "budget": round(budget, 4),
+        "f1": f1s,
+        "methods": methods,
+        "examples": detail,
+    }

@@ -26,9 +26,9 @@ forward. Training (`read_all`) and inference (`infer.cutoff`) both iterate `stre
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
-from typing import Iterator, Sequence
 
 import numpy as np
 import torch
@@ -59,7 +59,9 @@ def feature_shape(lm, kind: str = "attn_z") -> tuple[int, int, int]:
     if _SITE[kind] == "attn_z":
         return arch.n_layers, arch.n_heads, arch.d_head
     if arch.d_model % arch.n_heads:
-        raise InternalsError(f"d_model {arch.d_model} is not divisible by {arch.n_heads} heads: o_proj slices are undefined")
+        raise InternalsError(
+            f"d_model {arch.d_model} is not divisible by {arch.n_heads} heads: o_proj slices are undefined"
+        )
     return arch.n_layers, arch.n_heads, arch.d_model // arch.n_heads
 
 
@@ -110,13 +112,19 @@ def _need_query(kinds: tuple[str, ...], query) -> None:
         raise InternalsError(f"feature kind {missing[0]} needs the query token ids (the answer prompt) to append")
 
 
-def _trace(lm, sites, sums: "_Sums"):
+def _trace(lm, sites, sums: _Sums):
     """Hooks adding the values at `sites` into `sums` while a forward runs (none without sites)."""
     return Trace(lm.model, sites, sums) if sites else nullcontext()
 
 
-def stream(lm, header: list[int], context_ids: list[int], ends: list[int],
-           kinds: Sequence[str] = ("attn_z",), query: Sequence[int] | None = None) -> Iterator[Step]:
+def stream(
+    lm,
+    header: list[int],
+    context_ids: list[int],
+    ends: list[int],
+    kinds: Sequence[str] = ("attn_z",),
+    query: Sequence[int] | None = None,
+) -> Iterator[Step]:
     """Read `header` + `context_ids` chunk by chunk (chunk k ends at context token ends[k]).
 
     query: the token ids a query kind (`attn_z_query`) appends after each chunk (the answer prompt
@@ -151,8 +159,9 @@ def stream(lm, header: list[int], context_ids: list[int], ends: list[int],
         start = end
 
 
-def prefix_features(lm, ids: list[int], kinds: Sequence[str] = ("attn_z",),
-                    query: Sequence[int] | None = None) -> dict[str, np.ndarray]:
+def prefix_features(
+    lm, ids: list[int], kinds: Sequence[str] = ("attn_z",), query: Sequence[int] | None = None
+) -> dict[str, np.ndarray]:
     """One prefix's features recomputed from scratch with `internals.capture` (mean over all
     positions; query kinds: over the `query` positions of prefix + query, span "output").
 

@@ -33,10 +33,18 @@ def head_f1_figures(train: dict) -> dict[str, object]:
     from ...plots import heatmap
 
     base = train["f1_val_position"]
-    return {kind: heatmap(np.asarray(r["head_f1"]) - base, x_label="head", y_label="layer", signed=True,
-                          colorbar_title="F1 − position F1",
-                          title=f"{kind}: head probe F1 over position-only ({base:.2f})")
-            for kind, r in train["kinds"].items() if kind == feature_kind(kind)}  # "<kind>+<combine>": the same heads
+    return {
+        kind: heatmap(
+            np.asarray(r["head_f1"]) - base,
+            x_label="head",
+            y_label="layer",
+            signed=True,
+            colorbar_title="F1 − position F1",
+            title=f"{kind}: head probe F1 over position-only ({base:.2f})",
+        )
+        for kind, r in train["kinds"].items()
+        if kind == feature_kind(kind)
+    }  # "<kind>+<combine>": the same heads
 
 
 def tradeoff_figure(results: dict):
@@ -53,14 +61,23 @@ def tradeoff_figure(results: dict):
     kinds = sorted({probe_of(m) for m in methods if probe_of(m)})
     for kind in kinds:
         names = sorted((m for m in methods if m.startswith(f"probe:{kind}@")), key=lambda m: float(m.split("@")[1]))
-        fig = tradeoff([mean(m, "token_reduction") for m in names], [mean(m, "accuracy") for m in names],
-                       [m.split("@")[1] for m in names], name=f"probe ({kind})", fig=fig,
-                       xlabel="token reduction (×)", ylabel="answer accuracy", width="double",
-                       baseline=mean("full", "accuracy") if fig is None else None, baseline_label="full context")
+        fig = tradeoff(
+            [mean(m, "token_reduction") for m in names],
+            [mean(m, "accuracy") for m in names],
+            [m.split("@")[1] for m in names],
+            name=f"probe ({kind})",
+            fig=fig,
+            xlabel="token reduction (×)",
+            ylabel="answer accuracy",
+            width="double",
+            baseline=mean("full", "accuracy") if fig is None else None,
+            baseline_label="full context",
+        )
     for name in _POINTS:
         if name in methods:
-            fig = tradeoff([mean(name, "token_reduction")], [mean(name, "accuracy")], None,
-                           name=name.replace("_", " "), fig=fig)
+            fig = tradeoff(
+                [mean(name, "token_reduction")], [mean(name, "accuracy")], None, name=name.replace("_", " "), fig=fig
+            )
     return fig
 
 
@@ -76,7 +93,9 @@ def figures(results_path, train_path=None, prefix: str = "cutoff") -> dict:
     return figs
 
 
-def write_figures(results_path, train_path=None, out="assets", formats=("png", "pdf"), prefix: str = "cutoff") -> list[Path]:
+def write_figures(
+    results_path, train_path=None, out="assets", formats=("png", "pdf"), prefix: str = "cutoff"
+) -> list[Path]:
     """Export `figures(...)` into `out` (PNG and PDF by default); returns the files written."""
     from ...plots import export_named
 

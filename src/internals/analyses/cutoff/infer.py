@@ -14,8 +14,8 @@ prompt (``answer_from="fresh"``: re-encodes the prefix).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import numpy as np
 
@@ -50,8 +50,9 @@ class Reading:
     n_assess: int = 0
 
 
-def answer_from_cache(lm, lay, question: str, context_ids: list[int], step, answer_from: str = "cache",
-                      max_new_tokens: int = 16) -> str:
+def answer_from_cache(
+    lm, lay, question: str, context_ids: list[int], step, answer_from: str = "cache", max_new_tokens: int = 16
+) -> str:
     """The greedy answer from the prefix `step` has read (the cache is left as it was)."""
     if answer_from == "cache":
         with prompting.branch(step.cache):
@@ -62,8 +63,9 @@ def answer_from_cache(lm, lay, question: str, context_ids: list[int], step, answ
     raise InternalsError(f"unknown answer_from {answer_from!r}: use {' or '.join(ANSWER_FROM)}")
 
 
-def answer_prefix(lm, question: str, context_ids: list[int], n_context: int, answer_from: str = "cache",
-                  max_new_tokens: int = 16) -> str:
+def answer_prefix(
+    lm, question: str, context_ids: list[int], n_context: int, answer_from: str = "cache", max_new_tokens: int = 16
+) -> str:
     """The same answer as `answer_from_cache` at `n_context` tokens, by encoding that prefix afresh."""
     lay = prompting.layout(lm.tokenizer, question)
     cache = prompting.new_cache(lm)
@@ -74,10 +76,20 @@ def answer_prefix(lm, question: str, context_ids: list[int], n_context: int, ans
     return prompting.greedy(lm, cache, ids, max_new_tokens)
 
 
-def read(lm, example: Example, kinds: Sequence[str] = ("attn_z",), n_chunks: int = chunks.N_CHUNKS, *,
-         probes: dict | None = None, self_assess: bool = False, thresholds: dict | Sequence[float] = (),
-         answer: str = "none", extra: Sequence[int] = (), answer_from: str = "cache",
-         max_new_tokens: int = 16) -> Reading:
+def read(
+    lm,
+    example: Example,
+    kinds: Sequence[str] = ("attn_z",),
+    n_chunks: int = chunks.N_CHUNKS,
+    *,
+    probes: dict | None = None,
+    self_assess: bool = False,
+    thresholds: dict | Sequence[float] = (),
+    answer: str = "none",
+    extra: Sequence[int] = (),
+    answer_from: str = "cache",
+    max_new_tokens: int = 16,
+) -> Reading:
     """Read `example` to the end (features of `kinds`; `probes`: probe name -> probe, each reading
     its `feature_kind`). answer: "none", "all" chunks, or "needed": the last chunk, the
     first sufficient one (oracle), the `extra` chunk indices, and each chunk where a probe first
@@ -106,7 +118,9 @@ def read(lm, example: Example, kinds: Sequence[str] = ("attn_z",), n_chunks: int
                 yes.append(prompting.yes_probability(lm, step.cache, lay))
             need |= answer == "needed" and yes[-1] >= 0.5 and max(yes[:-1], default=0.0) < 0.5
         if need:
-            out.answers[step.index] = answer_from_cache(lm, lay, example.question, ch.ids, step, answer_from, max_new_tokens)
+            out.answers[step.index] = answer_from_cache(
+                lm, lay, example.question, ch.ids, step, answer_from, max_new_tokens
+            )
     out.features = {k: np.stack(v) for k, v in feats.items()}
     out.probs = {k: np.asarray(v) for k, v in probs.items()}
     out.self_yes = np.asarray(yes) if self_assess else None
@@ -133,8 +147,17 @@ class CutoffResult:
         return self.n_total / max(self.n_read, 1)
 
 
-def cutoff(lm, probe, question: str, context: str, kind: str | None = None, threshold: float = 0.95,
-           n_chunks: int = chunks.N_CHUNKS, answer_from: str = "cache", max_new_tokens: int = 16) -> CutoffResult:
+def cutoff(
+    lm,
+    probe,
+    question: str,
+    context: str,
+    kind: str | None = None,
+    threshold: float = 0.95,
+    n_chunks: int = chunks.N_CHUNKS,
+    answer_from: str = "cache",
+    max_new_tokens: int = 16,
+) -> CutoffResult:
     """Read `context` chunk by chunk and answer `question` from the first prefix the probe finds sufficient.
 
     probe: a fitted `HeadEnsemble` for `kind` features of this model (a probe name such as
@@ -158,6 +181,13 @@ def cutoff(lm, probe, question: str, context: str, kind: str | None = None, thre
         probs.append(float(probe.predict_proba(step.features[kind][None])[0, 1]))
         if probs[-1] >= threshold or step.index == len(ends) - 1:
             text = answer_from_cache(lm, lay, question, ids, step, answer_from, max_new_tokens)
-            return CutoffResult(text, step.index, step.n_context, len(ids), probs, step.index < len(ends) - 1,
-                                step.n_query * (step.index + 1))
+            return CutoffResult(
+                text,
+                step.index,
+                step.n_context,
+                len(ids),
+                probs,
+                step.index < len(ends) - 1,
+                step.n_query * (step.index + 1),
+            )
     raise AssertionError("unreachable: the stream always yields its last chunk")

@@ -14,13 +14,13 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
+from ...answers import describe, match
 from ...errors import InternalsError
 from ...paths import cache_dir
 from . import infer
 from .baselines import PositionBaseline
 from .config import CutoffConfig
 from .contexts import Example, build_examples, examples_fingerprint
-from ...answers import describe, match
 from .metrics import MATCHING, f1
 from .probes import HeadEnsemble, feature_kind, probe_name, save_probe
 
@@ -31,8 +31,15 @@ def load_examples(lm, name: str, split: str, n: int, cfg: CutoffConfig) -> list[
     from ...data import load_dataset
 
     records = load_dataset(name, split=split, seed=cfg.seed)
-    return build_examples(records, lm.tokenizer, n=n, target_tokens=cfg.target_tokens, seed=cfg.seed, dataset=name,
-                          start=cfg.test_offset if split == "test" else 0)
+    return build_examples(
+        records,
+        lm.tokenizer,
+        n=n,
+        target_tokens=cfg.target_tokens,
+        seed=cfg.seed,
+        dataset=name,
+        start=cfg.test_offset if split == "test" else 0,
+    )
 
 
 @dataclass
@@ -45,28 +52,36 @@ class Table:
     chunk: np.ndarray
 
     @classmethod
-    def of(cls, readings: list[infer.Reading]) -> "Table":
+    def of(cls, readings: list[infer.Reading]) -> Table:
         n = [len(r.boundaries) for r in readings]
-        return cls({k: np.concatenate([r.features[k] for r in readings]) for k in readings[0].features},
-                   np.concatenate([r.labels for r in readings]).astype(int),
-                   np.repeat(np.arange(len(readings)), n), np.concatenate([np.arange(c) for c in n]))
+        return cls(
+            {k: np.concatenate([r.features[k] for r in readings]) for k in readings[0].features},
+            np.concatenate([r.labels for r in readings]).astype(int),
+            np.repeat(np.arange(len(readings)), n),
+            np.concatenate([np.arange(c) for c in n]),
+        )
 
 
 def read_all(lm, examples: list[Example], cfg: CutoffConfig, desc: str = "read", progress: bool = True) -> Table:
     """Features of every prefix of every example, cached under the user cache dir by content."""
     from safetensors.numpy import load_file, save_file
 
-    key = hashlib.sha256(json.dumps([lm.fingerprint, examples_fingerprint(examples), list(cfg.kinds),
-                                     cfg.n_chunks]).encode()).hexdigest()[:20]
+    key = hashlib.sha256(
+        json.dumps([lm.fingerprint, examples_fingerprint(examples), list(cfg.kinds), cfg.n_chunks]).encode()
+    ).hexdigest()[:20]
     path = cache_dir("cutoff", "features") / f"{key}.safetensors"
     if path.exists():
         t = load_file(str(path))
         return Table({k: t[f"X.{k}"] for k in cfg.kinds}, t["y"], t["group"], t["chunk"])
-    readings = [infer.read(lm, ex, cfg.kinds, cfg.n_chunks) for ex in tqdm(examples, desc=desc, unit="example",
-                                                                               disable=not progress)]
+    readings = [
+        infer.read(lm, ex, cfg.kinds, cfg.n_chunks)
+        for ex in tqdm(examples, desc=desc, unit="example", disable=not progress)
+    ]
     table = Table.of(readings)
-    save_file({**{f"X.{k}": v for k, v in table.X.items()}, "y": table.y, "group": table.group,
-               "chunk": table.chunk}, str(path))
+    save_file(
+        {**{f"X.{k}": v for k, v in table.X.items()}, "y": table.y, "group": table.group, "chunk": table.chunk},
+        str(path),
+    )
     return table
 
 
@@ -77,8 +92,12 @@ def _versions() -> dict:
 
     import internals
 
-    return {"internals": getattr(internals, "__version__", "0.1.0"), "torch": torch.__version__,
-            "transformers": transformers.__version__, "scikit-learn": sklearn.__version__}
+    return {
+        "internals": getattr(internals, "__version__", "0.1.0"),
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "scikit-learn": sklearn.__version__,
+    }
 
 
 def train(lm, cfg: CutoffConfig, progress: bool = True) -> dict:
@@ -92,21 +111,43 @@ def train(lm, cfg: CutoffConfig, progress: bool = True) -> dict:
         va = load_examples(lm, name, "validation", cfg.n_val, cfg)
         train_ex += tr
         val_ex += va
-        data.append({"name": name, "n_train": len(tr), "n_val": len(va), "train": examples_fingerprint(tr),
-                     "validation": examples_fingerprint(va)})
+        data.append(
+            {
+                "name": name,
+                "n_train": len(tr),
+                "n_val": len(va),
+                "train": examples_fingerprint(tr),
+                "validation": examples_fingerprint(va),
+            }
+        )
     tr, va = read_all(lm, train_ex, cfg, "read train", progress), read_all(lm, val_ex, cfg, "read validation", progress)
     position = PositionBaseline(cfg.n_chunks).fit(tr.chunk, tr.y)
-    report = {"config": cfg.to_dict(), "model": lm.describe(), "data": data, "versions": _versions(),
-              "position": position.to_dict(), "f1_val_position": f1(va.y, position.predict(va.chunk)), "kinds": {}}
+    report = {
+        "config": cfg.to_dict(),
+        "model": lm.describe(),
+        "data": data,
+        "versions": _versions(),
+        "position": position.to_dict(),
+        "f1_val_position": f1(va.y, position.predict(va.chunk)),
+        "kinds": {},
+    }
     for kind in cfg.kinds:
         heads = HeadEnsemble(k=cfg.k, C=cfg.C, standardize=cfg.standardize, random_state=cfg.seed)
         heads.fit(tr.X[kind], tr.y, X_val=va.X[kind], y_val=va.y, progress=progress)
         for combine in cfg.combine:
             name = probe_name(kind, combine)
             probe = copy.copy(heads).set_params(combine=combine).fit_final(tr.X[kind], tr.y)
-            card = {"kind": kind, "name": name, "n_chunks": cfg.n_chunks, "threshold": cfg.threshold,
-                    "position": position.to_dict(), "config": cfg.to_dict(), "data": data, "versions": _versions(),
-                    "f1_val_ensemble": f1(va.y, probe.predict(va.X[kind]))}
+            card = {
+                "kind": kind,
+                "name": name,
+                "n_chunks": cfg.n_chunks,
+                "threshold": cfg.threshold,
+                "position": position.to_dict(),
+                "config": cfg.to_dict(),
+                "data": data,
+                "versions": _versions(),
+                "f1_val_ensemble": f1(va.y, probe.predict(va.X[kind])),
+            }
             save_probe(probe, Path(cfg.out) / name, lm, card)
             report["kinds"][name] = _probe_report(probe, card, va, va.X[kind], cfg)
     Path(cfg.out).mkdir(parents=True, exist_ok=True)
@@ -117,10 +158,14 @@ def train(lm, cfg: CutoffConfig, progress: bool = True) -> dict:
 def _probe_report(probe: HeadEnsemble, card: dict, va: Table, X_val: np.ndarray, cfg: CutoffConfig) -> dict:
     """A probe's entry in train.json: head F1 map, chosen heads, validation sweep and thresholds."""
     sweep = val_sweep(va, probe.predict_proba(X_val)[:, 1], cfg.thresholds, cfg.n_chunks)
-    return {"head_f1": probe.head_f1_.round(4).tolist(), "heads": probe.heads_.tolist(),
-            "f1_val_ensemble": card["f1_val_ensemble"], "val_sweep": sweep,
-            "val_budget": sweep[f"{cfg.threshold:g}"]["share_read"],
-            "calibrated_threshold": calibrated_threshold(sweep, cfg.target_precision)}
+    return {
+        "head_f1": probe.head_f1_.round(4).tolist(),
+        "heads": probe.heads_.tolist(),
+        "f1_val_ensemble": card["f1_val_ensemble"],
+        "val_sweep": sweep,
+        "val_budget": sweep[f"{cfg.threshold:g}"]["share_read"],
+        "calibrated_threshold": calibrated_threshold(sweep, cfg.target_precision),
+    }
 
 
 def val_sweep(table: Table, p: np.ndarray, thresholds, n_chunks: int) -> dict[str, dict]:
@@ -136,7 +181,10 @@ def val_sweep(table: Table, p: np.ndarray, thresholds, n_chunks: int) -> dict[st
             k = hit[0] if hit.size else len(rows) - 1
             read.append(k + 1)
             good.append(bool(labels[k]))
-        out[f"{t:g}"] = {"share_read": round(float(np.mean(read)) / n_chunks, 4), "stop_precision": round(float(np.mean(good)), 4)}
+        out[f"{t:g}"] = {
+            "share_read": round(float(np.mean(read)) / n_chunks, 4),
+            "stop_precision": round(float(np.mean(good)), 4),
+        }
     return out
 
 
@@ -175,12 +223,15 @@ def accuracy_threshold(val_tables: dict[str, dict], main_kind: str, thresholds) 
     """The threshold picked on validation answers (ours): of the main probe's thresholds whose mean
     accuracy over the datasets is at least the full context's, the one with the largest mean token
     reduction; the highest threshold when none is. `val_tables`: `evaluate` on validation examples."""
+
     def mean(t: float, key: str, method: str | None = None) -> float:
         return float(np.mean([r["methods"][method or f"probe:{main_kind}@{t:g}"][key] for r in val_tables.values()]))
 
     full = mean(0, "accuracy", "full")
-    rows = {float(t): {"token_reduction": round(mean(t, "token_reduction"), 4), "accuracy": round(mean(t, "accuracy"), 4)}
-            for t in thresholds}
+    rows = {
+        float(t): {"token_reduction": round(mean(t, "token_reduction"), 4), "accuracy": round(mean(t, "accuracy"), 4)}
+        for t in thresholds
+    }
     ok = [t for t, r in rows.items() if r["accuracy"] >= full]
     pick = max(ok, key=lambda t: (rows[t]["token_reduction"], t)) if ok else max(rows)
     return {"threshold": pick, "accuracy_full": round(full, 4), "sweep": {f"{t:g}": r for t, r in rows.items()}}
@@ -192,9 +243,13 @@ def rule_at(per_dataset: dict[str, dict], main_kind: str, threshold: float) -> d
     rows = {d: r["methods"][name] for d, r in per_dataset.items() if name in r["methods"]}
     if not rows:
         return None
-    return {"threshold": threshold, "method": name, "per_dataset": rows,
-            **{k: round(float(np.mean([r[k] for r in rows.values()])), 4) for k in ("token_reduction", "accuracy")},
-            "vs_full": paired_vs_full(per_dataset, name)}
+    return {
+        "threshold": threshold,
+        "method": name,
+        "per_dataset": rows,
+        **{k: round(float(np.mean([r[k] for r in rows.values()])), 4) for k in ("token_reduction", "accuracy")},
+        "vs_full": paired_vs_full(per_dataset, name),
+    }
 
 
 def paired_vs_full(per_dataset: dict[str, dict], method: str) -> dict:
@@ -202,13 +257,26 @@ def paired_vs_full(per_dataset: dict[str, dict], method: str) -> dict:
     wins (right only when stopping early), losses, exact McNemar p (`internals.stats.mcnemar`)."""
     from ...stats import mcnemar
 
-    right = {m: [match(ex["answers"][str(ex["stops"][m])], ex["gold"], MATCHING) for r in per_dataset.values()
-                 for ex in r["examples"]] for m in (method, "full")}
+    right = {
+        m: [
+            match(ex["answers"][str(ex["stops"][m])], ex["gold"], MATCHING)
+            for r in per_dataset.values()
+            for ex in r["examples"]
+        ]
+        for m in (method, "full")
+    }
     return mcnemar(right[method], right["full"]) | {"n": len(right["full"])}
 
 
-def results_summary(per_dataset: dict[str, dict], cfg: CutoffConfig, lm, probe_dir: str | None = None,
-                    calibrated: float | None = None, main_kind: str = "attn_z", picked: dict | None = None) -> dict:
+def results_summary(
+    per_dataset: dict[str, dict],
+    cfg: CutoffConfig,
+    lm,
+    probe_dir: str | None = None,
+    calibrated: float | None = None,
+    main_kind: str = "attn_z",
+    picked: dict | None = None,
+) -> dict:
     """Headline numbers (means over datasets, main probe `main_kind` at `cfg.threshold`), the
     per-dataset tables, the rule at the thresholds picked on validation when given (`calibrated`:
     by stop precision; `picked`: an `accuracy_threshold` result, by answers), and the manifest."""
@@ -221,7 +289,13 @@ def results_summary(per_dataset: dict[str, dict], cfg: CutoffConfig, lm, probe_d
         rule = rule_at(per_dataset, main_kind, picked["threshold"])
         out["validation_picked"] = rule and {**rule, "validation": picked}
     out["tables"] = per_dataset
-    out["manifest"] = {"model": lm.describe(), "config": cfg.to_dict(), "probe": probe_dir, "versions": _versions(),
-                       "answers": describe("first_line", MATCHING),
-                       "datasets": list(per_dataset), "seed": cfg.seed}
+    out["manifest"] = {
+        "model": lm.describe(),
+        "config": cfg.to_dict(),
+        "probe": probe_dir,
+        "versions": _versions(),
+        "answers": describe("first_line", MATCHING),
+        "datasets": list(per_dataset),
+        "seed": cfg.seed,
+    }
     return out

@@ -60,7 +60,7 @@ class IQRClip(TransformerMixin, BaseEstimator):
     def __init__(self, whisker: float = 1.5):
         self.whisker = whisker
 
-    def fit(self, X, y=None) -> "IQRClip":
+    def fit(self, X, y=None) -> IQRClip:
         X = validate_data(self, X, dtype=np.float64)
         q1, q3 = np.percentile(X, [25, 75], axis=0)
         self.low_, self.high_ = q1 - self.whisker * (q3 - q1), q3 + self.whisker * (q3 - q1)
@@ -84,8 +84,13 @@ def feature_kind(name: str) -> str:
 
 def final_classifier(C: float = 1.0, max_iter: int = 2000) -> Pipeline:
     """The second stage of ``combine="logistic"``: IQR clip, StandardScaler, balanced logistic regression."""
-    return Pipeline([("clip", IQRClip()), ("scale", StandardScaler()),
-                     ("logreg", LogisticRegression(C=C, class_weight="balanced", max_iter=max_iter))])
+    return Pipeline(
+        [
+            ("clip", IQRClip()),
+            ("scale", StandardScaler()),
+            ("logreg", LogisticRegression(C=C, class_weight="balanced", max_iter=max_iter)),
+        ]
+    )
 
 
 def _ndim(X) -> int:
@@ -107,7 +112,7 @@ def split_groups(groups: np.ndarray, fraction: float, seed: int) -> np.ndarray:
     n_val = max(1, int(round(fraction * len(units))))
     if len(units) < 2:
         raise ProbeInputError("need at least 2 examples to hold some out for head selection")
-    val = set(rng.permutation(units)[:min(n_val, len(units) - 1)].tolist())
+    val = set(rng.permutation(units)[: min(n_val, len(units) - 1)].tolist())
     return np.asarray([g in val for g in groups])
 
 
@@ -129,8 +134,16 @@ class HeadEnsemble(ClassifierMixin, BaseEstimator):
     ``final_``: the classifier on their concatenated vectors.
     """
 
-    def __init__(self, k: int = 5, C: float = 1.0, max_iter: int = 2000, standardize: bool = False,
-                 validation_fraction: float = 0.2, random_state: int = 0, combine: str = "mean"):
+    def __init__(
+        self,
+        k: int = 5,
+        C: float = 1.0,
+        max_iter: int = 2000,
+        standardize: bool = False,
+        validation_fraction: float = 0.2,
+        random_state: int = 0,
+        combine: str = "mean",
+    ):
         self.k = k
         self.C = C
         self.max_iter = max_iter
@@ -161,8 +174,9 @@ class HeadEnsemble(ClassifierMixin, BaseEstimator):
                 return check_X_y(X, y, allow_nd=True, dtype=np.float32, estimator=self)
             return check_array(X, allow_nd=True, dtype=np.float32, estimator=self)
         if ndim > 2:
-            raise ProbeInputError(f"X must be [samples, layers, heads, width] or [samples, features] (one head), "
-                                  f"got shape {np.shape(X)}")
+            raise ProbeInputError(
+                f"X must be [samples, layers, heads, width] or [samples, features] (one head), got shape {np.shape(X)}"
+            )
         out = validate_data(self, X, y, reset=reset, dtype=np.float32)  # 1-D X: sklearn's "Expected 2D array"
         return (out[0][:, None, None, :], out[1]) if fit else out[:, None, None, :]
 
@@ -176,7 +190,7 @@ class HeadEnsemble(ClassifierMixin, BaseEstimator):
             raise ProbeInputError(f"Only binary classification is supported: y has {len(classes)} classes")
         return classes, (y == classes[1]).astype(int)
 
-    def fit(self, X, y, groups=None, X_val=None, y_val=None, progress: bool = False) -> "HeadEnsemble":
+    def fit(self, X, y, groups=None, X_val=None, y_val=None, progress: bool = False) -> HeadEnsemble:
         """Fit every head's probe on (X, y), rank by F1 on (X_val, y_val), keep the top k.
 
         Without X_val, a `validation_fraction` of `groups` (default: each row its own group) is
@@ -204,13 +218,19 @@ class HeadEnsemble(ClassifierMixin, BaseEstimator):
         parts = (("training", y), ("validation", y_val)) if n_layers * n_heads > 1 else (("training", y),)
         for part, labels in parts:
             if len(np.unique(labels)) < 2:
-                raise ProbeInputError(f"the {part} prefixes are all one class: use more examples (spread evidence depths)")
+                raise ProbeInputError(
+                    f"the {part} prefixes are all one class: use more examples (spread evidence depths)"
+                )
         if self.k < 1 or (self.k > n_layers * n_heads > 1):
             raise InternalsError(f"k={self.k} must be between 1 and the {n_layers * n_heads} heads")
         f1 = np.zeros((n_layers, n_heads))
         probes = {}
-        for layer, head in tqdm([(a, b) for a in range(n_layers) for b in range(n_heads)], desc="head probes",
-                                disable=not progress, unit="head"):
+        for layer, head in tqdm(
+            [(a, b) for a in range(n_layers) for b in range(n_heads)],
+            desc="head probes",
+            disable=not progress,
+            unit="head",
+        ):
             probe = self._probe().fit(X[:, layer, head], y)
             probes[layer, head] = probe
             f1[layer, head] = f1_score(y_val, probe.predict(X_val[:, layer, head]), zero_division=0)
@@ -223,7 +243,7 @@ class HeadEnsemble(ClassifierMixin, BaseEstimator):
         self.n_features_shape_ = tuple(X.shape[1:])
         return self._fit_final(X, y)
 
-    def fit_final(self, X, y) -> "HeadEnsemble":
+    def fit_final(self, X, y) -> HeadEnsemble:
         """(Re)fit the second stage for ``combine`` on training rows, keeping the chosen heads: the
         same head probes serve every combine (pipeline.train fits them once)."""
         self._check_combine()
@@ -232,11 +252,12 @@ class HeadEnsemble(ClassifierMixin, BaseEstimator):
         check_classification_targets(y)
         return self._fit_final(self._check_shape(X), (y == self.classes_[1]).astype(int))
 
-    def _fit_final(self, X: np.ndarray, y: np.ndarray) -> "HeadEnsemble":
+    def _fit_final(self, X: np.ndarray, y: np.ndarray) -> HeadEnsemble:
         """The second stage on 4-D float32 X and 0/1 y (None for ``combine="mean"``)."""
         self._check_combine()
-        self.final_ = final_classifier(self.C, self.max_iter).fit(self._stack(X), y) \
-            if self.combine == "logistic" else None
+        self.final_ = (
+            final_classifier(self.C, self.max_iter).fit(self._stack(X), y) if self.combine == "logistic" else None
+        )
         return self
 
     def _check_combine(self) -> None:
@@ -249,7 +270,9 @@ class HeadEnsemble(ClassifierMixin, BaseEstimator):
 
     def _check_shape(self, X: np.ndarray) -> np.ndarray:
         if tuple(X.shape[1:]) != tuple(self.n_features_shape_):
-            raise ProbeInputError(f"features of shape {X.shape[1:]} do not fit a probe trained on {self.n_features_shape_}")
+            raise ProbeInputError(
+                f"features of shape {X.shape[1:]} do not fit a probe trained on {self.n_features_shape_}"
+            )
         return X
 
     def _check(self, X) -> np.ndarray:
@@ -290,10 +313,18 @@ def save_probe(probe: HeadEnsemble, path: str | Path, lm, card: dict | None = No
     named = {f"L{l}.H{h}": est for est, (l, h) in zip(probe.estimators_, probe.heads_)}
     if getattr(probe, "final_", None) is not None:
         named["final"] = probe.final_
-    info = {"estimator": ESTIMATOR, "params": probe.get_params(), "feature_shape": list(probe.n_features_shape_),
-            "heads": [{"layer": int(l), "head": int(h), "validation_f1": round(float(probe.head_f1_[l, h]), 4)}
-                      for l, h in probe.heads_],
-            "head_f1": np.asarray(probe.head_f1_).round(6).tolist(), "model": lm.describe(), **(card or {})}
+    info = {
+        "estimator": ESTIMATOR,
+        "params": probe.get_params(),
+        "feature_shape": list(probe.n_features_shape_),
+        "heads": [
+            {"layer": int(l), "head": int(h), "validation_f1": round(float(probe.head_f1_[l, h]), 4)}
+            for l, h in probe.heads_
+        ],
+        "head_f1": np.asarray(probe.head_f1_).round(6).tolist(),
+        "model": lm.describe(),
+        **(card or {}),
+    }
     return save_dir(named, path, info)
 
 
@@ -303,8 +334,9 @@ def load_probe(path: str | Path, lm=None) -> tuple[HeadEnsemble, dict]:
 
     path = Path(path)
     if not (path / "card.json").exists():
-        raise InternalsError(f"{path} is not a saved cutoff probe (no card.json): "
-                             "train one with `internals cutoff train CONFIG`")
+        raise InternalsError(
+            f"{path} is not a saved cutoff probe (no card.json): train one with `internals cutoff train CONFIG`"
+        )
     loaded = load_dir(path, model=lm)
     card = loaded.card
     if card.get("estimator") != ESTIMATOR:
@@ -314,7 +346,9 @@ def load_probe(path: str | Path, lm=None) -> tuple[HeadEnsemble, dict]:
     probe.estimators_ = [loaded.estimators[f"L{l}.H{h}"] for l, h in probe.heads_]
     probe.head_f1_ = np.asarray(card["head_f1"])
     if all(hasattr(est.steps[-1][1] if isinstance(est, Pipeline) else est, "n_iter_") for est in probe.estimators_):
-        probe.n_iter_ = np.asarray([_n_iter(est) for est in probe.estimators_])  # not in the card: the regressions hold it
+        probe.n_iter_ = np.asarray(
+            [_n_iter(est) for est in probe.estimators_]
+        )  # not in the card: the regressions hold it
     probe.kind_ = card.get("kind")  # the feature kind it reads (infer.cutoff checks it)
     if probe.combine == "logistic":
         probe.final_ = loaded.estimators["final"]

@@ -44,8 +44,9 @@ class Layout:
 def _wrap(tokenizer, user: str) -> tuple[str, str]:
     """The chat-formatted text before and after the marker in `user` (plain text without a template)."""
     if getattr(tokenizer, "chat_template", None):
-        text = tokenizer.apply_chat_template([{"role": "user", "content": user}], tokenize=False,
-                                             add_generation_prompt=True)
+        text = tokenizer.apply_chat_template(
+            [{"role": "user", "content": user}], tokenize=False, add_generation_prompt=True
+        )
     else:
         text = user + "\n"
     before, _, after = text.partition(_MARK)
@@ -58,7 +59,9 @@ def _ids(tokenizer, text: str) -> list[int]:
 
 def layout(tokenizer, question: str) -> Layout:
     """The reading prompt's pieces for `question` (chat template when the tokenizer has one)."""
-    head, tail = _wrap(tokenizer, f"Question: {question}\n\nContext:\n{_MARK}\n\nQuestion: {question}\n{ANSWER_INSTRUCTION}")
+    head, tail = _wrap(
+        tokenizer, f"Question: {question}\n\nContext:\n{_MARK}\n\nQuestion: {question}\n{ANSWER_INSTRUCTION}"
+    )
     _, assess_tail = _wrap(tokenizer, f"Question: {question}\n\nContext:\n{_MARK}\n\n{ASSESS_QUESTION}")
     # Without a chat template, start the way the tokenizer starts a text (a BOS for most models).
     bos = [] if getattr(tokenizer, "chat_template", None) else list(tokenizer("", add_special_tokens=True)["input_ids"])
@@ -101,7 +104,11 @@ def branch(cache):
 def greedy(lm, cache, suffix: list[int], max_new_tokens: int = 16) -> str:
     """Greedy continuation after appending `suffix` to `cache`; stops at end of turn or a newline."""
     tok = lm.tokenizer
-    stops = {t for t in (tok.eos_token_id, getattr(tok, "convert_tokens_to_ids", lambda _: None)("<|im_end|>")) if t is not None}
+    stops = {
+        t
+        for t in (tok.eos_token_id, getattr(tok, "convert_tokens_to_ids", lambda _: None)("<|im_end|>"))
+        if t is not None
+    }
     out: list[int] = []
     logits = forward(lm, suffix, cache)
     for _ in range(max_new_tokens):

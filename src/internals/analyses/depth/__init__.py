@@ -7,12 +7,36 @@ Pre-LN vs LNS pre-training comparison.
 """
 
 from .corpus import Corpus, load_corpus
-from .lns import (apply_layernorm_scaling, build_model, has_layernorm_scaling, remove_layernorm_scaling,
-                  restore_layernorm_scaling, scaling_plan)
+from .lns import (
+    apply_layernorm_scaling,
+    build_model,
+    has_layernorm_scaling,
+    remove_layernorm_scaling,
+    restore_layernorm_scaling,
+    scaling_plan,
+)
 from .pretrain import PRESETS, PretrainConfig, PretrainResult, compare, pretrain, token_data
 from .trace import Ablation, DepthTrace, ablate, angular_distance, cosine, trace_depth
 
-__all__ = ["Ablation", "Corpus", "DepthTrace", "PRESETS", "PretrainConfig", "PretrainResult", "ablate",
-           "angular_distance", "apply_layernorm_scaling", "build_model", "compare", "cosine", "has_layernorm_scaling",
-           "load_corpus", "pretrain", "remove_layernorm_scaling", "restore_layernorm_scaling", "scaling_plan",
-           "token_data", "trace_depth"]
+__all__ = [
+    "Ablation",
+    "Corpus",
+    "DepthTrace",
+    "PRESETS",
+    "PretrainConfig",
+    "PretrainResult",
+    "ablate",
+    "angular_distance",
+    "apply_layernorm_scaling",
+    "build_model",
+    "compare",
+    "cosine",
+    "has_layernorm_scaling",
+    "load_corpus",
+    "pretrain",
+    "remove_layernorm_scaling",
+    "restore_layernorm_scaling",
+    "scaling_plan",
+    "token_data",
+    "trace_depth",
+]

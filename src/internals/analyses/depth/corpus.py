@@ -62,13 +62,20 @@ class Corpus:
 
     def describe(self) -> dict:
         """The manifest entry for this corpus."""
-        return {"sources": list(self.sources), "seed": self.seed, "validation_fraction": self.validation_fraction,
-                "n_train": len(self.train), "n_validation": len(self.validation), "fingerprint": self.fingerprint,
-                "stats": self.stats}
+        return {
+            "sources": list(self.sources),
+            "seed": self.seed,
+            "validation_fraction": self.validation_fraction,
+            "n_train": len(self.train),
+            "n_validation": len(self.validation),
+            "fingerprint": self.fingerprint,
+            "stats": self.stats,
+        }
 
 
-def load_corpus(sources: tuple[str, ...] = SOURCES, validation_fraction: float = 0.05, seed: int = 0,
-                detokenize_text: bool = True) -> Corpus:
+def load_corpus(
+    sources: tuple[str, ...] = SOURCES, validation_fraction: float = 0.05, seed: int = 0, detokenize_text: bool = True
+) -> Corpus:
     """Deduplicated passages of `sources` (dataset names of `internals.data`), split into
     train / validation by near-duplicate group (seeded hash; `validation_fraction` of groups)."""
     from ...data import load_dataset
@@ -155,7 +162,11 @@ def texts_for(data: str, n: int, n_heldout: int, seed: int = 0) -> tuple[list[st
         held = [s for s in lines if _unit(f"{seed}:{s}") < 0.1]
         rest = [s for s in lines if _unit(f"{seed}:{s}") >= 0.1]
         h = hashlib.sha256("\n".join(lines).encode()).hexdigest()[:16]
-        return rest[:n], held[:n_heldout], {"name": path.name, "source": str(path.resolve()), "fingerprint": h, "n_lines": len(lines)}
+        return (
+            rest[:n],
+            held[:n_heldout],
+            {"name": path.name, "source": str(path.resolve()), "fingerprint": h, "n_lines": len(lines)},
+        )
 
     def text(r) -> str:
         return r.context or r.question
@@ -168,6 +179,11 @@ def texts_for(data: str, n: int, n_heldout: int, seed: int = 0) -> tuple[list[st
             held = list(dict.fromkeys(text(r) for r in load_dataset(data, split="validation", seed=seed)))[:n_heldout]
         except InternalsError:  # an empty validation split: no ablation rather than no trace
             held = []
-    entry = {"name": train.name, "fingerprint": train.fingerprint, "source": train.source, "seed": seed,
-             "text": "context, else question; unique; train split (trace), validation split (ablation)"}
+    entry = {
+        "name": train.name,
+        "fingerprint": train.fingerprint,
+        "source": train.source,
+        "seed": seed,
+        "text": "context, else question; unique; train split (trace), validation split (ablation)",
+    }
     return prompts, held, entry

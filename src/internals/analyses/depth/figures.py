@@ -38,8 +38,15 @@ def _variance_figure(per_prompt: dict, overall: dict, rest: dict | None, ylabel:
         extra.append(("without first token", rest, DOT))
     for label, lines, style in extra:
         for i, (name, values) in enumerate(lines.items()):
-            fig.add_scatter(x=np.arange(len(values)), y=values, mode="lines", line=dict(color=OKABE_ITO[i], **style),
-                            name=f"{label} ({style['dash']})", legendgroup=label, showlegend=i == 0)
+            fig.add_scatter(
+                x=np.arange(len(values)),
+                y=values,
+                mode="lines",
+                line=dict(color=OKABE_ITO[i], **style),
+                name=f"{label} ({style['dash']})",
+                legendgroup=label,
+                showlegend=i == 0,
+            )
     return fig
 
 
@@ -48,23 +55,39 @@ def trace_figures(doc: dict) -> dict:
     from ...plots import bars, heatmap
 
     traces = {name: DepthTrace.from_dict(t) for name, t in doc["results"]["traces"].items()}
-    figs = {"depth_variance": _variance_figure(
-        {name: t.prompt_variance.T for name, t in traces.items()},
-        {name: t.variance for name, t in traces.items()},
-        {name: t.variance_rest for name, t in traces.items()}, "residual variance")}
+    figs = {
+        "depth_variance": _variance_figure(
+            {name: t.prompt_variance.T for name, t in traces.items()},
+            {name: t.variance for name, t in traces.items()},
+            {name: t.variance_rest for name, t in traces.items()},
+            "residual variance",
+        )
+    }
     for name, t in traces.items():
         m = t.angular_by_gap()  # [l, n]: transpose so n is the y axis, as in the paper
         ticks = [str(n) if n == 1 or n % 5 == 0 else "" for n in range(1, m.shape[0] + 1)]
         figs[f"depth_angular_{_slug(name)}"] = heatmap(
-            m.T, x_label="layer l", y_label="n (to layer l+n)", y_ticks=ticks, colorbar_title="angular distance",
-            title=name)
+            m.T,
+            x_label="layer l",
+            y_label="n (to layer l+n)",
+            y_ticks=ticks,
+            colorbar_title="angular distance",
+            title=name,
+        )
     for name, t in traces.items():
-        figs[f"depth_influence_{_slug(name)}"] = bars(t.influence, xlabel="block", ylabel="1 - cos(in, out)", title=name)
+        figs[f"depth_influence_{_slug(name)}"] = bars(
+            t.influence, xlabel="block", ylabel="1 - cos(in, out)", title=name
+        )
     ablation = doc["results"].get("ablation")
     if ablation:
         a = Ablation.from_dict(ablation)
-        figs["depth_ablation"] = bars(a.delta, labels=[str(b) for b in a.blocks], xlabel="skipped block",
-                                      ylabel="Δ next-token loss (nats)", title=a.model.get("name"))
+        figs["depth_ablation"] = bars(
+            a.delta,
+            labels=[str(b) for b in a.blocks],
+            xlabel="skipped block",
+            ylabel="Δ next-token loss (nats)",
+            title=a.model.get("name"),
+        )
     return figs
 
 
@@ -78,7 +101,10 @@ def pretrain_figures(doc: dict) -> dict:
     figs = {"depth_pretrain_ppl": curves(ppl, band=None, log_y=True, xlabel="step", ylabel="validation perplexity")}
     figs["depth_pretrain_variance"] = _variance_figure(
         {labels.get(n, n): np.asarray(r["prompt_variance"], dtype=float).T for n, r in runs.items()},
-        {labels.get(n, n): np.asarray(r["variance"], dtype=float) for n, r in runs.items()}, None, "residual variance")
+        {labels.get(n, n): np.asarray(r["variance"], dtype=float) for n, r in runs.items()},
+        None,
+        "residual variance",
+    )
     return figs
 
 

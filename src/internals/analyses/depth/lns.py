@@ -7,11 +7,28 @@ import copy
 
 import torch
 
-from ...capture.lns import (CONFIG_FLAG, LayerNormScaling, ScaledNorm, apply_layernorm_scaling, has_layernorm_scaling,
-                            remove_layernorm_scaling, restore_layernorm_scaling, scaling_plan)
+from ...capture.lns import (
+    CONFIG_FLAG,
+    LayerNormScaling,
+    ScaledNorm,
+    apply_layernorm_scaling,
+    has_layernorm_scaling,
+    remove_layernorm_scaling,
+    restore_layernorm_scaling,
+    scaling_plan,
+)
 
-__all__ = ["CONFIG_FLAG", "LayerNormScaling", "ScaledNorm", "apply_layernorm_scaling", "build_model",
-           "has_layernorm_scaling", "remove_layernorm_scaling", "restore_layernorm_scaling", "scaling_plan"]
+__all__ = [
+    "CONFIG_FLAG",
+    "LayerNormScaling",
+    "ScaledNorm",
+    "apply_layernorm_scaling",
+    "build_model",
+    "has_layernorm_scaling",
+    "remove_layernorm_scaling",
+    "restore_layernorm_scaling",
+    "scaling_plan",
+]
 
 
 def build_model(config, layernorm_scaling: bool = False, seed: int | None = 0) -> torch.nn.Module:

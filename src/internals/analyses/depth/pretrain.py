@@ -62,14 +62,41 @@ class PretrainConfig:
 
 PRESETS: dict[str, PretrainConfig] = {
     # seconds on a laptop core: for tests
-    "test": PretrainConfig(n_layers=12, d_model=32, n_heads=2, seq_len=32, batch_size=4, steps=12, eval_every=4,
-                           eval_sequences=4, variance_sequences=4),
+    "test": PretrainConfig(
+        n_layers=12,
+        d_model=32,
+        n_heads=2,
+        seq_len=32,
+        batch_size=4,
+        steps=12,
+        eval_every=4,
+        eval_sequences=4,
+        variance_sequences=4,
+    ),
     # the largest that fits ~15 min for both runs on 2 shared CPU cores
-    "cpu": PretrainConfig(n_layers=12, d_model=192, n_heads=6, seq_len=128, batch_size=8, steps=200, eval_every=25,
-                          eval_sequences=48, variance_sequences=48),
+    "cpu": PretrainConfig(
+        n_layers=12,
+        d_model=192,
+        n_heads=6,
+        seq_len=128,
+        batch_size=8,
+        steps=200,
+        eval_every=25,
+        eval_sequences=48,
+        variance_sequences=48,
+    ),
     # a few minutes on one H100 (bf16 autocast): ~40M parameters, 12 layers
-    "gpu": PretrainConfig(n_layers=12, d_model=384, n_heads=6, seq_len=256, batch_size=32, steps=1500, eval_every=100,
-                          eval_sequences=512, variance_sequences=256),
+    "gpu": PretrainConfig(
+        n_layers=12,
+        d_model=384,
+        n_heads=6,
+        seq_len=256,
+        batch_size=32,
+        steps=1500,
+        eval_every=100,
+        eval_sequences=512,
+        variance_sequences=256,
+    ),
 }
 
 
@@ -83,9 +110,15 @@ class TokenData:
     tokenizer: str
 
     def describe(self) -> dict:
-        return {"corpus": self.corpus, "tokenizer": self.tokenizer, "seq_len": int(self.train.shape[1]),
-                "train_sequences": int(self.train.shape[0]), "validation_sequences": int(self.validation.shape[0]),
-                "train_tokens": int(self.train.numel()), "validation_tokens": int(self.validation.numel())}
+        return {
+            "corpus": self.corpus,
+            "tokenizer": self.tokenizer,
+            "seq_len": int(self.train.shape[1]),
+            "train_sequences": int(self.train.shape[0]),
+            "validation_sequences": int(self.validation.shape[0]),
+            "train_tokens": int(self.train.numel()),
+            "validation_tokens": int(self.validation.numel()),
+        }
 
 
 def tokenize_documents(tokenizer, docs, batch: int = 512) -> torch.Tensor:
@@ -95,7 +128,7 @@ def tokenize_documents(tokenizer, docs, batch: int = 512) -> torch.Tensor:
         raise InternalsError("the tokenizer has no EOS token to separate documents")
     ids: list[int] = []
     for i in range(0, len(docs), batch):
-        for row in tokenizer(list(docs[i:i + batch]), add_special_tokens=False)["input_ids"]:
+        for row in tokenizer(list(docs[i : i + batch]), add_special_tokens=False)["input_ids"]:
             ids.extend(row)
             ids.append(eos)
     return torch.tensor(ids, dtype=torch.long)
@@ -105,7 +138,9 @@ def pack(stream: torch.Tensor, seq_len: int) -> torch.Tensor:
     """[tokens] -> [tokens // seq_len, seq_len] (the remainder is dropped)."""
     n = stream.numel() // seq_len
     if n == 0:
-        raise InternalsError(f"only {stream.numel()} tokens: fewer than one sequence of {seq_len}; use a shorter seq_len or more text")
+        raise InternalsError(
+            f"only {stream.numel()} tokens: fewer than one sequence of {seq_len}; use a shorter seq_len or more text"
+        )
     return stream[: n * seq_len].reshape(n, seq_len)
 
 
@@ -119,14 +154,18 @@ def token_data(corpus, tokenizer, seq_len: int, cache: Path | None = None) -> To
         if path.exists():
             streams = torch.load(path)
     if streams is None:
-        streams = {"train": tokenize_documents(tokenizer, corpus.train),
-                   "validation": tokenize_documents(tokenizer, corpus.validation)}
+        streams = {
+            "train": tokenize_documents(tokenizer, corpus.train),
+            "validation": tokenize_documents(tokenizer, corpus.validation),
+        }
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_suffix(".tmp")
             torch.save(streams, tmp)
             tmp.replace(path)
-    return TokenData(pack(streams["train"], seq_len), pack(streams["validation"], seq_len), corpus.describe(), Path(name).name)
+    return TokenData(
+        pack(streams["train"], seq_len), pack(streams["validation"], seq_len), corpus.describe(), Path(name).name
+    )
 
 
 def lr_factor(step: int, warmup_steps: int, total_steps: int, min_ratio: float) -> float:
@@ -144,11 +183,21 @@ def model_config(cfg: PretrainConfig, tokenizer):
 
     if cfg.d_model % cfg.n_heads:
         raise InternalsError(f"d_model {cfg.d_model} is not divisible by n_heads {cfg.n_heads}")
-    return LlamaConfig(vocab_size=len(tokenizer), hidden_size=cfg.d_model, intermediate_size=cfg.ffn,
-                       num_hidden_layers=cfg.n_layers, num_attention_heads=cfg.n_heads, num_key_value_heads=cfg.n_heads,
-                       max_position_embeddings=cfg.seq_len, initializer_range=cfg.init_std, rms_norm_eps=1e-6,
-                       tie_word_embeddings=True, bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
-                       pad_token_id=tokenizer.pad_token_id)
+    return LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=cfg.d_model,
+        intermediate_size=cfg.ffn,
+        num_hidden_layers=cfg.n_layers,
+        num_attention_heads=cfg.n_heads,
+        num_key_value_heads=cfg.n_heads,
+        max_position_embeddings=cfg.seq_len,
+        initializer_range=cfg.init_std,
+        rms_norm_eps=1e-6,
+        tie_word_embeddings=True,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
 
 
 @dataclass
@@ -196,11 +245,12 @@ def evaluate(model, sequences: torch.Tensor, batch_size: int, device: str) -> fl
     model.eval()
     total, count = 0.0, 0
     for i in range(0, sequences.shape[0], batch_size):
-        x = sequences[i:i + batch_size].to(device)
+        x = sequences[i : i + batch_size].to(device)
         with _autocast(device):
             logits = model(input_ids=x, use_cache=False).logits
-        nll = torch.nn.functional.cross_entropy(logits[:, :-1].float().reshape(-1, logits.shape[-1]), x[:, 1:].reshape(-1),
-                                                reduction="sum")
+        nll = torch.nn.functional.cross_entropy(
+            logits[:, :-1].float().reshape(-1, logits.shape[-1]), x[:, 1:].reshape(-1), reduction="sum"
+        )
         total += float(nll)
         count += x[:, 1:].numel()
     model.train()
@@ -208,11 +258,16 @@ def evaluate(model, sequences: torch.Tensor, batch_size: int, device: str) -> fl
 
 
 def _autocast(device: str):
-    return torch.autocast("cuda", dtype=torch.bfloat16) if device.startswith("cuda") else torch.autocast("cpu", enabled=False)
+    return (
+        torch.autocast("cuda", dtype=torch.bfloat16)
+        if device.startswith("cuda")
+        else torch.autocast("cpu", enabled=False)
+    )
 
 
-def pretrain(cfg: PretrainConfig, data: TokenData, tokenizer, *, progress: bool = False,
-             save_dir: Path | None = None) -> PretrainResult:
+def pretrain(
+    cfg: PretrainConfig, data: TokenData, tokenizer, *, progress: bool = False, save_dir: Path | None = None
+) -> PretrainResult:
     """Train one model from scratch on `data` and return its validation curve and end variance."""
     from ...models import wrap
     from .trace import trace_depth
@@ -222,7 +277,9 @@ def pretrain(cfg: PretrainConfig, data: TokenData, tokenizer, *, progress: bool 
     if cfg.steps < 1 or cfg.eval_every < 1:
         raise InternalsError("steps and eval_every must be >= 1")
     if data.train.shape[1] != cfg.seq_len:
-        raise InternalsError(f"the token data is packed at {data.train.shape[1]} tokens, the config asks for {cfg.seq_len}")
+        raise InternalsError(
+            f"the token data is packed at {data.train.shape[1]} tokens, the config asks for {cfg.seq_len}"
+        )
     device = pick_device(cfg.device)
     model = build_model(model_config(cfg, tokenizer), layernorm_scaling=cfg.norm == "lns", seed=cfg.seed).to(device)
     model.train()
@@ -282,13 +339,22 @@ def _batches(n_sequences: int, batch_size: int, steps: int, seed: int) -> list[t
     while len(out) < steps:
         if pos + batch_size > n_sequences:
             perm, pos = torch.randperm(n_sequences, generator=gen), 0
-        out.append(perm[pos:pos + batch_size])
+        out.append(perm[pos : pos + batch_size])
         pos += batch_size
     return out
 
 
-def compare(base: PretrainConfig, data: TokenData, tokenizer, norms=NORMS, *, progress: bool = False,
-            save_dir: Path | None = None) -> dict[str, PretrainResult]:
+def compare(
+    base: PretrainConfig,
+    data: TokenData,
+    tokenizer,
+    norms=NORMS,
+    *,
+    progress: bool = False,
+    save_dir: Path | None = None,
+) -> dict[str, PretrainResult]:
     """The same run with each norm in `norms` (same seed, init, batches and steps)."""
-    return {norm: pretrain(replace(base, norm=norm), data, tokenizer, progress=progress, save_dir=save_dir)
-            for norm in norms}
+    return {
+        norm: pretrain(replace(base, norm=norm), data, tokenizer, progress=progress, save_dir=save_dir)
+        for norm in norms
+    }

@@ -24,8 +24,14 @@ _DIGITS = 6
 def manifest(*, models: dict, data: dict, config: dict, seed: int | None) -> dict:
     from ...store import package_versions
 
-    return {"models": models, "data": data, "config": config, "seed": seed, "versions": package_versions(),
-            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    return {
+        "models": models,
+        "data": data,
+        "config": config,
+        "seed": seed,
+        "versions": package_versions(),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
 
 
 def _round(x):

@@ -24,10 +24,9 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ...capture import Moments, capture
+from ...capture import Moments, attach, capture, edits
 from ...capture.inputs import encode
 from ...errors import InternalsError
-from ...capture import attach, edits
 
 
 def cosine(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -103,8 +102,16 @@ class DepthTrace:
         return {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in asdict(self).items()}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "DepthTrace":
-        arrays = ("variance", "variance_pooled", "variance_rest", "prompt_variance", "angular", "angular_std", "influence")
+    def from_dict(cls, d: dict) -> DepthTrace:
+        arrays = (
+            "variance",
+            "variance_pooled",
+            "variance_rest",
+            "prompt_variance",
+            "angular",
+            "angular_std",
+            "influence",
+        )
         return cls(**{k: (np.asarray(v, dtype=float) if k in arrays else v) for k, v in d.items()})
 
 
@@ -156,12 +163,24 @@ class _Sums:
         rest = np.array([float(mo.var.mean()) if mo.count else np.nan for mo in self.rest])
         ang = self.ang_sum / self.n_prompts
         ang_std = np.sqrt(np.clip(self.ang_sq / self.n_prompts - ang**2, 0, None))
-        return DepthTrace(model, self.n_prompts, self.n_tokens, max_tokens, var, pooled, rest,
-                          np.concatenate(self.prompt_var), ang, ang_std, self.infl_sum / self.n_tokens)
+        return DepthTrace(
+            model,
+            self.n_prompts,
+            self.n_tokens,
+            max_tokens,
+            var,
+            pooled,
+            rest,
+            np.concatenate(self.prompt_var),
+            ang,
+            ang_std,
+            self.infl_sum / self.n_tokens,
+        )
 
 
-def trace_depth(lm, prompts, *, max_tokens: int | None = 64, batch_size: int = 16, chunk_size: int = 64,
-                progress: bool = False) -> DepthTrace:
+def trace_depth(
+    lm, prompts, *, max_tokens: int | None = 64, batch_size: int = 16, chunk_size: int = 64, progress: bool = False
+) -> DepthTrace:
     """Variance per layer (with per-prompt spread), last-token angular distances and block
     influence of `lm` over `prompts` (strings or token-id lists), truncated to `max_tokens`.
 
@@ -177,7 +196,7 @@ def trace_depth(lm, prompts, *, max_tokens: int | None = 64, batch_size: int = 1
     sums = _Sums(n_layers + 1)
     bar = tqdm(total=len(prompts), desc=f"trace {lm.name}", unit="prompt", disable=not progress)
     for start in range(0, len(prompts), chunk_size):
-        chunk = list(prompts[start:start + chunk_size])
+        chunk = list(prompts[start : start + chunk_size])
         acts = capture(lm, chunk, sites, reduce="none", batch_size=batch_size, max_tokens=max_tokens)
         states = [acts["resid_pre.0"]] + [acts[f"resid_post.{l}"] for l in range(n_layers)]
         sums.add(states, acts.mask)
@@ -213,7 +232,7 @@ class Ablation:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Ablation":
+    def from_dict(cls, d: dict) -> Ablation:
         d = {k: v for k, v in d.items() if k != "delta"}
         return cls(**{**d, "loss": np.asarray(d["loss"], dtype=float)})
 
@@ -235,14 +254,17 @@ def next_token_loss(lm, batches: list) -> tuple[float, int]:
     return total / count, count
 
 
-def ablate(lm, texts, *, max_tokens: int | None = 128, batch_size: int = 8, blocks=None,
-           progress: bool = False) -> Ablation:
+def ablate(
+    lm, texts, *, max_tokens: int | None = 128, batch_size: int = 8, blocks=None, progress: bool = False
+) -> Ablation:
     """Next-token loss of `lm` on `texts` intact and with each block in `blocks` (default all)
     skipped in turn, so that block l's input goes straight to block l+1."""
     if len(texts) == 0:
         raise InternalsError("no texts for the ablation: give held-out documents")
-    batches = [encode(lm.tokenizer, list(texts[i:i + batch_size]), "all", max_tokens)
-               for i in range(0, len(texts), batch_size)]
+    batches = [
+        encode(lm.tokenizer, list(texts[i : i + batch_size]), "all", max_tokens)
+        for i in range(0, len(texts), batch_size)
+    ]
     blocks = list(range(lm.n_layers)) if blocks is None else list(blocks)
     baseline, n_tokens = next_token_loss(lm, batches)
     losses = []

@@ -20,7 +20,24 @@ from .pipeline import ProbeConfig, evaluate_probe, predict, train
 from .steer import Detector, factcheckmate_answers, steering, steering_vector
 from .sweep import Split, evaluate, split_indices, sweep
 
-__all__ = ["Detector", "Features", "GenerationSettings", "Labels", "ProbeConfig", "Split", "evaluate",
-           "evaluate_probe", "factcheckmate_answers", "greedy_answers", "label_dataset",
-           "pooled_features", "predict", "setting_span", "split_indices", "steering",
-           "steering_vector", "sweep", "train"]
+__all__ = [
+    "Detector",
+    "Features",
+    "GenerationSettings",
+    "Labels",
+    "ProbeConfig",
+    "Split",
+    "evaluate",
+    "evaluate_probe",
+    "factcheckmate_answers",
+    "greedy_answers",
+    "label_dataset",
+    "pooled_features",
+    "predict",
+    "setting_span",
+    "split_indices",
+    "steering",
+    "steering_vector",
+    "sweep",
+    "train",
+]

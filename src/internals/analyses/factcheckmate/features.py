@@ -19,8 +19,8 @@ by the capture's config hash (model fingerprint, exact prompts, span), resumable
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 
@@ -71,12 +71,23 @@ class Features:
 
     def layer(self, layer: int) -> np.ndarray:
         if layer not in self.layers:
-            raise InternalsError(f"layer {layer} was not captured: these features have layers {self.layers[0]}-{self.layers[-1]}")
+            raise InternalsError(
+                f"layer {layer} was not captured: these features have layers {self.layers[0]}-{self.layers[-1]}"
+            )
         return np.asarray(self.store[f"resid_post.{layer}"], dtype=np.float32)
 
 
-def pooled_features(lm, prompts: Sequence[Prompt], setting: str = "I", answers: Sequence[str] | None = None,
-                    layers: str = "*", *, batch_size: int = 16, progress: bool = True, out=None) -> Features:
+def pooled_features(
+    lm,
+    prompts: Sequence[Prompt],
+    setting: str = "I",
+    answers: Sequence[str] | None = None,
+    layers: str = "*",
+    *,
+    batch_size: int = 16,
+    progress: bool = True,
+    out=None,
+) -> Features:
     """Mean-pooled `resid_post` states at `layers` ("*", "16", "10-20", "4,16") for every prompt.
 
     prompts: rendered prompts (strings or token ids, e.g. from `internals.prompts.render`);
@@ -88,7 +99,16 @@ def pooled_features(lm, prompts: Sequence[Prompt], setting: str = "I", answers: 
     span, _ = setting_span(setting)
     sites = resolve_sites(lm, f"resid_post.{layers}")
     data = setting_prompts(prompts, setting, answers)
-    store = capture_to_store(lm, data, sites, "mean", out or cache_dir("factcheckmate", "features"),
-                             template="raw", span=span, batch_size=batch_size, shard_rows=16 * batch_size,
-                             progress=progress)
+    store = capture_to_store(
+        lm,
+        data,
+        sites,
+        "mean",
+        out or cache_dir("factcheckmate", "features"),
+        template="raw",
+        span=span,
+        batch_size=batch_size,
+        shard_rows=16 * batch_size,
+        progress=progress,
+    )
     return Features(store, [s.layer for s in sites], setting.strip().upper())

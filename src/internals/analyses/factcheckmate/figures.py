@@ -26,12 +26,22 @@ def sweep_figure(sweep: dict | str | Path, part: str = "test", title: str | None
         for metric, label in (("balanced_accuracy", "bal. acc."), ("auroc", "AUROC")):
             values = np.array([np.nan if v is None else v for v in r[part][metric]], dtype=float)
             series[f"{_NAMES.get(head, head)} {label}"] = values
-    return layer_lines(series, band=None, layers=layers, xlabel="layer (resid_post)",
-                       ylabel=f"{part} score", title=title, width="double")
+    return layer_lines(
+        series,
+        band=None,
+        layers=layers,
+        xlabel="layer (resid_post)",
+        ylabel=f"{part} score",
+        title=title,
+        width="double",
+    )
 
 
-_EVIDENCE = (("test", "probe"), ("label_shuffle_control", "label-shuffle control"),
-             ("random_model_control", "random-model control"))
+_EVIDENCE = (
+    ("test", "probe"),
+    ("label_shuffle_control", "label-shuffle control"),
+    ("random_model_control", "random-model control"),
+)
 
 
 def evidence_figure(card: dict | str | Path, title: str | None = None):
@@ -56,12 +66,22 @@ def evidence_figure(card: dict | str | Path, title: str | None = None):
             continue
         metrics = ("balanced_accuracy", "auroc")
         values = [ev[key][m]["value"] for m in metrics]
-        fig.add_bar(name=label, x=["balanced accuracy", "AUROC"], y=values,
-                    error_y=dict(type="data", symmetric=False,
-                                 array=[ev[key][m]["high"] - v for m, v in zip(metrics, values)],
-                                 arrayminus=[v - ev[key][m]["low"] for m, v in zip(metrics, values)]))
+        fig.add_bar(
+            name=label,
+            x=["balanced accuracy", "AUROC"],
+            y=values,
+            error_y=dict(
+                type="data",
+                symmetric=False,
+                array=[ev[key][m]["high"] - v for m, v in zip(metrics, values)],
+                arrayminus=[v - ev[key][m]["low"] for m, v in zip(metrics, values)],
+            ),
+        )
     fig.add_hline(y=0.5, line_dash="dot", annotation_text="majority baseline", annotation_position="bottom right")
     n = ev["test"]["n"]
-    fig.update_layout(barmode="group", title=title or f"probe evidence (test n={n}, 95% bootstrap intervals)",
-                      yaxis=dict(range=[0, 1], title="score"))
+    fig.update_layout(
+        barmode="group",
+        title=title or f"probe evidence (test n={n}, 95% bootstrap intervals)",
+        yaxis=dict(range=[0, 1], title="score"),
+    )
     return paper_layout(fig, "single")

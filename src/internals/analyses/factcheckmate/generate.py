@@ -14,19 +14,18 @@ reads the states generation computes anyway, at no extra forward (see `steer.fac
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Sequence
 
 import torch
 from tqdm.auto import tqdm
 
+from ...answers import STOP, cut_answer
 from ...capture.backends.hooks import Trace
 from ...capture.capture import resolve_sites
 from ...capture.inputs import Prompt, split_prompt
 from ...capture.reducers import TokenMask, reduce_mean
 from ...errors import InternalsError
-
-from ...answers import STOP, cut_answer
 
 
 @dataclass(frozen=True)
@@ -40,8 +39,12 @@ class GenerationSettings:
 
     def identity(self) -> dict:
         """What determines the answers (recorded in label manifests)."""
-        return {"decoding": "greedy", "max_new_tokens": self.max_new_tokens, "stop": list(self.stop),
-                "stop_at_eos": True}
+        return {
+            "decoding": "greedy",
+            "max_new_tokens": self.max_new_tokens,
+            "stop": list(self.stop),
+            "stop_at_eos": True,
+        }
 
     def to_dict(self) -> dict:
         return asdict(self) | {"stop": list(self.stop)}
@@ -59,8 +62,15 @@ class Generation:
     pooled: dict[str, torch.Tensor]
 
 
-def greedy_answers(lm, prompts: Sequence[Prompt], settings: GenerationSettings = GenerationSettings(), *,
-                   pool_sites=None, progress: bool = False, desc: str = "generate") -> Generation:
+def greedy_answers(
+    lm,
+    prompts: Sequence[Prompt],
+    settings: GenerationSettings = GenerationSettings(),
+    *,
+    pool_sites=None,
+    progress: bool = False,
+    desc: str = "generate",
+) -> Generation:
     """Greedy answers of `lm` to `prompts` (strings, encoded as `capture` encodes them, or token ids).
 
     pool_sites: site specs (e.g. "resid_post.16") to mean-pool over each prompt's tokens during
@@ -84,7 +94,7 @@ def greedy_answers(lm, prompts: Sequence[Prompt], settings: GenerationSettings =
     parts: dict[str, list[tuple[list[int], torch.Tensor]]] = {s.name: [] for s in sites}
     starts = range(0, len(order), settings.batch_size)
     for start in tqdm(starts, desc=desc, unit="batch", disable=not progress):
-        chunk = order[start:start + settings.batch_size]
+        chunk = order[start : start + settings.batch_size]
         generated, means = _batch(lm, [ids[i] for i in chunk], settings, sites)
         for i, g in zip(chunk, generated):
             out_ids[i] = g
@@ -118,7 +128,7 @@ def _batch(lm, rows: list[list[int]], settings: GenerationSettings, sites) -> tu
     counts = torch.tensor([len(r) for r in rows], dtype=torch.float32)
 
     def add(name, mean, n):  # accumulate token sums: prefix (batch 1) and suffixes (batch b)
-        total = (mean.float().cpu() * n)
+        total = mean.float().cpu() * n
         sums[name] = total if sums[name] is None else sums[name] + total
 
     cache = None
@@ -135,16 +145,22 @@ def _batch(lm, rows: list[list[int]], settings: GenerationSettings, sites) -> tu
         mask = torch.zeros((b, shared + width), dtype=torch.long)
         mask[:, :shared] = 1
         for i, s in enumerate(suffix):
-            input_ids[i, width - len(s):] = torch.tensor(s)
-            mask[i, shared + width - len(s):] = 1
+            input_ids[i, width - len(s) :] = torch.tensor(s)
+            mask[i, shared + width - len(s) :] = 1
         positions = (mask.cumsum(-1) - 1).clamp(min=0)[:, shared:]
         span = mask[:, shared:].bool()
         lengths = span.sum(1, keepdim=True).float()
         input_ids, mask, positions, span = (t.to(device) for t in (input_ids, mask, positions, span))
         tokens = TokenMask(span)
         with Trace(model, sites, lambda s, x: add(s.name, reduce_mean(x, tokens), lengths)):
-            out = model(input_ids=input_ids, attention_mask=mask, position_ids=positions,
-                        cache=cache, use_cache=True, logits_to_keep=1)
+            out = model(
+                input_ids=input_ids,
+                attention_mask=mask,
+                position_ids=positions,
+                cache=cache,
+                use_cache=True,
+                logits_to_keep=1,
+            )
         generated = _decode(model, tok, out, mask, positions[:, -1], settings)
     means = {name: total / counts[:, None] for name, total in sums.items()}
     return generated, means
@@ -175,7 +191,12 @@ def _decode(model, tok, out, mask, last_pos, settings: GenerationSettings) -> li
             active = [active[j] for j in keep]
         mask = torch.cat([mask, torch.ones((len(active), 1), dtype=mask.dtype, device=mask.device)], dim=1)
         last_pos = last_pos + 1
-        out = model(input_ids=next_tok[:, None], attention_mask=mask, position_ids=last_pos[:, None],
-                    cache=cache, use_cache=True)
+        out = model(
+            input_ids=next_tok[:, None],
+            attention_mask=mask,
+            position_ids=last_pos[:, None],
+            cache=cache,
+            use_cache=True,
+        )
         next_tok = out.logits[:, -1].argmax(-1)
     return generated

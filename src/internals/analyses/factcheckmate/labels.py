@@ -19,7 +19,6 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -34,7 +33,7 @@ MATCHING = "substring"  # internals.answers: FactCheckmate's public rule (RULE a
 
 
 def resolve_template(template: str, tokenizer) -> str:
-    """"auto" -> "chat" when the tokenizer has a chat template, else "raw"; others unchanged."""
+    """ "auto" -> "chat" when the tokenizer has a chat template, else "raw"; others unchanged."""
     if template == "auto":
         return "chat" if getattr(tokenizer, "chat_template", None) else "raw"
     return template
@@ -61,8 +60,15 @@ class Labels:
         return float(self.y.mean()) if len(self.y) else float("nan")
 
 
-def label_dataset(lm, dataset, template: str = "auto", settings: GenerationSettings = GenerationSettings(), *,
-                  progress: bool = True, chunk: int = 256) -> Labels:
+def label_dataset(
+    lm,
+    dataset,
+    template: str = "auto",
+    settings: GenerationSettings = GenerationSettings(),
+    *,
+    progress: bool = True,
+    chunk: int = 256,
+) -> Labels:
     """Answer every record of `dataset` greedily and label it (reusing cached answers).
 
     template: "auto" (the model's chat template when it has one, else raw), "chat", "raw" or a
@@ -77,13 +83,19 @@ def label_dataset(lm, dataset, template: str = "auto", settings: GenerationSetti
     shas = [prompts_sha256([p])[:16] for p in prompts]
     todo = [i for i, r in enumerate(dataset) if rows.get(r.id, {}).get("prompt") != shas[i]]
     for start in range(0, len(todo), chunk):
-        part = todo[start:start + chunk]
-        gen = greedy_answers(lm, [prompts[i] for i in part], settings, progress=progress,
-                             desc=f"answers {start + len(part)}/{len(todo)}")
+        part = todo[start : start + chunk]
+        gen = greedy_answers(
+            lm, [prompts[i] for i in part], settings, progress=progress, desc=f"answers {start + len(part)}/{len(todo)}"
+        )
         lines = []
         for k, i in enumerate(part):
-            row = {"id": dataset[i].id, "prompt": shas[i], "answer": gen.text[k], "raw": gen.raw[k],
-                   "n_tokens": gen.n_tokens[k]}
+            row = {
+                "id": dataset[i].id,
+                "prompt": shas[i],
+                "answer": gen.text[k],
+                "raw": gen.raw[k],
+                "n_tokens": gen.n_tokens[k],
+            }
             rows[row["id"]] = row
             lines.append(json.dumps(row, ensure_ascii=False))
         with open(root / "answers.jsonl", "a", encoding="utf-8") as f:
@@ -97,9 +109,15 @@ def label_dataset(lm, dataset, template: str = "auto", settings: GenerationSetti
 
 def label_cache(lm, dataset_name: str, template: str, settings: GenerationSettings) -> Path:
     """The cache dir of one (model, dataset, template, generation settings)."""
-    identity = {"model": lm.fingerprint, "dataset": dataset_name, "template": template,
-                "chat_template": hashlib.sha256(str(getattr(lm.tokenizer, "chat_template", "")).encode()).hexdigest()[:16]
-                if template == "chat" else None, "generation": settings.identity()}
+    identity = {
+        "model": lm.fingerprint,
+        "dataset": dataset_name,
+        "template": template,
+        "chat_template": hashlib.sha256(str(getattr(lm.tokenizer, "chat_template", "")).encode()).hexdigest()[:16]
+        if template == "chat"
+        else None,
+        "generation": settings.identity(),
+    }
     key = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
     root = cache_dir("factcheckmate", "labels", key)
     (root / "identity.json").write_text(json.dumps(identity, indent=2) + "\n")
@@ -109,11 +127,22 @@ def label_cache(lm, dataset_name: str, template: str, settings: GenerationSettin
 def _manifest(lm, dataset, template: str, settings: GenerationSettings, root: Path) -> dict:
     from ...store import package_versions
 
-    return {"model": lm.describe(), "dataset": {"name": dataset.name, "split": dataset.split, "n": len(dataset),
-                                                "fingerprint": dataset.fingerprint, "source": dataset.source},
-            "template": template, "generation": settings.identity(), "rule": RULE,
-            "answers": describe("paper", MATCHING), "cache": str(root),
-            "versions": package_versions()}
+    return {
+        "model": lm.describe(),
+        "dataset": {
+            "name": dataset.name,
+            "split": dataset.split,
+            "n": len(dataset),
+            "fingerprint": dataset.fingerprint,
+            "source": dataset.source,
+        },
+        "template": template,
+        "generation": settings.identity(),
+        "rule": RULE,
+        "answers": describe("paper", MATCHING),
+        "cache": str(root),
+        "versions": package_versions(),
+    }
 
 
 def _read_rows(path: Path) -> dict[str, dict]:
@@ -136,5 +165,7 @@ def check_both_classes(labels: Labels, what: str) -> None:
     n_pos = int(labels.y.sum())
     if n_pos == 0 or n_pos == len(labels.y):
         kind = "hallucinated" if n_pos else "factual"
-        raise InternalsError(f"{what}: every one of {len(labels.y)} answers is {kind}; a probe needs both "
-                             "classes: use more questions or another dataset")
+        raise InternalsError(
+            f"{what}: every one of {len(labels.y)} answers is {kind}; a probe needs both "
+            "classes: use more questions or another dataset"
+        )

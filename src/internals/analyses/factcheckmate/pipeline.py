@@ -30,8 +30,22 @@ import numpy as np
 from ...errors import InternalsError
 from .generate import GenerationSettings
 
-_ONE_OF = {"name", "model", "dataset", "limit", "seed", "template", "layer", "setting", "heads", "out",
-           "max_new_tokens", "batch_size", "capture_batch_size", "controls"}
+_ONE_OF = {
+    "name",
+    "model",
+    "dataset",
+    "limit",
+    "seed",
+    "template",
+    "layer",
+    "setting",
+    "heads",
+    "out",
+    "max_new_tokens",
+    "batch_size",
+    "capture_batch_size",
+    "controls",
+}
 CONTROLS = ("shuffle", "random_model")
 
 
@@ -57,7 +71,7 @@ class ProbeConfig:
     controls: list[str] = field(default_factory=lambda: ["shuffle"])
 
     @classmethod
-    def from_toml(cls, path: str | Path) -> "ProbeConfig":
+    def from_toml(cls, path: str | Path) -> ProbeConfig:
         path = Path(path)
         if not path.is_file():
             raise InternalsError(f"config {path} does not exist: give a TOML file such as probes/qa_wikidata.toml")
@@ -68,7 +82,9 @@ class ProbeConfig:
         table = doc.get("probe", doc)
         unknown = sorted(set(table) - _ONE_OF)
         if unknown:
-            raise InternalsError(f"config {path}: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(_ONE_OF))}")
+            raise InternalsError(
+                f"config {path}: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(_ONE_OF))}"
+            )
         table.setdefault("name", path.stem)
         if table.get("model") in ("default", ""):
             table["model"] = None
@@ -84,7 +100,7 @@ class ProbeConfig:
         if not self.heads or any(h not in HEADS for h in self.heads):
             raise InternalsError(f"heads {self.heads!r}: use a list of {', '.join(HEADS)}")
         if not (self.layer == "sweep" or (isinstance(self.layer, int) and self.layer >= 0)):
-            raise InternalsError(f"layer {self.layer!r}: use \"sweep\" or a layer number")
+            raise InternalsError(f'layer {self.layer!r}: use "sweep" or a layer number')
         bad = [c for c in self.controls if c not in CONTROLS]
         if bad:
             raise InternalsError(f"unknown control {bad[0]!r}: use any of {', '.join(CONTROLS)}")
@@ -96,7 +112,9 @@ class ProbeConfig:
     def digest(self) -> str:
         """Hash of what determines the probe (not where it goes)."""
         # controls evaluate a probe, they do not change it: left out (earlier cards keep their digest)
-        ident = {k: v for k, v in asdict(self).items() if k not in ("out", "batch_size", "capture_batch_size", "controls")}
+        ident = {
+            k: v for k, v in asdict(self).items() if k not in ("out", "batch_size", "capture_batch_size", "controls")
+        }
         return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -113,8 +131,17 @@ class Prepared:
     prompts: list
 
 
-def prepare(lm, dataset, template: str, setting: str, generation: GenerationSettings, layers: str = "*",
-            seed: int = 0, capture_batch_size: int = 16, progress: bool = True) -> Prepared:
+def prepare(
+    lm,
+    dataset,
+    template: str,
+    setting: str,
+    generation: GenerationSettings,
+    layers: str = "*",
+    seed: int = 0,
+    capture_batch_size: int = 16,
+    progress: bool = True,
+) -> Prepared:
     """Labels (cached), pooled features of `layers` (cached) and the split of `dataset`."""
     from ...prompts import render
     from .features import pooled_features
@@ -124,8 +151,9 @@ def prepare(lm, dataset, template: str, setting: str, generation: GenerationSett
     template = resolve_template(template, lm.tokenizer)
     labels = label_dataset(lm, dataset, template, generation, progress=progress)
     prompts = render(dataset, template, lm.tokenizer)
-    feats = pooled_features(lm, prompts, setting, labels.answers, layers, batch_size=capture_batch_size,
-                            progress=progress)
+    feats = pooled_features(
+        lm, prompts, setting, labels.answers, layers, batch_size=capture_batch_size, progress=progress
+    )
     return Prepared(lm, dataset, template, labels, feats, split_indices(dataset, seed), prompts)
 
 
@@ -145,8 +173,17 @@ def train(config: ProbeConfig, *, force: bool = False, progress: bool = True, lm
     lm = lm or load_model(config.model)
     dataset = load_dataset(config.dataset, limit=config.limit, seed=config.seed)
     layers = "*" if config.layer == "sweep" else str(config.layer)
-    prep = prepare(lm, dataset, config.template, config.setting, config.generation, layers, config.seed,
-                   config.capture_batch_size, progress)
+    prep = prepare(
+        lm,
+        dataset,
+        config.template,
+        config.setting,
+        config.generation,
+        layers,
+        config.seed,
+        config.capture_batch_size,
+        progress,
+    )
     check_both_classes(prep.labels, f"{config.dataset} ({len(dataset)} questions)")
     result = sweep(prep.features, prep.labels.y, prep.split, config.heads, config.seed, progress)
     head = config.heads[0]
@@ -182,28 +219,50 @@ def probe_evidence(config: ProbeConfig, prep: Prepared, estimator, layer: int, p
         from .features import pooled_features
 
         twin = random_twin(prep.lm, config.seed)
-        Xt = pooled_features(twin, prep.prompts, config.setting, prep.labels.answers, str(layer),
-                             batch_size=config.capture_batch_size, progress=progress).layer(layer)
+        Xt = pooled_features(
+            twin,
+            prep.prompts,
+            config.setting,
+            prep.labels.answers,
+            str(layer),
+            batch_size=config.capture_batch_size,
+            progress=progress,
+        ).layer(layer)
         est = fit_head(head, Xt, y, split, config.seed)
         controls["random_model_control"] = control_metrics(est, Xt[split.test], y[split.test], config.seed)
-    return evidence(estimator, refit, y[split.train], X[split.test], y[split.test], seed=config.seed,
-                    controls=controls)
+    return evidence(estimator, refit, y[split.train], X[split.test], y[split.test], seed=config.seed, controls=controls)
 
 
 def probe_card(config: ProbeConfig, prep: Prepared, result, layer: int) -> dict:
     """The JSON card saved beside the weights."""
     head = config.heads[0]
     return {
-        "kind": "factcheckmate", "model": prep.lm.describe(), "site": f"resid_post.{layer}", "layer": layer,
-        "setting": config.setting, "head": head, "template": prep.template,
-        "generation": config.generation.identity(), "threshold": 0.5, "positive_class": "hallucination (1)",
-        "data": {"name": prep.dataset.name, "n": len(prep.dataset), "limit": config.limit, "seed": config.seed,
-                 "fingerprint": prep.dataset.fingerprint, "splits": prep.split.sizes(),
-                 "hallucination_rate": prep.labels.hallucination_rate,
-                 "labels_cache": prep.labels.manifest.get("cache"), "features_store": prep.features.store_path},
+        "kind": "factcheckmate",
+        "model": prep.lm.describe(),
+        "site": f"resid_post.{layer}",
+        "layer": layer,
+        "setting": config.setting,
+        "head": head,
+        "template": prep.template,
+        "generation": config.generation.identity(),
+        "threshold": 0.5,
+        "positive_class": "hallucination (1)",
+        "data": {
+            "name": prep.dataset.name,
+            "n": len(prep.dataset),
+            "limit": config.limit,
+            "seed": config.seed,
+            "fingerprint": prep.dataset.fingerprint,
+            "splits": prep.split.sizes(),
+            "hallucination_rate": prep.labels.hallucination_rate,
+            "labels_cache": prep.labels.manifest.get("cache"),
+            "features_store": prep.features.store_path,
+        },
         "layer_choice": "sweep: best validation balanced accuracy" if config.layer == "sweep" else "fixed",
         "metrics": {h: _clean(r["best"]) | {"layer": r["best_layer"]} for h, r in result.results.items()},
-        "seed": config.seed, "config": asdict(config), "config_digest": config.digest(),
+        "seed": config.seed,
+        "config": asdict(config),
+        "config_digest": config.digest(),
     }
 
 
@@ -218,8 +277,17 @@ def _clean(obj):
     return obj
 
 
-def evaluate_probe(probe_dir: str | Path, data: str, split: str = "test", limit: int | None = None, seed: int = 0,
-                   *, lm=None, progress: bool = True, fields: dict | None = None) -> dict:
+def evaluate_probe(
+    probe_dir: str | Path,
+    data: str,
+    split: str = "test",
+    limit: int | None = None,
+    seed: int = 0,
+    *,
+    lm=None,
+    progress: bool = True,
+    fields: dict | None = None,
+) -> dict:
     """Metrics of a saved probe on a dataset split (labels and features computed or reused)."""
     from ...data import load_dataset
     from ...heads import load_probe
@@ -231,25 +299,36 @@ def evaluate_probe(probe_dir: str | Path, data: str, split: str = "test", limit:
     lm = lm or load_model(model_of(card))
     probe = load_probe(probe_dir, model=lm)
     dataset = load_dataset(data, split=split, limit=limit, seed=seed, fields=fields)
-    gen = GenerationSettings(max_new_tokens=card["generation"]["max_new_tokens"], stop=tuple(card["generation"]["stop"]))
+    gen = GenerationSettings(
+        max_new_tokens=card["generation"]["max_new_tokens"], stop=tuple(card["generation"]["stop"])
+    )
     prep = prepare(lm, dataset, card["template"], card["setting"], gen, str(card["layer"]), seed, progress=progress)
     X, y = prep.features.layer(card["layer"]), prep.labels.y
     metrics = evaluate(probe.estimator, X, y)
-    out = _clean(metrics) | {"probe": str(probe_dir), "data": data, "split": split, "layer": card["layer"],
-                             "setting": card["setting"]}
+    out = _clean(metrics) | {
+        "probe": str(probe_dir),
+        "data": data,
+        "split": split,
+        "layer": card["layer"],
+        "setting": card["setting"],
+    }
     if len(np.unique(y)) == 2:  # intervals and operating points on the evaluated rows
         p = positive_scores(probe.estimator, X)
-        out["evidence"] = {**metric_intervals(y, p, seed=seed), "recall_at_fpr": recall_at_fpr(y, p),
-                           "majority_baseline": MAJORITY, "card": card.get("evidence")}
+        out["evidence"] = {
+            **metric_intervals(y, p, seed=seed),
+            "recall_at_fpr": recall_at_fpr(y, p),
+            "majority_baseline": MAJORITY,
+            "card": card.get("evidence"),
+        }
     return out
 
 
 def predict(probe_dir: str | Path, questions: list[str], *, lm=None) -> list[float]:
     """P(the model hallucinates) for each question, before it answers (I+O answers it first)."""
+    from ...capture import capture
     from ...heads import load_probe
     from ...models import load_model
     from ...prompts import render
-    from ...capture import capture
     from .features import setting_prompts, setting_span
     from .generate import greedy_answers
 
@@ -280,7 +359,9 @@ def model_of(card: dict) -> str | None:
 def _card(probe_dir) -> dict:
     path = Path(probe_dir) / "card.json"
     if not path.is_file():
-        raise InternalsError(f"{probe_dir} is not a probe directory (no card.json): train one with `internals probe train CONFIG`")
+        raise InternalsError(
+            f"{probe_dir} is not a probe directory (no card.json): train one with `internals probe train CONFIG`"
+        )
     card = json.loads(path.read_text()).get("card", {})
     if card.get("kind") != "factcheckmate":
         raise InternalsError(f"{probe_dir} is not a FactCheckmate probe (kind {card.get('kind')!r})")

@@ -21,9 +21,9 @@ repository does not contain). What we build, following METHODS.md section 1:
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterator, Sequence
 
 import numpy as np
 import torch
@@ -83,16 +83,25 @@ class Mitigated:
     flagged: np.ndarray
 
 
-def factcheckmate_answers(lm, prompts: Sequence[Prompt], detector: Detector, vector, alpha: float,
-                          settings: GenerationSettings = GenerationSettings(), *, steer_layer: int | None = None,
-                          progress: bool = False) -> Mitigated:
+def factcheckmate_answers(
+    lm,
+    prompts: Sequence[Prompt],
+    detector: Detector,
+    vector,
+    alpha: float,
+    settings: GenerationSettings = GenerationSettings(),
+    *,
+    steer_layer: int | None = None,
+    progress: bool = False,
+) -> Mitigated:
     """Detect in the generation's own forward; regenerate the flagged prompts with steering.
 
     `vector` must be the steering vector of the block steered: `steer_layer`, or the probed layer
     when it is None.
     """
-    first: Generation = greedy_answers(lm, prompts, settings, pool_sites=detector.site, progress=progress,
-                                       desc="generate+detect")
+    first: Generation = greedy_answers(
+        lm, prompts, settings, pool_sites=detector.site, progress=progress, desc="generate+detect"
+    )
     scores = detector.scores(first.pooled[detector.site].numpy())
     flagged = scores >= detector.threshold
     answers = list(first.text)
@@ -105,9 +114,17 @@ def factcheckmate_answers(lm, prompts: Sequence[Prompt], detector: Detector, vec
     return Mitigated(answers, list(first.text), scores, flagged)
 
 
-def timings(lm, prompts: Sequence[Prompt], detector: Detector, vector, alpha: float,
-            settings: GenerationSettings = GenerationSettings(), span: str = "input", repeats: int = 2,
-            steer_layer: int | None = None) -> dict:
+def timings(
+    lm,
+    prompts: Sequence[Prompt],
+    detector: Detector,
+    vector,
+    alpha: float,
+    settings: GenerationSettings = GenerationSettings(),
+    span: str = "input",
+    repeats: int = 2,
+    steer_layer: int | None = None,
+) -> dict:
     """Wall-clock seconds per question (batch 1) of each path, and the overheads as fractions of plain.
 
     plain: greedy generation; fused: generation with the probe's site pooled in its forward and
@@ -148,7 +165,11 @@ def timings(lm, prompts: Sequence[Prompt], detector: Detector, vector, alpha: fl
         for name in paths:
             totals[name] += best[name]
     per = {k: v / len(prompts) for k, v in totals.items()}
-    return {"seconds_per_question": per, "n_questions": len(prompts), "repeats": repeats,
-            "detection_overhead": (per["fused"] - per["plain"]) / per["plain"],
-            "detection_overhead_separate_pass": per["separate"] / per["plain"],
-            "intervention_overhead": per["steered"] / per["plain"]}
+    return {
+        "seconds_per_question": per,
+        "n_questions": len(prompts),
+        "repeats": repeats,
+        "detection_overhead": (per["fused"] - per["plain"]) / per["plain"],
+        "detection_overhead_separate_pass": per["separate"] / per["plain"],
+        "intervention_overhead": per["steered"] / per["plain"],
+    }

@@ -57,8 +57,10 @@ def split_indices(dataset, seed: int = 0) -> Split:
 def fit_head(name: str, X: np.ndarray, y: np.ndarray, split: Split, seed: int = 0):
     """Fit a head on the train rows; the MLP early-stops on the validation rows."""
     if len(np.unique(y[split.train])) < 2:
-        raise InternalsError(f"the train split has only one class ({len(split.train)} rows): a probe needs factual "
-                             "and hallucinated answers in it; use more questions")
+        raise InternalsError(
+            f"the train split has only one class ({len(split.train)} rows): a probe needs factual "
+            "and hallucinated answers in it; use more questions"
+        )
     head = make_head(name, seed)
     if name == "mlp":
         return head.fit(X[split.train], y[split.train], X_val=X[split.validation], y_val=y[split.validation])
@@ -122,7 +124,11 @@ def sweep(features, y: np.ndarray, split: Split, heads=HEADS, seed: int = 0, pro
             fitted[layer] = est
         best = best_layer(per["validation"], features.layers)
         i = features.layers.index(best)
-        out.results[name] = {"layers": list(features.layers), **per, "best_layer": best,
-                             "best": {"validation": rows["validation"][i], "test": rows["test"][i]}}
+        out.results[name] = {
+            "layers": list(features.layers),
+            **per,
+            "best_layer": best,
+            "best": {"validation": rows["validation"][i], "test": rows["test"][i]},
+        }
         out.estimators[name] = fitted[best]
     return out

@@ -14,6 +14,23 @@ from .results import CATEGORIES, by_category, category_positions, load_results, 
 from .runs import patching_run
 from .trace import SITES, PatchConfig, last_logprobs, readout, recovery, trace_pair
 
-__all__ = ["CATEGORIES", "Pair", "PairSet", "PatchConfig", "SITES", "build_pairs", "by_category", "category_positions",
-           "last_logprobs", "load_results", "parse_relation", "patch", "patching_run", "readout", "recovery",
-           "save_results", "summarise", "trace_pair"]
+__all__ = [
+    "CATEGORIES",
+    "Pair",
+    "PairSet",
+    "PatchConfig",
+    "SITES",
+    "build_pairs",
+    "by_category",
+    "category_positions",
+    "last_logprobs",
+    "load_results",
+    "parse_relation",
+    "patch",
+    "patching_run",
+    "readout",
+    "recovery",
+    "save_results",
+    "summarise",
+    "trace_pair",
+]

@@ -16,8 +16,9 @@ from ...errors import InternalsError
 
 def _limits(doc: dict) -> tuple[float, float]:
     """One colour range for every site (0..1 widened to the data), so the figures compare."""
-    values = np.concatenate([np.asarray(s["recovery"]["mean"], dtype=float).ravel()
-                             for s in doc["results"]["summary"].values()])
+    values = np.concatenate(
+        [np.asarray(s["recovery"]["mean"], dtype=float).ravel() for s in doc["results"]["summary"].values()]
+    )
     values = values[np.isfinite(values)]
     return min(0.0, float(values.min(initial=0.0))), max(1.0, float(values.max(initial=1.0)))
 
@@ -48,13 +49,25 @@ def site_figure(doc: dict, site: str, zmin: float | None = None, zmax: float | N
     title = f"{what} (n={res['n_pairs']}): peak {_cell(s['peak'])}"
     if "peak_subject" in s and s["peak_subject"] != s["peak"]:
         title += f"; subject: {_cell(s['peak_subject'])}"
-    fig = heatmap(mean, x_label="layer", x_ticks=[str(x) for x in range(mean.shape[1])], y_ticks=labels,
-                  colorbar_title="recovery", zmin=zmin, zmax=zmax, rows_top_down=True, title=title, width="double",
-                  height=2.0)
+    fig = heatmap(
+        mean,
+        x_label="layer",
+        x_ticks=[str(x) for x in range(mean.shape[1])],
+        y_ticks=labels,
+        colorbar_title="recovery",
+        zmin=zmin,
+        zmax=zmax,
+        rows_top_down=True,
+        title=title,
+        width="double",
+        height=2.0,
+    )
     ns = [s["n"][c] for c in keep]
-    fig.data[0].update(customdata=np.stack([lo, hi, np.repeat(np.asarray(ns, dtype=float)[:, None], mean.shape[1], 1)], -1),
-                       hovertemplate="%{hovertext}: %{z:.3f} [%{customdata[0]:.3f}, %{customdata[1]:.3f}], "
-                                     "n=%{customdata[2]:.0f}<extra></extra>")
+    fig.data[0].update(
+        customdata=np.stack([lo, hi, np.repeat(np.asarray(ns, dtype=float)[:, None], mean.shape[1], 1)], -1),
+        hovertemplate="%{hovertext}: %{z:.3f} [%{customdata[0]:.3f}, %{customdata[1]:.3f}], "
+        "n=%{customdata[2]:.0f}<extra></extra>",
+    )
     return fig
 
 

@@ -77,7 +77,7 @@ class Pair:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Pair":
+    def from_dict(cls, d: dict) -> Pair:
         return cls(**{**d, "clean_ids": tuple(d["clean_ids"]), "corrupt_ids": tuple(d["corrupt_ids"])})
 
 
@@ -102,7 +102,7 @@ def parse_relation(question: str) -> tuple[str, str] | None:
     cuts = [i for i in range(len(body)) if body.startswith(_OF, i)]
     lower = [i for i in cuts if body[:i] == body[:i].lower()]
     cut = lower[-1] if lower else cuts[0]
-    relation, subject = body[:cut].strip(), body[cut + len(_OF):].strip()
+    relation, subject = body[:cut].strip(), body[cut + len(_OF) :].strip()
     return (relation, subject) if relation and subject else None
 
 
@@ -146,8 +146,17 @@ def _order(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def build_pairs(lm, records, n: int, *, seed: int = 0, min_gap: float = 0.1, correct_only: bool = True,
-                batch_size: int = 64, progress: bool = False) -> PairSet:
+def build_pairs(
+    lm,
+    records,
+    n: int,
+    *,
+    seed: int = 0,
+    min_gap: float = 0.1,
+    correct_only: bool = True,
+    batch_size: int = 64,
+    progress: bool = False,
+) -> PairSet:
     """At least `n` clean/corrupted pairs from `records` (qa_wikidata-style completions), chosen in a
     seeded order; the first n are returned.
 
@@ -165,15 +174,17 @@ def build_pairs(lm, records, n: int, *, seed: int = 0, min_gap: float = 0.1, cor
     tok = lm.tokenizer
     pool = sorted(parse_records(tok, records), key=lambda s: _order(f"{seed}:{s.prompt}"))
     if not pool:
-        raise InternalsError("no record parses as 'The <relation> of <subject> is' with an answer: "
-                             "patching needs qa_wikidata-style completions (e.g. --data qa_wikidata)")
+        raise InternalsError(
+            "no record parses as 'The <relation> of <subject> is' with an answer: "
+            "patching needs qa_wikidata-style completions (e.g. --data qa_wikidata)"
+        )
     golds = {s.index: {answer_token(tok, a): a for a in s.answers} for s in pool}
     wanted = sorted({t for g in golds.values() for t in g})  # every gold answer's first token
     evaluated: dict[int, tuple[int, dict]] = {}  # pool position -> (greedy id, wanted id -> log p)
     pairs: list[Pair] = []
     bar = tqdm(total=len(pool), desc="pairs: evaluate", unit="prompt", disable=not progress)
     for lo in range(0, len(pool), POOL_CHUNK):
-        chunk = pool[lo:lo + POOL_CHUNK]
+        chunk = pool[lo : lo + POOL_CHUNK]
         by_length = sorted(range(len(chunk)), key=lambda j: len(chunk[j].ids))  # batches with little padding
         logp = last_logprobs(lm, [list(chunk[j].ids) for j in by_length], batch_size=batch_size)
         logp = logp[torch.argsort(torch.tensor(by_length))]
@@ -186,17 +197,27 @@ def build_pairs(lm, records, n: int, *, seed: int = 0, min_gap: float = 0.1, cor
             break
     bar.close()
     correct = sum(1 for i, (g, _) in evaluated.items() if g in golds[pool[i].index])
-    stats = {"n_records": len(records), "n_parsed": len(pool), "n_evaluated": len(evaluated),
-             "n_correct": correct, "n_pairs_found": len(pairs), "n_pairs": min(n, len(pairs)),
-             "min_gap": min_gap, "correct_only": correct_only}
+    stats = {
+        "n_records": len(records),
+        "n_parsed": len(pool),
+        "n_evaluated": len(evaluated),
+        "n_correct": correct,
+        "n_pairs_found": len(pairs),
+        "n_pairs": min(n, len(pairs)),
+        "min_gap": min_gap,
+        "correct_only": correct_only,
+    }
     if not pairs:
-        raise InternalsError(f"no clean/corrupted pair found among {len(evaluated)} prompts ({correct} answered "
-                             f"correctly): use more records, a lower --min-gap, or --keep-wrong for untrained models")
+        raise InternalsError(
+            f"no clean/corrupted pair found among {len(evaluated)} prompts ({correct} answered "
+            f"correctly): use more records, a lower --min-gap, or --keep-wrong for untrained models"
+        )
     return PairSet(pairs[:n], stats)
 
 
-def _match(tok, pool: list[Subject], evaluated: dict, golds: dict, seed: int, min_gap: float,
-           correct_only: bool) -> list[Pair]:
+def _match(
+    tok, pool: list[Subject], evaluated: dict, golds: dict, seed: int, min_gap: float, correct_only: bool
+) -> list[Pair]:
     """Pairs among the evaluated prompts, clean prompts in pool order."""
     by_shape: dict[tuple, list[int]] = {}
     for i in sorted(evaluated):
@@ -214,7 +235,10 @@ def _match(tok, pool: list[Subject], evaluated: dict, golds: dict, seed: int, mi
             other, (other_greedy, other_logp) = pool[j], evaluated[j]
             if other.subject == clean.subject or other_greedy == target or target in golds[other.index]:
                 continue
-            if other.ids[:clean.start] != clean.ids[:clean.start] or other.ids[clean.stop:] != clean.ids[clean.stop:]:
+            if (
+                other.ids[: clean.start] != clean.ids[: clean.start]
+                or other.ids[clean.stop :] != clean.ids[clean.stop :]
+            ):
                 continue
             p_corrupt = float(torch.tensor(other_logp[target]).exp())
             if p_clean - p_corrupt > min_gap:
@@ -222,6 +246,22 @@ def _match(tok, pool: list[Subject], evaluated: dict, golds: dict, seed: int, mi
         if not partners:
             continue
         _, other, p_corrupt = min(partners, key=lambda x: x[0])
-        pairs.append(Pair(clean.relation, clean.prompt, other.prompt, clean.subject, other.subject, gold[target],
-                          target, tok.decode([target]), clean.ids, other.ids, clean.start, clean.stop, p_clean, p_corrupt))
+        pairs.append(
+            Pair(
+                clean.relation,
+                clean.prompt,
+                other.prompt,
+                clean.subject,
+                other.subject,
+                gold[target],
+                target,
+                tok.decode([target]),
+                clean.ids,
+                other.ids,
+                clean.start,
+                clean.stop,
+                p_clean,
+                p_corrupt,
+            )
+        )
     return pairs

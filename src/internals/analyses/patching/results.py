@@ -55,10 +55,13 @@ def summarise(pairs: list[Pair], traces: list[dict], sites, *, n_boot: int = 100
             rec.append(recovery(p, t["p_clean"], t["p_corrupt"]))
         r = bootstrap_mean(np.stack(rec), n_boot=n_boot, seed=seed)
         q = bootstrap_mean(np.stack(prob), n_boot=n_boot, seed=seed)
-        out[site] = {"recovery": {k: r[k].tolist() for k in ("mean", "lo", "hi")},
-                     "p": {k: q[k].tolist() for k in ("mean", "lo", "hi")},
-                     "n": r["n"][:, 0].astype(int).tolist(),
-                     "peak": _peak(r, range(len(CATEGORIES))), "peak_subject": _peak(r, SUBJECT)}
+        out[site] = {
+            "recovery": {k: r[k].tolist() for k in ("mean", "lo", "hi")},
+            "p": {k: q[k].tolist() for k in ("mean", "lo", "hi")},
+            "n": r["n"][:, 0].astype(int).tolist(),
+            "peak": _peak(r, range(len(CATEGORIES))),
+            "peak_subject": _peak(r, SUBJECT),
+        }
     return out
 
 
@@ -67,8 +70,13 @@ def _peak(r: dict, categories) -> dict:
     mean = np.full_like(r["mean"], np.nan)
     mean[list(categories)] = r["mean"][list(categories)]
     c, layer = np.unravel_index(np.nanargmax(mean), mean.shape)
-    return {"category": CATEGORIES[c], "layer": int(layer), "mean": float(r["mean"][c, layer]),
-            "lo": float(r["lo"][c, layer]), "hi": float(r["hi"][c, layer])}
+    return {
+        "category": CATEGORIES[c],
+        "layer": int(layer),
+        "mean": float(r["mean"][c, layer]),
+        "lo": float(r["lo"][c, layer]),
+        "hi": float(r["hi"][c, layer]),
+    }
 
 
 def _clean(x):
@@ -84,7 +92,9 @@ def _clean(x):
     return x
 
 
-_NUMBERS = re.compile(r"\[\s*((?:-?[0-9][0-9.eE+-]*|null)(?:,\s*(?:-?[0-9][0-9.eE+-]*|null))*)\s*\]")  # a list of numbers
+_NUMBERS = re.compile(
+    r"\[\s*((?:-?[0-9][0-9.eE+-]*|null)(?:,\s*(?:-?[0-9][0-9.eE+-]*|null))*)\s*\]"
+)  # a list of numbers
 
 
 def save_results(path: str | Path, manifest: dict, results: dict) -> Path:

@@ -29,8 +29,10 @@ def load_records(data):
         data = load_dataset(str(data))
     records = list(data)
     if not any(r.answers and parse_relation(r.question) for r in records):
-        raise InternalsError("no record parses as 'The <relation> of <subject> is' with an answer: "
-                             "patching needs qa_wikidata-style completions (e.g. --data qa_wikidata)")
+        raise InternalsError(
+            "no record parses as 'The <relation> of <subject> is' with an answer: "
+            "patching needs qa_wikidata-style completions (e.g. --data qa_wikidata)"
+        )
     return records, {"name": getattr(data, "name", "records"), "source": getattr(data, "source", None)}
 
 
@@ -70,9 +72,19 @@ class Checkpoint:
                 f.write(json.dumps({"index": index, "trace": trace}) + "\n")
 
 
-def patching_run(lm, data="qa_wikidata", *, n: int = 100, config: PatchConfig = PatchConfig(), seed: int = 0,
-                 min_gap: float = 0.1, correct_only: bool = True, n_boot: int = 1000, checkpoint=None,
-                 progress: bool = True) -> dict:
+def patching_run(
+    lm,
+    data="qa_wikidata",
+    *,
+    n: int = 100,
+    config: PatchConfig = PatchConfig(),
+    seed: int = 0,
+    min_gap: float = 0.1,
+    correct_only: bool = True,
+    n_boot: int = 1000,
+    checkpoint=None,
+    progress: bool = True,
+) -> dict:
     """Build `n` pairs from `data` (a dataset name, a .jsonl/.csv path, a Dataset or Records),
     restore every (site, layer, position) of each, and summarise.
 
@@ -87,13 +99,22 @@ def patching_run(lm, data="qa_wikidata", *, n: int = 100, config: PatchConfig = 
     if not 0 <= min_gap < 1:
         raise InternalsError(f"min_gap must be in [0, 1), got {min_gap}")
     records, data_entry = load_records(data)
-    identity = {"model": lm.fingerprint, "data": data_entry["name"], "n_records": len(records), "n": n, "seed": seed,
-                "min_gap": min_gap, "correct_only": correct_only, "config": asdict(config)}
+    identity = {
+        "model": lm.fingerprint,
+        "data": data_entry["name"],
+        "n_records": len(records),
+        "n": n,
+        "seed": seed,
+        "min_gap": min_gap,
+        "correct_only": correct_only,
+        "config": asdict(config),
+    }
     identity["config"].pop("batch_size")  # rows per forward change no number
     ckpt = Checkpoint(checkpoint, identity)
     started = time.perf_counter()
-    pairs = ckpt.pairs or build_pairs(lm, records, n, seed=seed, min_gap=min_gap, correct_only=correct_only,
-                                      progress=progress)
+    pairs = ckpt.pairs or build_pairs(
+        lm, records, n, seed=seed, min_gap=min_gap, correct_only=correct_only, progress=progress
+    )
     ckpt.start(pairs)
     paired = time.perf_counter()
     for i, pair in enumerate(tqdm(pairs.pairs, desc="patch", unit="pair", disable=not progress)):
@@ -103,12 +124,28 @@ def patching_run(lm, data="qa_wikidata", *, n: int = 100, config: PatchConfig = 
     # this call's seconds (a resumed run counts only what it did)
     seconds = {"pairs": paired - started, "patching": time.perf_counter() - paired}
     summary = summarise(pairs.pairs, traces, config.sites, n_boot=n_boot, seed=seed)
-    results = {"sites": list(config.sites), "n_layers": lm.n_layers, "categories": list(CATEGORIES),
-               "window": config.window, "n_pairs": len(pairs.pairs), "seconds": seconds, "summary": summary,
-               "p_clean_mean": sum(t["p_clean"] for t in traces) / len(traces),
-               "p_corrupt_mean": sum(t["p_corrupt"] for t in traces) / len(traces),
-               "pairs": [{**p.to_dict(), **t} for p, t in zip(pairs.pairs, traces)]}
-    config_entry = {**asdict(config), "n": n, "min_gap": min_gap, "correct_only": correct_only, "n_boot": n_boot,
-                    "template": "raw prompt, no chat template", "threads": torch.get_num_threads()}
-    entry = manifest(models={lm.name: lm.describe()}, data={**data_entry, **pairs.stats}, config=config_entry, seed=seed)
+    results = {
+        "sites": list(config.sites),
+        "n_layers": lm.n_layers,
+        "categories": list(CATEGORIES),
+        "window": config.window,
+        "n_pairs": len(pairs.pairs),
+        "seconds": seconds,
+        "summary": summary,
+        "p_clean_mean": sum(t["p_clean"] for t in traces) / len(traces),
+        "p_corrupt_mean": sum(t["p_corrupt"] for t in traces) / len(traces),
+        "pairs": [{**p.to_dict(), **t} for p, t in zip(pairs.pairs, traces)],
+    }
+    config_entry = {
+        **asdict(config),
+        "n": n,
+        "min_gap": min_gap,
+        "correct_only": correct_only,
+        "n_boot": n_boot,
+        "template": "raw prompt, no chat template",
+        "threads": torch.get_num_threads(),
+    }
+    entry = manifest(
+        models={lm.name: lm.describe()}, data={**data_entry, **pairs.stats}, config=config_entry, seed=seed
+    )
     return {"analysis": ANALYSIS, "manifest": entry, "results": results}

@@ -53,8 +53,10 @@ class PatchConfig:
     def __post_init__(self) -> None:
         bad = [s for s in self.sites if s not in SITES]
         if bad or not self.sites or len(set(self.sites)) != len(self.sites):
-            raise InternalsError(f"unknown or repeated patching site {bad[0] if bad else list(self.sites)!r}: "
-                                 f"use distinct values from {', '.join(SITES)}")
+            raise InternalsError(
+                f"unknown or repeated patching site {bad[0] if bad else list(self.sites)!r}: "
+                f"use distinct values from {', '.join(SITES)}"
+            )
         if self.window < 1:
             raise InternalsError(f"window must be >= 1 layer, got {self.window}")
         if self.batch_size < 1:
@@ -98,8 +100,11 @@ def rows_of(pair: Pair, n_layers: int, config: PatchConfig) -> list[tuple[str, i
 def _runs(lm, pair: Pair, config: PatchConfig):
     """The clean and corrupted runs: every site value per token, and P(target) at the last token."""
     n = lm.n_layers
-    sites = sorted({f"resid_pre.{lay}" for lay in range(1, n)} | {f"{s}.{lay}" for s in config.sites for lay in range(n)}
-                   | {f"resid_post.{n - 1}"})
+    sites = sorted(
+        {f"resid_pre.{lay}" for lay in range(1, n)}
+        | {f"{s}.{lay}" for s in config.sites for lay in range(n)}
+        | {f"resid_post.{n - 1}"}
+    )
     acts = capture(lm, [list(pair.clean_ids), list(pair.corrupt_ids)], sites, reduce="none", batch_size=2)
     if acts.mask.shape[1] != pair.n_tokens or not bool(acts.mask.all()):
         raise InternalsError("clean and corrupted prompts of a pair must have the same number of tokens")
@@ -146,14 +151,14 @@ def trace_pair(lm, pair: Pair, config: PatchConfig = PatchConfig()) -> dict:
     p = torch.empty(len(rows))
     for (pos, _), group in sorted(groups.items()):
         for lo in range(0, len(group), config.batch_size):
-            members = group[lo:lo + config.batch_size]
+            members = group[lo : lo + config.batch_size]
             first = min(rows[i][3].start for i in members)
             todo = _edits(acts, rows, members, first, pair.n_tokens)
             p[members] = _restored_logprobs(lm, pair, cache, pos, len(members), todo)[:, pair.target].exp()
     out: dict = {"p_clean": p_clean, "p_corrupt": p_corrupt, "p": {}}
     n_pos = pair.n_tokens - pair.start
     for k, site in enumerate(config.sites):
-        out["p"][site] = p[k * n * n_pos:(k + 1) * n * n_pos].view(n, n_pos).tolist()
+        out["p"][site] = p[k * n * n_pos : (k + 1) * n * n_pos].view(n, n_pos).tolist()
     return out
 
 

@@ -18,5 +18,19 @@ from .skip import KINDS, LACSkip, SkipConfig, prompt_skip_set
 from .timing import decode_timing
 from .trace import NormTrace, trace
 
-__all__ = ["EvalConfig", "KINDS", "LAC", "LACSkip", "NormTrace", "OnlineLAC", "SkipConfig", "check_alpha",
-           "decode_timing", "evaluate", "lac", "prompt_skip_set", "summarise", "trace"]
+__all__ = [
+    "EvalConfig",
+    "KINDS",
+    "LAC",
+    "LACSkip",
+    "NormTrace",
+    "OnlineLAC",
+    "SkipConfig",
+    "check_alpha",
+    "decode_timing",
+    "evaluate",
+    "lac",
+    "prompt_skip_set",
+    "summarise",
+    "trace",
+]

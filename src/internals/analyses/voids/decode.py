@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import inspect
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import torch
 
@@ -60,7 +60,10 @@ def _returned_cache(out):
 def stop_ids(lm) -> set[int]:
     """Token ids that end a generation: the tokenizer's EOS and the model's generation EOS ids."""
     ids = set()
-    for value in (lm.tokenizer.eos_token_id, getattr(getattr(lm.model, "generation_config", None), "eos_token_id", None)):
+    for value in (
+        lm.tokenizer.eos_token_id,
+        getattr(getattr(lm.model, "generation_config", None), "eos_token_id", None),
+    ):
         if isinstance(value, int):
             ids.add(value)
         elif isinstance(value, (list, tuple)):
@@ -82,8 +85,13 @@ def prefill(lm, prompt_ids: list[int]) -> Prefill:
 
 
 @torch.no_grad()
-def decode(lm, state: Prefill, max_new_tokens: int, stops: set[int] | None = None,
-           before_step: Callable[[], None] | None = None) -> tuple[list[int], list[float]]:
+def decode(
+    lm,
+    state: Prefill,
+    max_new_tokens: int,
+    stops: set[int] | None = None,
+    before_step: Callable[[], None] | None = None,
+) -> tuple[list[int], list[float]]:
     """Greedy tokens after `state` (its first token included) and the seconds of each RG forward.
 
     A generation of n tokens makes n - 1 RG forwards: the last token is never fed back.
@@ -108,8 +116,14 @@ def decode(lm, state: Prefill, max_new_tokens: int, stops: set[int] | None = Non
     return tokens, seconds
 
 
-def greedy(lm, prompt_ids: list[int], max_new_tokens: int = 16, *, stops: set[int] | None = None,
-           on_phase: Callable[[str], None] | None = None) -> Generation:
+def greedy(
+    lm,
+    prompt_ids: list[int],
+    max_new_tokens: int = 16,
+    *,
+    stops: set[int] | None = None,
+    on_phase: Callable[[str], None] | None = None,
+) -> Generation:
     """Greedy generation; `on_phase("pp")` is called before the prompt forward and
     `on_phase("rg")` before each generation step (e.g. `LACSkip.set_phase`)."""
     if on_phase is not None:

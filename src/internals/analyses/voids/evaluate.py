@@ -72,7 +72,9 @@ def question_runs(lm, record, cfg: EvalConfig) -> list[Run]:
     alphas = list(cfg.alphas)
     skip_alphas = list(cfg.skip_alphas or alphas) if "skip" in cfg.kinds else []
     paper_alphas = alphas if "paper" in cfg.kinds else []
-    shared, context = shared_runs(lm, prompt, options, sorted(set(paper_alphas + skip_alphas)), cfg.max_new_tokens, stops)
+    shared, context = shared_runs(
+        lm, prompt, options, sorted(set(paper_alphas + skip_alphas)), cfg.max_new_tokens, stops
+    )
     runs = [r for r in shared.values() if r.config.kind == "none" or r.config.alpha in paper_alphas]
     if skip_alphas:
         runs += skip_runs(lm, context, options, skip_alphas, cfg.prompt_share, cfg.max_new_tokens, stops).values()
@@ -92,10 +94,20 @@ def question_result(lm, record, cfg: EvalConfig) -> dict:
         text = lm.tokenizer.decode(run.tokens, skip_special_tokens=True)
         pick = parse_choice(text, record)
         best = int(np.argmax(run.scores))
-        out.append({"label": run.config.label, **run.config.to_dict(), "reply": text, "pick_generate": pick,
-                    "pick_loglik": best, "scores": [round(s, 4) for s in run.scores],
-                    "pp": [run.pp_used, run.pp_pairs], "gen": [run.gen_used, run.gen_pairs],
-                    "opt": [run.opt_used, run.opt_pairs], "skipped_blocks": run.skipped_blocks})
+        out.append(
+            {
+                "label": run.config.label,
+                **run.config.to_dict(),
+                "reply": text,
+                "pick_generate": pick,
+                "pick_loglik": best,
+                "scores": [round(s, 4) for s in run.scores],
+                "pp": [run.pp_used, run.pp_pairs],
+                "gen": [run.gen_used, run.gen_pairs],
+                "opt": [run.opt_used, run.opt_pairs],
+                "skipped_blocks": run.skipped_blocks,
+            }
+        )
     return {"id": record.id, "target": record.target, "n_choices": len(record.choices), "runs": out}
 
 
@@ -124,14 +136,24 @@ def summarise(lines: list[dict], dataset: str) -> list[dict]:
             correct = [p == t for p, (_, t) in zip(picks, items)]
             pp_u, pp_n = (sum(r["pp"][i] for r, _ in items) for i in (0, 1))
             rg_u, rg_n = (sum(r[tail][i] for r, _ in items) for i in (0, 1))
-            rows.append({"dataset": dataset, "protocol": protocol, "label": label, "kind": first["kind"],
-                         "alpha": None if first["kind"] == "none" else first["alpha"], "phases": first["phases"],
-                         "n": len(items), "accuracy": float(np.mean(correct)),
-                         "parsed": float(np.mean([p is not None for p in picks])),
-                         "agree_full": float(np.mean([p == f for p, f in zip(picks, full[protocol])])),
-                         "used": (pp_u + rg_u) / max(pp_n + rg_n, 1), "pp_used": pp_u / max(pp_n, 1),
-                         "rg_used": rg_u / max(rg_n, 1) if rg_n else None,
-                         "layers_skipped": 1 - (pp_u + rg_u) / max(pp_n + rg_n, 1)})
+            rows.append(
+                {
+                    "dataset": dataset,
+                    "protocol": protocol,
+                    "label": label,
+                    "kind": first["kind"],
+                    "alpha": None if first["kind"] == "none" else first["alpha"],
+                    "phases": first["phases"],
+                    "n": len(items),
+                    "accuracy": float(np.mean(correct)),
+                    "parsed": float(np.mean([p is not None for p in picks])),
+                    "agree_full": float(np.mean([p == f for p, f in zip(picks, full[protocol])])),
+                    "used": (pp_u + rg_u) / max(pp_n + rg_n, 1),
+                    "pp_used": pp_u / max(pp_n, 1),
+                    "rg_used": rg_u / max(rg_n, 1) if rg_n else None,
+                    "layers_skipped": 1 - (pp_u + rg_u) / max(pp_n + rg_n, 1),
+                }
+            )
     return rows
 
 
@@ -151,8 +173,9 @@ def paired(lines: list[dict], label: str, protocol: str) -> dict:
     return mcnemar(new, old)
 
 
-def evaluate(lm, datasets: list, cfg: EvalConfig, out: str | Path, *, manifest: dict | None = None,
-             progress: bool = True) -> list[dict]:
+def evaluate(
+    lm, datasets: list, cfg: EvalConfig, out: str | Path, *, manifest: dict | None = None, progress: bool = True
+) -> list[dict]:
     """Run `cfg` over each dataset (a `Dataset` of multiple-choice or yes/no records), writing
     `<out>/<dataset>.jsonl` (one line per question, resumed when present), `manifest.json` and
     `summary.json`; returns the summary rows."""
@@ -160,8 +183,11 @@ def evaluate(lm, datasets: list, cfg: EvalConfig, out: str | Path, *, manifest: 
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    meta = {**(manifest or {}), "config": cfg.to_dict(),
-            "datasets": [{"name": d.name, "split": d.split, "fingerprint": d.fingerprint, "n": len(d)} for d in datasets]}
+    meta = {
+        **(manifest or {}),
+        "config": cfg.to_dict(),
+        "datasets": [{"name": d.name, "split": d.split, "fingerprint": d.fingerprint, "n": len(d)} for d in datasets],
+    }
     _check_resume(out / "manifest.json", meta)
     write_json(out / "manifest.json", meta)
     rows = []
@@ -170,8 +196,14 @@ def evaluate(lm, datasets: list, cfg: EvalConfig, out: str | Path, *, manifest: 
         done = _read_lines(path)
         seen = {line["id"] for line in done}
         with path.open("a", encoding="utf-8") as f:
-            for record in tqdm([r for r in data if r.id not in seen], desc=f"voids eval {data.name}", unit="q",
-                               disable=not progress, initial=len(seen), total=len(data)):
+            for record in tqdm(
+                [r for r in data if r.id not in seen],
+                desc=f"voids eval {data.name}",
+                unit="q",
+                disable=not progress,
+                initial=len(seen),
+                total=len(data),
+            ):
                 line = question_result(lm, record, cfg)
                 f.write(json.dumps(line) + "\n")
                 f.flush()
@@ -201,4 +233,6 @@ def _check_resume(path: Path, meta: dict) -> None:
     old = json.loads(path.read_text())
     new = json.loads(json.dumps(meta, default=str))  # tuples as lists, as they were saved
     if any(old.get(k) != new.get(k) for k in ("config", "datasets", "model")):
-        raise InternalsError(f"{path.parent} holds results of another model, data or config: give a new --out directory")
+        raise InternalsError(
+            f"{path.parent} holds results of another model, data or config: give a new --out directory"
+        )

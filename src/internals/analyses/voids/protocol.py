@@ -21,34 +21,48 @@ LETTERS = string.ascii_uppercase
 
 def is_yes_no(record) -> bool:
     """Two choices that read as yes/no or true/false."""
-    return record.choices is not None and len(record.choices) == 2 and \
-        {c.strip().lower() for c in record.choices} in ({"yes", "no"}, {"true", "false"})
+    return (
+        record.choices is not None
+        and len(record.choices) == 2
+        and {c.strip().lower() for c in record.choices} in ({"yes", "no"}, {"true", "false"})
+    )
 
 
 def user_message(record) -> str:
     """The user turn of the paper's prompt for a multiple-choice or yes/no record."""
     if not record.choices or record.target is None:
-        raise InternalsError(f"record {record.id} has no choices/target: the voids evaluation needs multiple-choice or yes/no data")
+        raise InternalsError(
+            f"record {record.id} has no choices/target: the voids evaluation needs multiple-choice or yes/no data"
+        )
     if len(record.choices) > len(LETTERS):
-        raise InternalsError(f"record {record.id} has {len(record.choices)} choices: at most {len(LETTERS)} can be lettered")
+        raise InternalsError(
+            f"record {record.id} has {len(record.choices)} choices: at most {len(LETTERS)} can be lettered"
+        )
     if is_yes_no(record):
         a, b = (c.strip() for c in record.choices)
         if record.context:
-            return (f"\n    Respond to the given question based on the passage with {a} or {b}.\n    Passage:\n    "
-                    f"{record.context}\n\n    Options:\n    {record.question}\n\n    Output Format:\n    [{a}/{b}]\n    ")
-        return (f"\n    Respond to the given question with {a} or {b}.\n\n    Options:\n    {record.question}\n\n"
-                f"    Output Format:\n    [{a}/{b}]\n    ")
+            return (
+                f"\n    Respond to the given question based on the passage with {a} or {b}.\n    Passage:\n    "
+                f"{record.context}\n\n    Options:\n    {record.question}\n\n    Output Format:\n    [{a}/{b}]\n    "
+            )
+        return (
+            f"\n    Respond to the given question with {a} or {b}.\n\n    Options:\n    {record.question}\n\n"
+            f"    Output Format:\n    [{a}/{b}]\n    "
+        )
     formatted = "\n".join(f"{LETTERS[i]}. {c}" for i, c in enumerate(record.choices))
     question = record.question if not record.context else f"{record.context}\n{record.question}"
-    return f"\n    Question:\n    {question}\n\n    Options:\n    {formatted}\n\n    Output format:\n    [Option]\n\n    "
+    return (
+        f"\n    Question:\n    {question}\n\n    Options:\n    {formatted}\n\n    Output format:\n    [Option]\n\n    "
+    )
 
 
 def chat_prompt(tokenizer, record) -> list[int]:
     """Token ids of the chat prompt (generation prompt appended)."""
     if not getattr(tokenizer, "chat_template", None):
         raise InternalsError("the voids evaluation uses the paper's chat prompt: this tokenizer has no chat template")
-    text = tokenizer.apply_chat_template([{"role": "user", "content": user_message(record)}], tokenize=False,
-                                         add_generation_prompt=True)
+    text = tokenizer.apply_chat_template(
+        [{"role": "user", "content": user_message(record)}], tokenize=False, add_generation_prompt=True
+    )
     return list(tokenizer(text, add_special_tokens=False)["input_ids"])
 
 
@@ -84,8 +98,11 @@ def parse_choice(text: str, record) -> int | None:
     if is_yes_no(record):
         return _word_choice(text, choices)
     valid = LETTERS[: len(choices)]
-    patterns = (rf"\[\s*([{valid}])\s*\]", rf"(?i:answer|option)\s*(?i:is)?\s*:?\s*\(?([{valid}])(?![A-Za-z])",
-                rf"^\W*\(?([{valid}])(?:[.):\]]|\s*$)")
+    patterns = (
+        rf"\[\s*([{valid}])\s*\]",
+        rf"(?i:answer|option)\s*(?i:is)?\s*:?\s*\(?([{valid}])(?![A-Za-z])",
+        rf"^\W*\(?([{valid}])(?:[.):\]]|\s*$)",
+    )
     for pattern in patterns:
         m = re.search(pattern, text.strip())
         if m:

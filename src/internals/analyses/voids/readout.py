@@ -40,7 +40,7 @@ class States:
             self.rows.append(torch.stack(self._current, 1))
             self._current = []
 
-    def __enter__(self) -> "States":
+    def __enter__(self) -> States:
         self._trace.__enter__()
         return self
 
@@ -115,8 +115,12 @@ def paper_generate(lm, prompt_ids: list[int], keys: list, max_new_tokens: int, s
         if len(runs[group[0]].tokens) >= max_new_tokens or token in stops:
             continue
         with States(lm) as rec:
-            out = model(input_ids=torch.tensor([[token]], device=lm.device), use_cache=True,
-                        position_ids=torch.tensor([[pos]], device=lm.device), **{kw: cache})
+            out = model(
+                input_ids=torch.tensor([[token]], device=lm.device),
+                use_cache=True,
+                position_ids=torch.tensor([[pos]], device=lm.device),
+                **{kw: cache},
+            )
         idx, acts = paper_indices(rec.rows[0], group)
         nxt = readout(lm, _pick(rec.rows[0], idx)[:, 0]).argmax(-1)
         for k in group:
@@ -148,9 +152,12 @@ def paper_option_scores(lm, states: torch.Tensor, cache, position: int, options:
     last = states[-1:]
     for j, ids in enumerate(options):
         with States(lm) as rec:
-            lm.model(input_ids=torch.tensor([ids], device=lm.device), use_cache=True,
-                     position_ids=torch.arange(position, position + len(ids), device=lm.device)[None],
-                     **{kw: copy.deepcopy(cache)})
+            lm.model(
+                input_ids=torch.tensor([ids], device=lm.device),
+                use_cache=True,
+                position_ids=torch.arange(position, position + len(ids), device=lm.device)[None],
+                **{kw: copy.deepcopy(cache)},
+            )
         opt = rec.rows[0]
         rows = torch.cat([last, opt[:-1]])  # the rows whose logits predict the option's tokens
         idx, _ = paper_indices(rows, keys)

@@ -30,14 +30,21 @@ def trace_summary(trace: NormTrace, alphas) -> dict:
     """Per alpha and phase: void share of (token, block) pairs, mean share of blocks used per
     token, and the activation rate of every block."""
     phases = ["pp"] + (["rg"] if trace.rg.shape[1] else [])
-    out = {"n_prompts": len(trace.pp_tokens), "n_layers": trace.n_layers,
-           "tokens": {p: int((trace.pp_mask if p == "pp" else trace.rg_mask).sum()) for p in phases}, "alphas": {}}
+    out = {
+        "n_prompts": len(trace.pp_tokens),
+        "n_layers": trace.n_layers,
+        "tokens": {p: int((trace.pp_mask if p == "pp" else trace.rg_mask).sum()) for p in phases},
+        "alphas": {},
+    }
     for alpha in alphas:
         row = {}
         for phase in phases:
             d = trace.lac(alpha, phase)
-            row[phase] = {"void_share": d.void_share(), "layers_used": float(np.nanmean(d.usage())),
-                          "layer_rates": [round(float(v), 4) for v in d.layer_rates()]}
+            row[phase] = {
+                "void_share": d.void_share(),
+                "layers_used": float(np.nanmean(d.usage())),
+                "layer_rates": [round(float(v), 4) for v in d.layer_rates()],
+            }
         out["alphas"][str(alpha)] = row
     return out
 
@@ -52,12 +59,25 @@ def trace_plots(trace: NormTrace, alpha: float, alphas, prompt: int = 0, tokeniz
     rates = {p: per_prompt_rates(trace, alpha, p) for p in phases}
     figs = {}
     matrix = np.stack([trace.lac(alpha, p).layer_rates() for p in phases])
-    figs["voids_layer_phase"] = heatmap(matrix, x_label="block", y_label="phase", y_ticks=[names[p] for p in phases],
-                                        colorbar_title="activated", zmin=0, zmax=1, width="double", height=1.8,
-                                        title=f"LAC activation rate per block (alpha {alpha:g})")
-    figs["voids_layer_rates"] = layer_lines({names[p]: rates[p] for p in phases}, band="std", xlabel="block",
-                                            ylabel="share of tokens activated",
-                                            title=f"alpha {alpha:g}, band: std over prompts")
+    figs["voids_layer_phase"] = heatmap(
+        matrix,
+        x_label="block",
+        y_label="phase",
+        y_ticks=[names[p] for p in phases],
+        colorbar_title="activated",
+        zmin=0,
+        zmax=1,
+        width="double",
+        height=1.8,
+        title=f"LAC activation rate per block (alpha {alpha:g})",
+    )
+    figs["voids_layer_rates"] = layer_lines(
+        {names[p]: rates[p] for p in phases},
+        band="std",
+        xlabel="block",
+        ylabel="share of tokens activated",
+        title=f"alpha {alpha:g}, band: std over prompts",
+    )
     figs["voids_token_map"] = _token_map(trace, alpha, prompt, tokenizer)
     alphas = sorted(alphas)
     share = {names[p]: (alphas, [trace.lac(a, p).void_share() for a in alphas]) for p in phases}
@@ -65,8 +85,9 @@ def trace_plots(trace: NormTrace, alpha: float, alphas, prompt: int = 0, tokeniz
     return figs
 
 
-def trace_figures(trace: NormTrace, alpha: float, alphas, out_dir: str | Path, prompt: int = 0,
-                  tokenizer=None, formats=("png", "pdf")) -> list[Path]:
+def trace_figures(
+    trace: NormTrace, alpha: float, alphas, out_dir: str | Path, prompt: int = 0, tokenizer=None, formats=("png", "pdf")
+) -> list[Path]:
     """`trace_plots` exported to out_dir/<stem>.<format>; returns the written paths."""
     return _export(trace_plots(trace, alpha, alphas, prompt, tokenizer), out_dir, formats)
 
@@ -92,9 +113,18 @@ def _token_map(trace: NormTrace, alpha: float, prompt: int, tokenizer):
 
     matrix = torch.cat(cols).float().T.numpy()  # [layers, positions]
     ticks = [tokenizer.decode([t]).strip() or repr(tokenizer.decode([t])) for t in ids] if tokenizer else None
-    return heatmap(matrix, x_label=f"position (PP {n_pp} tokens, then RG)", y_label="block", x_ticks=ticks,
-                   colorbar_title="activated", zmin=0, zmax=1, width="double", height=2.8,
-                   title=f"LAC decisions of prompt {prompt} (alpha {alpha:g})")
+    return heatmap(
+        matrix,
+        x_label=f"position (PP {n_pp} tokens, then RG)",
+        y_label="block",
+        x_ticks=ticks,
+        colorbar_title="activated",
+        zmin=0,
+        zmax=1,
+        width="double",
+        height=2.8,
+        title=f"LAC decisions of prompt {prompt} (alpha {alpha:g})",
+    )
 
 
 def eval_plots(rows: list[dict]) -> dict:
@@ -108,14 +138,25 @@ def eval_plots(rows: list[dict]) -> dict:
         sel = [r for r in rows if r["dataset"] == dataset and r["protocol"] == protocol]
         full = next((r for r in sel if r["kind"] == "none"), None)
         fig = None
-        series = sorted({(r["kind"], r["phases"]) for r in sel if r["kind"] != "none"},
-                        key=lambda kp: (("paper", "drop", "skip").index(kp[0]), kp[1]))
+        series = sorted(
+            {(r["kind"], r["phases"]) for r in sel if r["kind"] != "none"},
+            key=lambda kp: (("paper", "drop", "skip").index(kp[0]), kp[1]),
+        )
         for kind, phases in series:
             pts = sorted([r for r in sel if r["kind"] == kind and r["phases"] == phases], key=lambda r: r["alpha"])
-            fig = tradeoff([r["used"] for r in pts], [r["accuracy"] for r in pts], [f"{r['alpha']:g}" for r in pts],
-                           name=f"{kind} ({phases})", fig=fig, xlabel="share of (token, block) pairs used",
-                           ylabel="accuracy", baseline=None if full is None or fig is not None else full["accuracy"],
-                           baseline_label="full model", title=f"{dataset}, {protocol}", width="double")
+            fig = tradeoff(
+                [r["used"] for r in pts],
+                [r["accuracy"] for r in pts],
+                [f"{r['alpha']:g}" for r in pts],
+                name=f"{kind} ({phases})",
+                fig=fig,
+                xlabel="share of (token, block) pairs used",
+                ylabel="accuracy",
+                baseline=None if full is None or fig is not None else full["accuracy"],
+                baseline_label="full model",
+                title=f"{dataset}, {protocol}",
+                width="double",
+            )
         if fig is not None:
             figs[f"voids_tradeoff_{dataset}_{protocol}"] = fig
     return figs

@@ -53,7 +53,9 @@ class SkipConfig:
         if self.phases not in PHASES:
             raise InternalsError(f"unknown phases {self.phases!r}: use one of {', '.join(PHASES)}")
         if self.kind == "skip" and self.phases != "rg":
-            raise InternalsError("kind 'skip' acts in response generation only: use phases='rg' (or kind 'drop' for the prompt)")
+            raise InternalsError(
+                "kind 'skip' acts in response generation only: use phases='rg' (or kind 'drop' for the prompt)"
+            )
         if not 0.0 < self.prompt_share <= 1.0:
             raise InternalsError(f"prompt_share must be in (0, 1], got {self.prompt_share:g}")
         if self.first_block not in FIRST_BLOCK:
@@ -87,7 +89,9 @@ class LACSkip:
 
     def __init__(self, model: torch.nn.Module, config: SkipConfig):
         if config.kind == "skip":
-            raise InternalsError("kind 'skip' is not a per-token edit: use internals.analyses.voids.decode.greedy(..., config)")
+            raise InternalsError(
+                "kind 'skip' is not a per-token edit: use internals.analyses.voids.decode.greedy(..., config)"
+            )
         self.model, self.config = model, config
         self.n_layers = architecture(model).n_layers
         self.calls: list[tuple[torch.Tensor, torch.Tensor]] = []
@@ -126,7 +130,7 @@ class LACSkip:
             out.append(edits.replace(f"resid_post.{i}", self._make_step(i)))
         return EditSet(out)
 
-    def __enter__(self) -> "LACSkip":
+    def __enter__(self) -> LACSkip:
         self._attached = attach(self.model, self.edits())
         return self
 
@@ -134,7 +138,11 @@ class LACSkip:
         self._online.begin(_norm(x))
         self._carried = self._input = x
         self._acts = []
-        self._applied = self._region_for(x) if self.config.kind != "none" else torch.zeros(x.shape[:2], dtype=torch.bool, device=x.device)
+        self._applied = (
+            self._region_for(x)
+            if self.config.kind != "none"
+            else torch.zeros(x.shape[:2], dtype=torch.bool, device=x.device)
+        )
         return x
 
     def _keep_input(self, x: torch.Tensor) -> torch.Tensor:

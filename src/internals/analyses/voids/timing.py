@@ -33,13 +33,24 @@ class Timing:
     blocks_skipped: float
 
     def to_dict(self) -> dict:
-        return {"label": self.label, "seconds_per_step": self.seconds_per_step, "steps": self.steps,
-                "blocks_skipped": self.blocks_skipped}
+        return {
+            "label": self.label,
+            "seconds_per_step": self.seconds_per_step,
+            "steps": self.steps,
+            "blocks_skipped": self.blocks_skipped,
+        }
 
 
 @torch.no_grad()
-def decode_timing(lm, prompts: list[list[int]], alphas: list[float], steps: int = 16, share: float = 0.5,
-                  drop: bool = True, progress: bool = False) -> list[Timing]:
+def decode_timing(
+    lm,
+    prompts: list[list[int]],
+    alphas: list[float],
+    steps: int = 16,
+    share: float = 0.5,
+    drop: bool = True,
+    progress: bool = False,
+) -> list[Timing]:
     """Seconds per RG step of the full model, `skip` at each alpha and (if `drop`) `drop` in RG."""
     n_layers = lm.n_layers
     secs: dict[str, list[float]] = {"full": []}
@@ -72,4 +83,3 @@ def decode_timing(lm, prompts: list[list[int]], alphas: list[float], steps: int 
 
 def _fresh(state: Prefill, cache) -> Prefill:
     return Prefill(copy.deepcopy(cache), state.position, state.next_token, state.logits, state.seconds)
-

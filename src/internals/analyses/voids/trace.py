@@ -10,9 +10,9 @@ is fed back (the token each step consumes). LAC decisions are computed from the 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -71,27 +71,48 @@ class NormTrace:
 
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
-        write_shard(d / "norms.safetensors", {"pp": self.pp, "pp_mask": self.pp_mask.astype(np.uint8),
-                                              "rg": self.rg, "rg_mask": self.rg_mask.astype(np.uint8)})
-        write_json(d / "manifest.json", {**self.manifest, "pp_tokens": self.pp_tokens, "rg_tokens": self.rg_tokens,
-                                         "texts": self.texts})
+        write_shard(
+            d / "norms.safetensors",
+            {
+                "pp": self.pp,
+                "pp_mask": self.pp_mask.astype(np.uint8),
+                "rg": self.rg,
+                "rg_mask": self.rg_mask.astype(np.uint8),
+            },
+        )
+        write_json(
+            d / "manifest.json",
+            {**self.manifest, "pp_tokens": self.pp_tokens, "rg_tokens": self.rg_tokens, "texts": self.texts},
+        )
         return d
 
     @classmethod
-    def load(cls, directory: str | Path) -> "NormTrace":
+    def load(cls, directory: str | Path) -> NormTrace:
         from safetensors.numpy import load_file
 
         d = Path(directory)
         if not (d / "norms.safetensors").exists() or not (d / "manifest.json").exists():
-            raise InternalsError(f"{d} is not a voids trace (norms.safetensors + manifest.json): run `internals voids trace` first")
+            raise InternalsError(
+                f"{d} is not a voids trace (norms.safetensors + manifest.json): run `internals voids trace` first"
+            )
         arrays = load_file(str(d / "norms.safetensors"))
         meta = json.loads((d / "manifest.json").read_text())
         tokens = {k: meta.pop(k) for k in ("pp_tokens", "rg_tokens", "texts")}
-        return cls(arrays["pp"], arrays["pp_mask"].astype(bool), arrays["rg"], arrays["rg_mask"].astype(bool),
-                   tokens["pp_tokens"], tokens["rg_tokens"], tokens["texts"], meta)
+        return cls(
+            arrays["pp"],
+            arrays["pp_mask"].astype(bool),
+            arrays["rg"],
+            arrays["rg_mask"].astype(bool),
+            tokens["pp_tokens"],
+            tokens["rg_tokens"],
+            tokens["texts"],
+            meta,
+        )
 
 
-def pp_norms(lm, prompts: Sequence[list[int]], batch_size: int = 8, progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
+def pp_norms(
+    lm, prompts: Sequence[list[int]], batch_size: int = 8, progress: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
     """[n, T, layers+1] norms and [n, T] mask of the prompts' tokens, via `capture`."""
     acts = capture(lm, list(prompts), list(SITES), reduce="norm", batch_size=batch_size, progress=progress)
     norms = torch.stack([acts[name] for name in acts], dim=-1)  # sites come in forward order
@@ -121,8 +142,14 @@ def rg_norms(lm, prompt: list[int], max_new_tokens: int) -> tuple[np.ndarray, li
     return steps.numpy().astype(np.float32), tokens, tokens[: steps.shape[0]]
 
 
-def trace(lm, prompts: Sequence[list[int]], max_new_tokens: int = 32, batch_size: int = 8,
-          progress: bool = False, manifest: dict | None = None) -> NormTrace:
+def trace(
+    lm,
+    prompts: Sequence[list[int]],
+    max_new_tokens: int = 32,
+    batch_size: int = 8,
+    progress: bool = False,
+    manifest: dict | None = None,
+) -> NormTrace:
     """Norm traces of PP (all prompts, batched) and RG (greedy, `max_new_tokens`, 0 = none).
 
     prompts: token-id lists (e.g. from `internals.prompts.render(records, "chat", tok)`).

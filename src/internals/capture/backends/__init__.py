@@ -3,7 +3,7 @@ to a callback, in forward order. Same call, same arrays, three engines."""
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from ...errors import InternalsError
 

@@ -10,8 +10,8 @@ Trace of edits on a model until it is removed: `LoadedModel.edit`, LayerNorm Sca
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Callable, Iterator
 
 import torch
 
@@ -27,8 +27,16 @@ class _StopForward(Exception):
 
 # The module a site is the output of; resid_pre and attn_z are inputs (of the block, of o_proj), and so
 # are attn_in / mlp_in in a family without that pre-norm (the input of the attention / MLP module).
-_OUTPUT_OF = {"embed": "embed", "final_norm": "final_norm", "resid_post": "block", "attn_out": "attn_out",
-              "mlp_out": "mlp_out", "attn_in": "attn_norm", "mlp_in": "mlp_norm", "logits": "lm_head"}
+_OUTPUT_OF = {
+    "embed": "embed",
+    "final_norm": "final_norm",
+    "resid_post": "block",
+    "attn_out": "attn_out",
+    "mlp_out": "mlp_out",
+    "attn_in": "attn_norm",
+    "mlp_in": "mlp_norm",
+    "logits": "lm_head",
+}
 _SKIP_MARK = "_internals_skip"
 _Tensor = torch.Tensor
 _NO_INSTANCE_FORWARD = object()
@@ -50,7 +58,9 @@ def _rewrap(output, new):
 def _hidden(args, kwargs) -> torch.Tensor:
     x = args[0] if args else kwargs.get("hidden_states")
     if not isinstance(x, torch.Tensor):
-        raise InternalsError("a decoder block was called without hidden states: this architecture is not supported for edits")
+        raise InternalsError(
+            "a decoder block was called without hidden states: this architecture is not supported for edits"
+        )
     return x
 
 
@@ -58,7 +68,9 @@ def _passthrough(hidden_states=None, *args, **kwargs):
     if hidden_states is None:
         hidden_states = kwargs.get("hidden_states")
     if hidden_states is None:
-        raise InternalsError("a skipped block was called without hidden states: this architecture is not supported by skip")
+        raise InternalsError(
+            "a skipped block was called without hidden states: this architecture is not supported by skip"
+        )
     return hidden_states
 
 
@@ -85,8 +97,15 @@ class Trace:
     embedding) ends the forward early. `forward` carries the positions of a capture batch; without
     one, a positional edit tracks each forward's offset itself (generation steps)."""
 
-    def __init__(self, model: torch.nn.Module, sites: list[Site] = (), on_site: Callable | None = None,
-                 stop_after: int | None = None, edits: Plan | None = None, forward: Forward | None = None):
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        sites: list[Site] = (),
+        on_site: Callable | None = None,
+        stop_after: int | None = None,
+        edits: Plan | None = None,
+        forward: Forward | None = None,
+    ):
         self.model, self.sites, self.on_site, self.stop_after = model, list(sites), on_site, stop_after
         self.plan = edits if isinstance(edits, Plan) or edits is None else bind(model, edits)
         self.forward = forward if forward is not None else Forward()
@@ -96,7 +115,7 @@ class Trace:
         self.skipped: list[torch.nn.Module] = []
         self._layers = self.arch.layers(model)  # looked up once, not once per site: a Trace is entered per batch
 
-    def __enter__(self) -> "Trace":
+    def __enter__(self) -> Trace:
         try:
             plan = self.plan
             reads = set(self.sites)
@@ -152,6 +171,7 @@ class Trace:
             return
         input_of = _input_module(arch, kind)
         if input_of is not None:
+
             def pre(module, args, kwargs):
                 x = args[0] if args else kwargs["hidden_states"]
                 if edited:
@@ -185,6 +205,7 @@ class Trace:
 
             self.handles.append(self._module(_OUTPUT_OF[kind], site.layer).register_forward_hook(read_post))
         else:
+
             def post(module, args, output):
                 x = plan.apply(site, _first(output), forward)
                 if read:
@@ -264,7 +285,7 @@ class Attached:
             if self in stack:
                 stack.remove(self)
 
-    def __enter__(self) -> "Attached":
+    def __enter__(self) -> Attached:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -295,8 +316,15 @@ def attached(model: torch.nn.Module) -> list:
     return [e for a in model.__dict__.get(ATTACHED, []) for e in a.edits]
 
 
-def run(lm, batch, sites: list[Site], on_site: Callable, stop_block: int | None = None, edits: Plan | None = None,
-        forward: Forward | None = None) -> None:
+def run(
+    lm,
+    batch,
+    sites: list[Site],
+    on_site: Callable,
+    stop_block: int | None = None,
+    edits: Plan | None = None,
+    forward: Forward | None = None,
+) -> None:
     """One forward of `lm` over `batch`, applying `edits` and calling `on_site` for every site."""
     with torch.no_grad(), Trace(lm.model, sites, on_site, stop_after=stop_block, edits=edits, forward=forward):
         lm.model(input_ids=batch.input_ids, attention_mask=batch.attention_mask, use_cache=False)

@@ -8,13 +8,13 @@ and only the request is built here. An NDIF API key comes from `api_key` or nnsi
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 
 from ...errors import InternalsError
-from ..arch import architecture
 from ..apply import Forward
+from ..arch import architecture
 from ..sites import Site, make_site
 
 
@@ -25,8 +25,11 @@ def _visit_order(sites: list[Site], plan) -> list[Site]:
     wanted = set(sites) | (set(plan.by_site) if plan is not None else set())
     skipped = set(plan.skipped) if plan is not None else set()
     whole = {layer for layer in skipped if plan.skip_all(layer)}  # these blocks do not run: nothing inside is reached
-    out = [s for s in wanted if not ((s.layer in whole and s.kind != "resid_pre") or
-                                     (s.layer in skipped and s.kind == "resid_post"))]
+    out = [
+        s
+        for s in wanted
+        if not ((s.layer in whole and s.kind != "resid_pre") or (s.layer in skipped and s.kind == "resid_post"))
+    ]
     out += [_Site(layer + (0.05 if layer in whole else 0.8), "skip", layer) for layer in skipped]
     return sorted(out)
 
@@ -40,8 +43,9 @@ def wrapped(lm):
             lm._backends["nnsight"] = TransformersModel(lm.model, tokenizer=lm.tokenizer)
         except Exception as err:  # noqa: BLE001 - nnsight raises many kinds for a model it cannot wrap
             first = (str(err).strip().splitlines() or [type(err).__name__])[0][:300]
-            raise InternalsError(f"the nnsight backend cannot wrap {type(lm.model).__name__}: {first} "
-                                 "(use backend='hooks')") from None
+            raise InternalsError(
+                f"the nnsight backend cannot wrap {type(lm.model).__name__}: {first} (use backend='hooks')"
+            ) from None
     return lm._backends["nnsight"]
 
 
@@ -164,9 +168,19 @@ def remote_backend(lm, host: str | None = None, api_key: str | None = None, repo
     return RemoteBackend(key, host=host, api_key=api_key)
 
 
-def run(lm, batch, sites: list[Site], on_site: Callable, stop_block: int | None = None, remote: bool = False,
-        host: str | None = None, api_key: str | None = None, repo_id: str | None = None, edits=None,
-        forward: Forward | None = None) -> dict:
+def run(
+    lm,
+    batch,
+    sites: list[Site],
+    on_site: Callable,
+    stop_block: int | None = None,
+    remote: bool = False,
+    host: str | None = None,
+    api_key: str | None = None,
+    repo_id: str | None = None,
+    edits=None,
+    forward: Forward | None = None,
+) -> dict:
     """One traced forward, reading every site in forward order and reducing inside the trace.
 
     Returns site name -> reduced value. The values are `nnsight.save`d, so with remote=True they
@@ -186,7 +200,9 @@ def run(lm, batch, sites: list[Site], on_site: Callable, stop_block: int | None 
         for site in _visit_order(sites, edits):
             if site.kind == "skip":
                 site = make_site("resid_post", site.layer)
-                value = skip_block(nn_model, arch, site.layer, edits, forward, values.get(make_site("resid_pre", site.layer)))
+                value = skip_block(
+                    nn_model, arch, site.layer, edits, forward, values.get(make_site("resid_pre", site.layer))
+                )
             else:
                 value = values[site] = edit_site(nn_model, arch, site, edits, forward)
             if site in reads:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import copy
 import tempfile
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 
@@ -35,6 +35,7 @@ def _skip_hooks(plan: Plan, forward: Forward) -> list:
 
         hooks += [(f"blocks.{layer}.hook_in", keep), (f"blocks.{layer}.hook_out", swap)]
     return hooks
+
 
 HOOK_NAMES = {
     "embed": "embed.hook_out",
@@ -81,19 +82,25 @@ def bridge(lm):
         hf_copy = _without_edits(copy.deepcopy(lm.model))
         try:
             lm._backends["transformer_lens"] = TransformerBridge.boot_transformers(
-                str(path), hf_model=hf_copy, tokenizer=lm.tokenizer, device=str(lm.device),
-                dtype=next(lm.model.parameters()).dtype)
+                str(path),
+                hf_model=hf_copy,
+                tokenizer=lm.tokenizer,
+                device=str(lm.device),
+                dtype=next(lm.model.parameters()).dtype,
+            )
         except Exception as err:  # noqa: BLE001 - TransformerLens raises many kinds for an unsupported model
             first = (str(err).strip().splitlines() or [type(err).__name__])[0][:300]
-            raise InternalsError(f"the transformer_lens backend cannot run {type(lm.model).__name__}: {first} "
-                                 "(use backend='hooks' or 'nnsight')") from None
+            raise InternalsError(
+                f"the transformer_lens backend cannot run {type(lm.model).__name__}: {first} "
+                "(use backend='hooks' or 'nnsight')"
+            ) from None
     return lm._backends["transformer_lens"]
 
 
 def _without_edits(model):
     """The copy without the hooks and skipped forwards of edits attached to the original (the
     backend applies those through TL hooks instead)."""
-    from .hooks import _SKIP_MARK, ATTACHED, _NO_INSTANCE_FORWARD
+    from .hooks import _NO_INSTANCE_FORWARD, _SKIP_MARK, ATTACHED
 
     model.__dict__.pop(ATTACHED, None)
     for module in model.modules():
@@ -108,8 +115,15 @@ def _without_edits(model):
     return model
 
 
-def run(lm, batch, sites: list[Site], on_site: Callable, stop_block: int | None = None, edits: Plan | None = None,
-        forward: Forward | None = None) -> None:
+def run(
+    lm,
+    batch,
+    sites: list[Site],
+    on_site: Callable,
+    stop_block: int | None = None,
+    edits: Plan | None = None,
+    forward: Forward | None = None,
+) -> None:
     """One forward through the bridge with a TL hook per site read or written."""
     b = bridge(lm)
     forward = forward or Forward()
@@ -136,5 +150,10 @@ def run(lm, batch, sites: list[Site], on_site: Callable, stop_block: int | None 
         hooks = _skip_hooks(edits, forward) + hooks
     stop = None if stop_block is None else stop_block + 1
     with torch.no_grad():
-        b.run_with_hooks(batch.input_ids, attention_mask=batch.attention_mask, fwd_hooks=hooks,
-                         stop_at_layer=stop, return_type=None if stop is not None else "logits")
+        b.run_with_hooks(
+            batch.input_ids,
+            attention_mask=batch.attention_mask,
+            fwd_hooks=hooks,
+            stop_at_layer=stop,
+            return_type=None if stop is not None else "logits",
+        )
