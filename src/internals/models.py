@@ -6,6 +6,7 @@ saved as a normal safetensors checkpoint under the cache dir, and reloaded from 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import json
@@ -22,6 +23,8 @@ from .errors import InternalsError
 from .paths import cache_dir
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from .capture.backends.hooks import Attached
 
 DEFAULT_MODEL = "SmolLM2-135M-Instruct"
@@ -202,6 +205,23 @@ def random_twin(lm: LoadedModel, seed: int = 0) -> LoadedModel:
     return wrap(model, lm.tokenizer, name=f"{lm.name} (random init)")
 
 
+@contextlib.contextmanager
+def _quiet_local_load(local: bool) -> Iterator[None]:
+    """transformers' "Loading weights" bar off while a local checkpoint loads (nothing is downloaded,
+    and in a notebook every update is a stderr line); a hub name keeps its download bars. The
+    switch is restored after, whatever it was."""
+    from transformers.utils import logging as hf_logging
+
+    was_on = hf_logging.is_progress_bar_enabled()
+    if local and was_on:
+        hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if local and was_on:
+            hf_logging.enable_progress_bar()
+
+
 def load_model(
     name_or_path: str | os.PathLike | None = None,
     device: str = "auto",
@@ -253,7 +273,8 @@ def load_model(
     try:
         tok = AutoTokenizer.from_pretrained(str(path))
         extra = {"attn_implementation": attn_implementation} if attn_implementation else {}
-        model = AutoModelForCausalLM.from_pretrained(str(path), dtype=torch_dtype, device_map=device_map, **extra)
+        with _quiet_local_load(Path(str(path)).is_dir()):
+            model = AutoModelForCausalLM.from_pretrained(str(path), dtype=torch_dtype, device_map=device_map, **extra)
     except (OSError, ValueError) as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise InternalsError(
