@@ -52,18 +52,18 @@ def run(cfg, lm, only: str | None = None, stem: str = "cutoff") -> dict | None:
     from dataclasses import replace
 
     from internals.analyses.cutoff.baselines import PositionBaseline
-    from internals.analyses.cutoff.evaluation import evaluate
+    from internals.analyses.cutoff.evaluation import evaluate_cutoff
     from internals.analyses.cutoff.pipeline import (
         accuracy_threshold,
+        load_cutoff_probes,
         load_examples,
-        load_probes,
         results_summary,
         rule_at,
     )
     from internals.analyses.cutoff.probes import feature_kind
 
     report = trained(lm, cfg)
-    probes, card = load_probes(cfg.out, lm)
+    probes, card = load_cutoff_probes(cfg.out, lm)
     position = PositionBaseline.from_dict(card["position"])
     key = [lm.fingerprint, cfg.to_dict(), report["kinds"][cfg.main]["heads"]]
     budget = report["kinds"][cfg.main]["val_budget"]
@@ -75,14 +75,14 @@ def run(cfg, lm, only: str | None = None, stem: str = "cutoff") -> dict | None:
         val[name] = resumed(
             work / f"val_{name}.json",
             key,
-            lambda: evaluate(
+            lambda: evaluate_cutoff(
                 lm, probes, position, load_examples(lm, name, "validation", cfg.n_val, cfg), val_cfg, cfg.main, budget
             ),
         )
         per[name] = resumed(
             work / f"{name}.json",
             key,
-            lambda: evaluate(
+            lambda: evaluate_cutoff(
                 lm, probes, position, load_examples(lm, name, "test", cfg.n_test, cfg), cfg, cfg.main, budget
             ),
         )
@@ -112,9 +112,9 @@ def run(cfg, lm, only: str | None = None, stem: str = "cutoff") -> dict | None:
 def trained(lm, cfg) -> dict:
     """The training report of `cfg` on `lm`: read back from cfg.out when the saved run has the same
     training settings and model (so that several `--only` processes, reruns and configs that only
-    evaluate differently do not refit), else `train`."""
+    evaluate differently do not refit), else `train_cutoff_probes`."""
     from internals.analyses.cutoff.config import TRAIN_KEYS
-    from internals.analyses.cutoff.pipeline import train
+    from internals.analyses.cutoff.pipeline import train_cutoff_probes
 
     saved = Path(cfg.out) / "train.json"
     if saved.exists():
@@ -125,7 +125,7 @@ def trained(lm, cfg) -> dict:
             and all((Path(cfg.out) / name / "card.json").exists() for name in cfg.probe_names)
         ):
             return report
-    return train(lm, cfg)
+    return train_cutoff_probes(lm, cfg)
 
 
 def resumed(path: Path, key, compute):

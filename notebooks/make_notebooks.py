@@ -273,7 +273,7 @@ CUTOFF = [
     import tempfile
 
     from internals import load_model
-    from internals.analyses.cutoff import CutoffConfig, cutoff, evaluate, load_examples, load_probes, train
+    from internals.analyses.cutoff import CutoffConfig, cutoff, evaluate_cutoff, load_cutoff_probes, load_examples, train_cutoff_probes
     from internals.analyses.cutoff.baselines import PositionBaseline
     from internals.analyses.cutoff.figures import head_f1_figures, tradeoff_figure
     from internals.analyses.cutoff.pipeline import results_summary
@@ -294,7 +294,7 @@ CUTOFF = [
     has been read. One logistic probe per head; heads are ranked by validation F1, the top `k` vote.
     """),
     code("""
-    report = train(lm, cfg, progress=not QUICK)
+    report = train_cutoff_probes(lm, cfg, progress=not QUICK)
     print("position-only F1 on validation:", round(report["f1_val_position"], 3))
     print("chosen heads (layer, head):", report["kinds"]["attn_z"]["heads"])
     head_f1_figures(report)["attn_z"]
@@ -306,10 +306,10 @@ CUTOFF = [
     the position-only classifier and the oracle (stop right after the evidence).
     """),
     code("""
-    probes, card = load_probes(cfg.out, lm)
+    probes, card = load_cutoff_probes(cfg.out, lm)
     position = PositionBaseline.from_dict(card["position"])
     examples = load_examples(lm, "disfl_qa", "test", cfg.n_test, cfg)
-    table = evaluate(lm, probes, position, examples, cfg, "attn_z", report["kinds"]["attn_z"]["val_budget"],
+    table = evaluate_cutoff(lm, probes, position, examples, cfg, "attn_z", report["kinds"]["attn_z"]["val_budget"],
                      progress=not QUICK)
     for method, r in table["methods"].items():
         print(f"{method:22s} reduction {r['token_reduction']:.2f}x  accuracy {r['accuracy']:.2f}")

@@ -11,7 +11,7 @@ import torch
 
 from _data_env import data_env  # noqa: F401  (real slices in tests/data, a fresh cache)
 from internals.analyses.cutoff import infer
-from internals.analyses.cutoff.pipeline import load_probes
+from internals.analyses.cutoff.pipeline import load_cutoff_probes
 from internals.cli import main
 from internals.errors import InternalsError
 from internals.models import load_model
@@ -114,7 +114,7 @@ def test_train_eval_figures_end_to_end(trained, tmp_path, capsys):
 def test_cutoff_stops_reading_and_answers_like_a_fresh_prefix(trained, tiny_dirs):
     probe_dir, _ = trained
     lm = load_model(tiny_dirs["llama"], device="cpu")
-    probes, _ = load_probes(probe_dir, lm)
+    probes, _ = load_cutoff_probes(probe_dir, lm)
     context = "The harbour of Ness was dredged in 1911. " * 12
     early = infer.cutoff(
         lm, probes["attn_z+logistic"], "When was the harbour dredged?", context, threshold=1e-9, max_new_tokens=4

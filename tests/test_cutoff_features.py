@@ -20,15 +20,15 @@ def test_incremental_equals_full_recompute(tiny_llama):
     lay = prompting.layout(lm.tokenizer, "Who drew the map?")
     ev = CONTEXT.index("Thomas")
     ch = chunks.chunk(lm.tokenizer, CONTEXT, (ev, ev + len("Thomas Jefferys")))
-    steps = list(features.stream(lm, lay.header, ch.ids, ch.boundaries, kinds=features.KINDS, query=lay.answer))
+    steps = list(features.stream(lm, lay.header, ch.ids, ch.boundaries, kinds=features.FEATURE_KINDS, query=lay.answer))
     assert [s.n_context for s in steps] == ch.boundaries
-    assert set(features.KINDS) == {"attn_z", "o_proj_slices", "attn_z_query"}
+    assert set(features.FEATURE_KINDS) == {"attn_z", "o_proj_slices", "attn_z_query"}
     for step in (steps[0], steps[4], steps[-1]):
         # attn_z_query: the answer prompt appended to this prefix, z averaged over its positions only
         full = features.prefix_features(
-            lm, lay.header + ch.ids[: step.n_context], kinds=features.KINDS, query=lay.answer
+            lm, lay.header + ch.ids[: step.n_context], kinds=features.FEATURE_KINDS, query=lay.answer
         )
-        for kind in features.KINDS:
+        for kind in features.FEATURE_KINDS:
             assert step.features[kind].shape == full[kind].shape == (3, 4, 16)
             np.testing.assert_allclose(step.features[kind], full[kind], atol=1e-4, rtol=0)
         assert step.n_query == len(lay.answer)

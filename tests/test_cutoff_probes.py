@@ -10,7 +10,14 @@ from sklearn.base import clone
 
 from internals.analyses.cutoff.baselines import PositionBaseline, fixed_chunk
 from internals.analyses.cutoff.metrics import first_at_least, token_reduction
-from internals.analyses.cutoff.probes import HeadEnsemble, IQRClip, feature_kind, load_probe, probe_name, save_probe
+from internals.analyses.cutoff.probes import (
+    HeadEnsemble,
+    IQRClip,
+    feature_kind,
+    load_cutoff_probe,
+    probe_name,
+    save_cutoff_probe,
+)
 from internals.answers import match, normalize
 from internals.errors import InternalsError
 
@@ -40,14 +47,14 @@ def test_informative_heads_rank_first_and_round_trip(tmp_path, standardize):
     assert probe.head_f1_.shape == (3, 4)
     assert tuple(probe.heads_[0]) == (2, 1) and tuple(probe.heads_[1]) == (0, 3)
     assert probe.score(X[200:], y[200:]) > 0.8
-    save_probe(probe, tmp_path / "p", _FakeLM(), {"kind": "attn_z"})
+    save_cutoff_probe(probe, tmp_path / "p", _FakeLM(), {"kind": "attn_z"})
     card = json.loads((tmp_path / "p" / "card.json").read_text())["card"]
     assert card["model"]["fingerprint"] == "abc123" and card["heads"][0] == {
         "layer": 2,
         "head": 1,
         "validation_f1": round(float(probe.head_f1_[2, 1]), 4),
     }
-    loaded, card2 = load_probe(tmp_path / "p", _FakeLM())
+    loaded, card2 = load_cutoff_probe(tmp_path / "p", _FakeLM())
     np.testing.assert_allclose(loaded.predict_proba(X), probe.predict_proba(X), atol=1e-12)
     np.testing.assert_array_equal(loaded.heads_, probe.heads_)
     assert card2["kind"] == "attn_z" and card2["head_f1"] == probe.head_f1_.round(6).tolist()
@@ -67,8 +74,8 @@ def test_logistic_combine_stacks_the_chosen_heads_and_round_trips(tmp_path):
     # the mean ensemble's heads, refitted for another combine without refitting the head probes
     again = mean.set_params(combine="logistic").fit_final(X[:300], y[:300])
     np.testing.assert_allclose(again.predict_proba(X), final.predict_proba(X))
-    save_probe(final, tmp_path / "p", _FakeLM(), {"kind": "attn_z", "name": probe_name("attn_z", "logistic")})
-    loaded, card = load_probe(tmp_path / "p", _FakeLM())
+    save_cutoff_probe(final, tmp_path / "p", _FakeLM(), {"kind": "attn_z", "name": probe_name("attn_z", "logistic")})
+    loaded, card = load_cutoff_probe(tmp_path / "p", _FakeLM())
     assert card["params"]["combine"] == "logistic" and card["name"] == "attn_z+logistic"
     np.testing.assert_allclose(loaded.predict_proba(X), final.predict_proba(X), atol=1e-12)
     assert feature_kind(card["name"]) == "attn_z" and probe_name("attn_z") == "attn_z"
@@ -86,13 +93,13 @@ def test_iqr_clip_uses_the_fences_of_the_rows_it_was_fitted_on():
 
 def test_probe_of_another_model_is_refused(tmp_path):
     X, y = _data(n=120)
-    save_probe(HeadEnsemble(k=2).fit(X, y), tmp_path / "p", _FakeLM("aaaa"))
+    save_cutoff_probe(HeadEnsemble(k=2).fit(X, y), tmp_path / "p", _FakeLM("aaaa"))
     with pytest.raises(
         InternalsError, match=r"trained on tiny \(fingerprint aaaa\), not on other \(fingerprint bbbb\)"
     ):
-        load_probe(tmp_path / "p", _FakeLM("bbbb", "other"))
+        load_cutoff_probe(tmp_path / "p", _FakeLM("bbbb", "other"))
     with pytest.raises(InternalsError, match="not a saved cutoff probe"):
-        load_probe(tmp_path / "nothing")
+        load_cutoff_probe(tmp_path / "nothing")
 
 
 def test_sklearn_contract_and_bad_inputs():
@@ -111,7 +118,7 @@ def test_sklearn_contract_and_bad_inputs():
     with pytest.raises(InternalsError, match="k=99"):
         HeadEnsemble(k=99).fit(X, y)
     with pytest.raises(InternalsError, match="not fitted"):
-        save_probe(HeadEnsemble(), "unused", _FakeLM())
+        save_cutoff_probe(HeadEnsemble(), "unused", _FakeLM())
 
 
 def test_position_baseline_learns_a_fixed_stop_and_round_trips():

@@ -20,7 +20,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 from internals.analyses.cutoff.baselines import PositionBaseline
-from internals.analyses.cutoff.probes import HeadEnsemble, IQRClip, ProbeInputError, load_probe
+from internals.analyses.cutoff.probes import HeadEnsemble, IQRClip, ProbeInputError, load_cutoff_probe
 from internals.errors import InternalsError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -153,7 +153,7 @@ def predictions() -> dict:
         "probes": {},
     }
     for d in _committed_probe_dirs():
-        probe, card = load_probe(d)
+        probe, card = load_cutoff_probe(d)
         shape = [N_SAMPLES, *card["feature_shape"]]
         X = _features(shape)
         p = probe.predict_proba(X)
@@ -183,7 +183,7 @@ def test_committed_cutoff_probes_predict_as_recorded():
     for name, rec in want["probes"].items():
         sha = json.loads((ROOT / name / "card.json").read_text())["weights_sha256"]
         assert sha == rec["weights_sha256"], f"{name} was retrained: rewrite the fixture (python {__file__})"
-        probe, _ = load_probe(ROOT / name)
+        probe, _ = load_cutoff_probe(ROOT / name)
         X = _features(rec["shape"])
         p = probe.predict_proba(X)
         assert str(p.dtype) == rec["dtype"] and p.shape == (N_SAMPLES, 2), name

@@ -76,13 +76,13 @@ def _threads(args) -> None:
 
 def run_train(args) -> int:
     from ..analyses.cutoff.config import CutoffConfig
-    from ..analyses.cutoff.pipeline import train
+    from ..analyses.cutoff.pipeline import train_cutoff_probes
     from ..models import load_model
 
     _threads(args)
     cfg = CutoffConfig.from_toml(args.config, out=args.out, model=args.model, device=args.device, seed=args.seed)
     lm = load_model(cfg.model, device=cfg.device)
-    report = train(lm, cfg)
+    report = train_cutoff_probes(lm, cfg)
     summary = {
         kind: {"heads": r["heads"], "f1_val_ensemble": round(r["f1_val_ensemble"], 4)}
         for kind, r in report["kinds"].items()
@@ -94,8 +94,8 @@ def run_train(args) -> int:
 def run_eval(args) -> int:
     from ..analyses.cutoff.baselines import PositionBaseline
     from ..analyses.cutoff.config import CutoffConfig
-    from ..analyses.cutoff.evaluation import evaluate
-    from ..analyses.cutoff.pipeline import load_examples, load_probes, results_summary
+    from ..analyses.cutoff.evaluation import evaluate_cutoff
+    from ..analyses.cutoff.pipeline import load_cutoff_probes, load_examples, results_summary
     from ..errors import InternalsError
     from ..models import load_model
 
@@ -103,7 +103,7 @@ def run_eval(args) -> int:
         raise InternalsError(
             f"--offset picks fresh examples of the test split, not of {args.split}: drop it or use --split test"
         )
-    _, card = load_probes(args.probe)
+    _, card = load_cutoff_probes(args.probe)
     _threads(args)
     cfg = CutoffConfig(
         **{
@@ -116,7 +116,7 @@ def run_eval(args) -> int:
         }
     )
     lm = load_model(args.model or card["model"].get("path") or card["model"]["name"], device=cfg.device)
-    probes, card = load_probes(args.probe, lm)
+    probes, card = load_cutoff_probes(args.probe, lm)
     main = card["config"].get("main") or "attn_z"
     kind = args.kind or (main if main in probes else next(iter(probes)))
     if kind not in probes:
@@ -126,7 +126,7 @@ def run_eval(args) -> int:
     per = {}
     for name in [d for d in args.data.split(",") if d]:
         examples = load_examples(lm, name, args.split, args.n or cfg.n_test, cfg)
-        per[name] = evaluate(lm, probes, position, examples, cfg, kind, budget)
+        per[name] = evaluate_cutoff(lm, probes, position, examples, cfg, kind, budget)
     result = results_summary(per, cfg, lm, args.probe, calibrated=calibrated, main_kind=kind)
     out = Path(args.out or Path(args.probe) / "eval.json")
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -34,18 +34,18 @@ def config(settings: ReportSettings, out: str):
 
 
 def section(lm, settings: ReportSettings) -> Section:
-    from ..analyses.cutoff import evaluate, load_examples, load_probes, train
+    from ..analyses.cutoff import evaluate_cutoff, load_cutoff_probes, load_examples, train_cutoff_probes
     from ..analyses.cutoff.baselines import PositionBaseline
     from ..analyses.cutoff.figures import head_f1_figures, tradeoff_figure
     from ..analyses.cutoff.pipeline import results_summary
 
     with tempfile.TemporaryDirectory(prefix="internals-cutoff-") as out:
         cfg = config(settings, out)
-        report = train(lm, cfg, progress=settings.progress)
-        probes, card = load_probes(out, lm)
+        report = train_cutoff_probes(lm, cfg, progress=settings.progress)
+        probes, card = load_cutoff_probes(out, lm)
     position = PositionBaseline.from_dict(card["position"])
     examples = load_examples(lm, DATASET, "test", cfg.n_test, cfg)
-    table = evaluate(
+    table = evaluate_cutoff(
         lm,
         probes,
         position,
@@ -86,8 +86,8 @@ def section(lm, settings: ReportSettings) -> Section:
             "data": report["data"],
             "heads": {k: r["heads"] for k, r in report["kinds"].items()},
             "functions": [
-                "internals.analyses.cutoff.train",
-                "internals.analyses.cutoff.evaluate",
+                "internals.analyses.cutoff.train_cutoff_probes",
+                "internals.analyses.cutoff.evaluate_cutoff",
                 "internals.analyses.cutoff.figures.tradeoff_figure",
                 "internals.analyses.cutoff.figures.head_f1_figures",
             ],

@@ -5,21 +5,21 @@ Flow: contexts (evidence among distractors) -> chunks (prefixes, labels) -> feat
 means, one incremental pass) -> probes (per-head logistic regressions, top-k ensemble) ->
 infer (stop at the first confident chunk, answer) -> baselines, evaluation, figures.
 
-    from internals.analyses.cutoff import cutoff, load_probes
-    probes, card = load_probes("probes/cutoff", lm)
+    from internals.analyses.cutoff import cutoff, load_cutoff_probes
+    probes, card = load_cutoff_probes("probes/cutoff", lm)
     result = cutoff(lm, probes["attn_z"], question, context, threshold=0.95)
 """
 
 from .config import CutoffConfig
 from .contexts import Example, build_examples
-from .evaluation import evaluate
-from .features import KINDS, prefix_features, stream
+from .evaluation import evaluate_cutoff
+from .features import FEATURE_KINDS, prefix_features, stream
 from .infer import CutoffResult, Reading, cutoff, read
-from .pipeline import load_examples, load_probes, train
-from .probes import HeadEnsemble, load_probe, save_probe
+from .pipeline import load_cutoff_probes, load_examples, train_cutoff_probes
+from .probes import HeadEnsemble, load_cutoff_probe, save_cutoff_probe
 
 __all__ = [
-    "KINDS",
+    "FEATURE_KINDS",
     "CutoffConfig",
     "CutoffResult",
     "Example",
@@ -27,13 +27,13 @@ __all__ = [
     "Reading",
     "build_examples",
     "cutoff",
-    "evaluate",
+    "evaluate_cutoff",
     "load_examples",
-    "load_probe",
-    "load_probes",
+    "load_cutoff_probe",
+    "load_cutoff_probes",
     "prefix_features",
     "read",
-    "save_probe",
+    "save_cutoff_probe",
     "stream",
-    "train",
+    "train_cutoff_probes",
 ]

@@ -86,7 +86,7 @@ class CutoffConfig:
 
     @property
     def probe_names(self) -> list[str]:
-        """The probes `train` fits, one per (kind, combine): "attn_z", "attn_z+logistic", ..."""
+        """The probes `train_cutoff_probes` fits, one per (kind, combine): "attn_z", "attn_z+logistic", ..."""
         return [probe_name(k, c) for k in self.kinds for c in self.combine]
 
     @classmethod
@@ -121,7 +121,7 @@ def same_settings(saved: dict, new: dict, keys) -> bool:
     return all(saved.get(k, defaults[k]) == new[k] for k in keys)
 
 
-# The settings `pipeline.train`'s probes and report depend on: a saved training with the same values
+# The settings `pipeline.train_cutoff_probes`' probes and report depend on: a saved training with the same values
 # serves any config that differs only in what it evaluates (test examples, main probe, answering).
 TRAIN_KEYS = (
     "datasets",

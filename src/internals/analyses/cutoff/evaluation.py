@@ -48,7 +48,7 @@ def _stops(r: infer.Reading, sweeps: dict, position_stop: int) -> dict[str, int]
     return stops
 
 
-def evaluate(
+def evaluate_cutoff(
     lm,
     probes: dict,
     position: PositionBaseline,

@@ -40,16 +40,16 @@ from ...capture.sites import parse_sites
 from ...errors import InternalsError
 from .prompting import branch, forward, new_cache
 
-KINDS = ("attn_z", "o_proj_slices", "attn_z_query")
+FEATURE_KINDS = ("attn_z", "o_proj_slices", "attn_z_query")
 _SITE = {"attn_z": "attn_z", "o_proj_slices": "attn_out", "attn_z_query": "attn_z"}
 QUERY_KINDS = ("attn_z_query",)  # read at the question appended after the prefix, not over the prefix
 
 
 def check_kinds(kinds: Sequence[str]) -> tuple[str, ...]:
     kinds = (kinds,) if isinstance(kinds, str) else tuple(kinds)
-    bad = [k for k in kinds if k not in KINDS]
+    bad = [k for k in kinds if k not in FEATURE_KINDS]
     if bad or not kinds:
-        raise InternalsError(f"unknown feature kind {', '.join(bad) or '(none)'}: use {' or '.join(KINDS)}")
+        raise InternalsError(f"unknown feature kind {', '.join(bad) or '(none)'}: use {' or '.join(FEATURE_KINDS)}")
     return kinds
 
 

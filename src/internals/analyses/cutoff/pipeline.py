@@ -1,6 +1,6 @@
 """The cutoff run end to end: build examples, read them (features cached on disk), train, evaluate.
 
-`train` and `evaluate` are what `internals cutoff train/eval` and benchmarks/context_cutoff.py call.
+`train_cutoff_probes` and `evaluate_cutoff` are what `internals cutoff train/eval` and benchmarks/context_cutoff.py call.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from .baselines import PositionBaseline
 from .config import CutoffConfig
 from .contexts import Example, build_examples, examples_fingerprint
 from .metrics import MATCHING, f1
-from .probes import HeadEnsemble, feature_kind, probe_name, save_probe
+from .probes import HeadEnsemble, feature_kind, probe_name, save_cutoff_probe
 
 
 def load_examples(lm, name: str, split: str, n: int, cfg: CutoffConfig) -> list[Example]:
@@ -100,7 +100,7 @@ def _versions() -> dict:
     }
 
 
-def train(lm, cfg: CutoffConfig, progress: bool = True) -> dict:
+def train_cutoff_probes(lm, cfg: CutoffConfig, progress: bool = True) -> dict:
     """Fit the head probes of each feature kind on the train split (heads ranked on validation),
     one HeadEnsemble per (kind, combine) on those heads, and the position-only baseline; save them
     under `cfg.out`/<probe name>/ ("attn_z", "attn_z+logistic", ...); return the training report
@@ -148,7 +148,7 @@ def train(lm, cfg: CutoffConfig, progress: bool = True) -> dict:
                 "versions": _versions(),
                 "f1_val_ensemble": f1(va.y, probe.predict(va.X[kind])),
             }
-            save_probe(probe, Path(cfg.out) / name, lm, card)
+            save_cutoff_probe(probe, Path(cfg.out) / name, lm, card)
             report["kinds"][name] = _probe_report(probe, card, va, va.X[kind], cfg)
     Path(cfg.out).mkdir(parents=True, exist_ok=True)
     (Path(cfg.out) / "train.json").write_text(json.dumps(report, indent=1))
@@ -195,13 +195,13 @@ def calibrated_threshold(sweep: dict[str, dict], target_precision: float) -> flo
     return min(ok) if ok else max(float(t) for t in sweep)
 
 
-def load_probes(path: str | Path, lm=None, kinds=None) -> tuple[dict[str, HeadEnsemble], dict]:
-    """The probes saved by `train` under `path` (one subfolder per probe name) and the first card."""
-    from .probes import load_probe
+def load_cutoff_probes(path: str | Path, lm=None, kinds=None) -> tuple[dict[str, HeadEnsemble], dict]:
+    """The probes saved by `train_cutoff_probes` under `path` (one subfolder per probe name) and the first card."""
+    from .probes import load_cutoff_probe
 
     path = Path(path)
     if (path / "card.json").exists():
-        probe, card = load_probe(path, lm)
+        probe, card = load_cutoff_probe(path, lm)
         return {card.get("name", card["kind"]): probe}, card
     found = sorted(p.parent for p in path.glob("*/card.json"))
     if kinds:  # probe names ("attn_z", "attn_z+logistic") or feature kinds (all of that kind's probes)
@@ -210,7 +210,7 @@ def load_probes(path: str | Path, lm=None, kinds=None) -> tuple[dict[str, HeadEn
         raise InternalsError(f"no cutoff probe under {path}: train one with `internals cutoff train CONFIG`")
     probes, cards = {}, []
     for p in found:
-        probe, card = load_probe(p, lm)
+        probe, card = load_cutoff_probe(p, lm)
         probes[card.get("name", card["kind"])] = probe
         cards.append(card)
     return probes, cards[0]
@@ -222,7 +222,7 @@ HEADLINE = ("token_reduction", "accuracy_cutoff", "accuracy_full", "f1_probe", "
 def accuracy_threshold(val_tables: dict[str, dict], main_kind: str, thresholds) -> dict:
     """The threshold picked on validation answers (ours): of the main probe's thresholds whose mean
     accuracy over the datasets is at least the full context's, the one with the largest mean token
-    reduction; the highest threshold when none is. `val_tables`: `evaluate` on validation examples."""
+    reduction; the highest threshold when none is. `val_tables`: `evaluate_cutoff` on validation examples."""
 
     def mean(t: float, key: str, method: str | None = None) -> float:
         return float(np.mean([r["methods"][method or f"probe:{main_kind}@{t:g}"][key] for r in val_tables.values()]))

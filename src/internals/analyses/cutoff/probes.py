@@ -245,7 +245,7 @@ class HeadEnsemble(ClassifierMixin, BaseEstimator):
 
     def fit_final(self, X, y) -> HeadEnsemble:
         """(Re)fit the second stage for ``combine`` on training rows, keeping the chosen heads: the
-        same head probes serve every combine (pipeline.train fits them once)."""
+        same head probes serve every combine (pipeline.train_cutoff_probes fits them once)."""
         self._check_combine()
         check_is_fitted(self, "estimators_")
         X, y = self._validate(X, y)
@@ -299,7 +299,7 @@ class HeadEnsemble(ClassifierMixin, BaseEstimator):
         return self.classes_[positive.astype(int)]
 
 
-def save_probe(probe: HeadEnsemble, path: str | Path, lm, card: dict | None = None) -> Path:
+def save_cutoff_probe(probe: HeadEnsemble, path: str | Path, lm, card: dict | None = None) -> Path:
     """Save the chosen heads' probes with `internals.heads.save_probe` (weights.safetensors + card.json).
 
     The estimators are stored as "L<layer>.H<head>", best first; the card holds the model's
@@ -328,8 +328,8 @@ def save_probe(probe: HeadEnsemble, path: str | Path, lm, card: dict | None = No
     return save_dir(named, path, info)
 
 
-def load_probe(path: str | Path, lm=None) -> tuple[HeadEnsemble, dict]:
-    """Read a probe saved by `save_probe`; with `lm`, refuse it unless the model fingerprints match."""
+def load_cutoff_probe(path: str | Path, lm=None) -> tuple[HeadEnsemble, dict]:
+    """Read a probe saved by `save_cutoff_probe`; with `lm`, refuse it unless the model fingerprints match."""
     from ...heads import load_probe as load_dir
 
     path = Path(path)
