@@ -1,20 +1,26 @@
-"""Render markdown tables from the committed result files, so README tables come from them.
+"""Render markdown tables from the committed result files, so every results table comes from them.
 
     python benchmarks/make_tables.py                  # every known file in benchmarks/results
     python benchmarks/make_tables.py path/to/a.json   # chosen files
+    python benchmarks/make_tables.py --write          # rewrite every marked region of README.md and docs/*.md
+    python benchmarks/make_tables.py --check          # name the regions that differ from the files (exit 1)
 
 One renderer per kind of result file, picked by file-name prefix; files of other kinds are
-listed as skipped, and unreadable files are reported, not fatal.
+listed as skipped, and unreadable files are reported, not fatal. A page marks a region
+`<!-- results: NAME -->` ... `<!-- /results -->`; `page_tables.REGIONS[NAME]` renders it.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results"
+ROOT = RESULTS.parent.parent
+REGION = re.compile(r"(<!-- results: (\S+) -->\n)(.*?)(<!-- /results -->)", re.S)
 BACKENDS = ("hooks", "transformer_lens", "nnsight")
 
 
@@ -128,10 +134,58 @@ def render(path: Path) -> str | None:
     return RENDERERS[kind](json.loads(path.read_text()))
 
 
+def pages(root: Path = ROOT) -> list[Path]:
+    """The pages whose marked regions are rendered: README.md and every docs/**/*.md."""
+    return [root / "README.md", *sorted((root / "docs").rglob("*.md"))]
+
+
+def rerender(text: str, page: str = "page") -> tuple[str, list[str]]:
+    """`text` with every marked region re-rendered, and the names of the regions that changed.
+    An unknown region name raises KeyError naming the page."""
+    from page_tables import REGIONS
+
+    changed: list[str] = []
+
+    def one(m: re.Match) -> str:
+        name = m.group(2)
+        if name not in REGIONS:
+            raise KeyError(f"{page}: unknown results region {name!r} (known: {', '.join(REGIONS)})")
+        body = REGIONS[name]().strip() + "\n"
+        if body != m.group(3):
+            changed.append(name)
+        return m.group(1) + body + m.group(4)
+
+    return REGION.sub(one, text), changed
+
+
+def drift(root: Path = ROOT, write: bool = False) -> list[str]:
+    """'page: region' for every marked region that differs from what the result files say;
+    with write=True the pages are rewritten in place."""
+    out = []
+    for page in pages(root):
+        if not page.exists():
+            continue
+        text = page.read_text()
+        new, changed = rerender(text, str(page.relative_to(root)))
+        out += [f"{page.relative_to(root)}: {name}" for name in changed]
+        if write and new != text:
+            page.write_text(new)
+    return out
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description="markdown tables from benchmark result files")
     p.add_argument("files", nargs="*", type=Path, help=f"result files (default: {RESULTS}/*.json)")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--write", action="store_true", help="rewrite the marked regions of README.md and docs/")
+    mode.add_argument("--check", action="store_true", help="list regions that differ from the files; exit 1 if any")
     args = p.parse_args(argv)
+    if args.write or args.check:
+        stale = drift(write=args.write)
+        verb = "rewrote" if args.write else "stale"
+        for line in stale:
+            print(f"make_tables: {verb} {line}", file=sys.stderr)
+        return 1 if stale and args.check else 0
     files = args.files or sorted(RESULTS.glob("*.json"))
     skipped = []
     for path in files:

@@ -1,0 +1,577 @@
+"""The marked regions of README.md and docs/*.md, each rendered from committed result files.
+
+A page marks a region `<!-- results: NAME -->` ... `<!-- /results -->`; `REGIONS[NAME]()` returns
+its markdown. `python benchmarks/make_tables.py --write` rewrites every region in place and
+`--check` reports the ones that differ (tests/test_results_tables.py runs the check).
+Every number in a region is read from `benchmarks/results/*.json` or `probes/*/card.json`;
+intervals the files do not hold are computed here from what they do hold (Wilson intervals from
+counts, a normal interval of balanced accuracy from per-class rates, a bootstrap over prompts).
+The papers' numbers (`PAPERS`) are quoted from the papers, as /work/shared/METHODS.md lists them.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results"
+
+
+def load(name: str) -> dict:
+    """One committed result file, by its name under benchmarks/results/."""
+    return json.loads((RESULTS / name).read_text())
+
+
+def card(probe: str) -> dict:
+    """The card of a committed probe (probes/<probe>/card.json)."""
+    return json.loads((ROOT / "probes" / probe / "card.json").read_text())["card"]
+
+
+def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """95% Wilson score interval of a proportion k / n."""
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return centre - half, centre + half
+
+
+def count(rate: float, n: int) -> int:
+    """The integer count behind a rate the file stores (refuses a rate no count gives)."""
+    k = round(rate * n)
+    if abs(k / n - rate) > 1e-6:
+        raise ValueError(f"rate {rate} is not a count out of {n}")
+    return k
+
+
+def balanced_accuracy_interval(m: dict) -> tuple[float, float, int, int]:
+    """Normal 95% interval of balanced accuracy from a metrics dict (balanced_accuracy, accuracy,
+    n, n_hallucinated): the per-class recalls are solved from those two rates, and the interval is
+    0.5 * sqrt(r1 (1 - r1) / n1 + r0 (1 - r0) / n0) * 1.96 either side. Returns (lo, hi, n1, n0)."""
+    n, n1 = m["n"], m["n_hallucinated"]
+    n0 = n - n1
+    b, a = m["balanced_accuracy"], m["accuracy"]
+    r1 = (a * n - 2 * b * n0) / (n1 - n0)  # n1 r1 + n0 r0 = a n, r1 + r0 = 2 b
+    r0 = 2 * b - r1
+    count(r1, n1), count(r0, n0)  # both must be counts: the solve is exact
+    se = 0.5 * math.sqrt(r1 * (1 - r1) / n1 + r0 * (1 - r0) / n0)
+    return b - 1.96 * se, b + 1.96 * se, n1, n0
+
+
+def _ci(lo: float, hi: float, digits: int = 3) -> str:
+    return f"[{lo:.{digits}f}, {hi:.{digits}f}]"
+
+
+def _x(v: float | None, digits: int = 3) -> str:
+    return "n/a" if v is None else f"{v:.{digits}f}x"
+
+
+def _rows(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|---" * len(header) + "|"]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+# ---- capture and edits -------------------------------------------------------------------------
+
+
+def capture_overhead_cpu() -> str:
+    from make_tables import capture_overhead
+
+    return capture_overhead(load("capture_overhead_cpu.json")).strip()
+
+
+def edit_cost_cpu() -> str:
+    from make_tables import edit_cost
+
+    return edit_cost(load("edit_cost_cpu.json")).strip()
+
+
+def headline_capture() -> str:
+    d = load("capture_overhead_cpu.json")
+    reps = {r: c["repeats"] for r, c in d["manifest"]["regimes"].items()}
+    worst = max((r for r in d["regimes"] if r != "stop"), key=lambda r: d["regimes"][r]["hooks"])
+    return (
+        f"Capturing every layer's residual stream through the hooks backend costs **{_x(d['hooks_worst'])}** a "
+        f"plain forward in its worst regime ({worst}; median of {reps[worst]} interleaved repeats, "
+        f"{d['manifest']['model']['name']}, {d['manifest']['threads']} CPU thread; the file keeps medians only, so "
+        f"no interval), and stopping after the middle block costs {_x(d['mid_layer_stop'])} a full forward."
+    )
+
+
+def headline_edits() -> str:
+    d = load("edit_cost_cpu.json")
+    reps = {r: c["repeats"] for r, c in d["manifest"]["regimes"].items()}
+    worst = max(d["regimes"], key=lambda r: d["regimes"][r]["steer_hooks"] or 0)
+    return (
+        f"A one-site steering edit through the hooks backend costs **{_x(d['steer_hooks_worst'])}** a plain "
+        f"forward in its worst regime ({worst}; median of {reps[worst]} interleaved repeats, "
+        f"{d['manifest']['model']['name']}, 1 CPU thread; medians only, so no interval)."
+    )
+
+
+# ---- FactCheckmate -----------------------------------------------------------------------------
+
+HEADS = {"mlp": "`mlp` (the paper's)", "mlp_scaled": "`mlp_scaled` (ours, saved)", "logistic": "logistic (ours)"}
+
+
+def factcheckmate() -> str:
+    d = load("factcheckmate.json")["detection"]
+    rows = []
+    for ds, res in d.items():
+        data = res["data"]
+        for i, head in enumerate(HEADS):
+            t = res[head]["test"]
+            lo, hi, _, _ = balanced_accuracy_interval(t)
+            name = (
+                f"{ds} ({data['n']:,}, {data['hallucination_rate']:.1%} hallucinated; test {t['n']})" if not i else ds
+            )
+            rows.append(
+                [
+                    name,
+                    HEADS[head],
+                    str(res[head]["layer"]),
+                    f"{t['balanced_accuracy']:.3f} {_ci(lo, hi)}",
+                    f"{t['auroc']:.3f}",
+                    f"{t['f1']:.3f}",
+                ]
+            )
+    return _rows(["dataset", "head", "layer", "balanced accuracy [95% CI]", "AUROC", "F1 (macro)"], rows)
+
+
+SETTINGS = {
+    "qa_wikidata": "`I`: the whole chat prompt",
+    "qa_wikidata_i6": "`I-6`: without the template's last 6 tokens",
+    "qa_wikidata_io": "`I+O`: prompt and the model's answer (not preemptive)",
+}
+
+
+def factcheckmate_settings() -> str:
+    rows = []
+    for probe, label in SETTINGS.items():
+        m = card(probe)["metrics"]
+        rows.append([label] + [f"{m[h]['test']['balanced_accuracy']:.3f} / {m[h]['test']['auroc']:.3f}" for h in HEADS])
+    return _rows(["setting (probe)", *HEADS.values()], rows)
+
+
+def factcheckmate_mitigation() -> str:
+    t = load("factcheckmate.json")["mitigation"]
+    test, c = t["test"], t["test"]["flagged_counts"]
+    lo, hi = wilson(c["after"], test["n_flagged"])
+    return (
+        f"Steering layer {t['steer_layer']} at alpha {t['best_alpha']:g} (picked on {t['validation']['n_used']} "
+        f"flagged validation questions) raises the factual rate of the {test['n_flagged']} flagged test questions "
+        f"from {test['flagged_before']:.3f} to **{test['flagged_after']:.3f}** {_ci(lo, hi)} ({c['before']} -> "
+        f"{c['after']} questions: {c['wins']} won, {c['losses']} lost, McNemar p = {c['p_value']:.4f}); steering the "
+        f"probed layer {t['layer']} gives {test['flagged_after_at_probed_layer']:.3f}. Detection fused into "
+        f"generation costs {t['timings']['detection_overhead']:+.1%} (a separate pass "
+        f"{t['timings']['detection_overhead_separate_pass']:+.0%})."
+    )
+
+
+def headline_factcheckmate() -> str:
+    d = load("factcheckmate.json")
+    t = d["detection"]["qa_wikidata"]["mlp_scaled"]
+    lo, hi, n1, n0 = balanced_accuracy_interval(t["test"])
+    return (
+        f"On qa_wikidata the `mlp_scaled` probe at layer {t['layer']} tells, before the model answers, whether it "
+        f"will hallucinate with balanced accuracy **{t['test']['balanced_accuracy']:.3f}** {_ci(lo, hi)} "
+        f"(n = {t['test']['n']} test questions, {n1} hallucinated and {n0} not; normal interval from the per-class "
+        f"recalls); the paper's MLP on raw features reaches "
+        f"{d['detection']['qa_wikidata']['mlp']['test']['balanced_accuracy']:.3f}."
+    )
+
+
+# ---- context cutoff ----------------------------------------------------------------------------
+
+DATASETS = {"contextual_parametric_knowledge_conflicts": "cpkc", "disfl_qa": "disfl_qa"}
+
+
+def _cutoff_cells(doc: dict, method: str, fields: tuple[str, ...], mean: bool = True) -> list[str]:
+    cells, sums = [], [0.0] * len(fields)
+    for ds in DATASETS:
+        m = doc["tables"][ds]["methods"][method]
+        vals = [m[f] for f in fields]
+        sums = [s + v for s, v in zip(sums, vals)]
+        cells.append(" / ".join(_fmt(f, v) for f, v in zip(fields, vals)))
+    means = [s / len(DATASETS) for s in sums]
+    cells.append(" / ".join(_fmt(f, v) for f, v in zip(fields, means)) if mean else "")
+    return cells
+
+
+def _fmt(field: str, v: float) -> str:
+    return f"{v:.3f}" if field == "accuracy" else f"{v:.3f}x"
+
+
+def _f1_cells(doc: dict, keys: list[str], mean: bool = False) -> list[str]:
+    cells = [" / ".join(f"{doc['tables'][ds]['f1'][k]:.3f}" for k in keys) for ds in DATASETS]
+    means = [sum(doc["tables"][ds]["f1"][k] for ds in DATASETS) / len(DATASETS) for k in keys]
+    return cells + [" / ".join(f"{v:.3f}" for v in means) if mean else ""]
+
+
+def _full_row(doc: dict) -> list[str]:
+    return ["accuracy, full context", *_cutoff_cells(doc, "full", ("accuracy",))]
+
+
+def cutoff_main() -> str:
+    d = load("context_cutoff.json")
+    ta = ("token_reduction", "accuracy")
+    rows = [
+        _full_row(d),
+        ["head ensemble (`attn_z`) at P >= 0.95", *_cutoff_cells(d, "probe:attn_z@0.95", ta)],
+        ["head ensemble at 0.8 (picked on validation)", *_cutoff_cells(d, "probe:attn_z@0.8", ta)],
+        ["head ensemble at 0.5", *_cutoff_cells(d, "probe:attn_z@0.5", ta)],
+        ["logistic stage (`attn_z+logistic`) at 0.95", *_cutoff_cells(d, "probe:attn_z+logistic@0.95", ta)],
+        ["logistic stage at 0.5 (picked on validation answers)", *_cutoff_cells(d, "probe:attn_z+logistic@0.5", ta)],
+        ["logistic stage at 0.99", *_cutoff_cells(d, "probe:attn_z+logistic@0.99", ta)],
+        ["o_proj slices, head ensemble at 0.95", *_cutoff_cells(d, "probe:o_proj_slices@0.95", ta)],
+        ["o_proj slices + logistic stage at 0.95", *_cutoff_cells(d, "probe:o_proj_slices+logistic@0.95", ta)],
+        ["oracle (stop at the first sufficient chunk)", *_cutoff_cells(d, "oracle", ta)],
+        [
+            "prefix F1: head ensemble attn_z / o_proj slices",
+            *_f1_cells(d, ["probe:attn_z", "probe:o_proj_slices"], True),
+        ],
+        [
+            "prefix F1: logistic stage attn_z / o_proj slices",
+            *_f1_cells(d, ["probe:attn_z+logistic", "probe:o_proj_slices+logistic"]),
+        ],
+        ["prefix F1: position only / self-assessment", *_f1_cells(d, ["position", "self_assessment"], True)],
+    ]
+    return _rows(["token reduction / accuracy", *DATASETS.values(), "mean"], rows)
+
+
+TPA = ("token_reduction", "processed_reduction", "accuracy")
+
+
+def cutoff_query() -> str:
+    d = load("context_cutoff_query.json")
+    rows = [
+        _full_row(d),
+        [
+            "head ensemble (`attn_z_query`, the config's main) at 0.95",
+            *_cutoff_cells(d, "probe:attn_z_query@0.95", TPA),
+        ],
+        ["head ensemble at 0.5 (picked on validation answers)", *_cutoff_cells(d, "probe:attn_z_query@0.5", TPA)],
+        [
+            "head ensemble at 0.8 (picked on validation stop precision)",
+            *_cutoff_cells(d, "probe:attn_z_query@0.8", TPA),
+        ],
+        [
+            "logistic stage (`attn_z_query+logistic`) at 0.95",
+            *_cutoff_cells(d, "probe:attn_z_query+logistic@0.95", TPA),
+        ],
+        ["logistic stage at 0.5", *_cutoff_cells(d, "probe:attn_z_query+logistic@0.5", TPA)],
+        [
+            "prefix F1: head ensemble / logistic / position",
+            *_f1_cells(d, ["probe:attn_z_query", "probe:attn_z_query+logistic", "position"], True),
+        ],
+    ]
+    return _rows(["reduction / processed / accuracy", *DATASETS.values(), "mean"], rows)
+
+
+def cutoff_confirm() -> str:
+    d = load("context_cutoff_query_confirm.json")
+    rows = [
+        _full_row(d),
+        [
+            "**logistic stage at 0.95 (declared in advance)**",
+            *_cutoff_cells(d, "probe:attn_z_query+logistic@0.95", TPA),
+        ],
+        ["fixed truncation at the rule's validation token budget", *_cutoff_cells(d, "fixed_truncation", TPA)],
+        [
+            "logistic stage at 0.5 (picked on validation answers)",
+            *_cutoff_cells(d, "probe:attn_z_query+logistic@0.5", TPA),
+        ],
+        ["head ensemble at 0.95", *_cutoff_cells(d, "probe:attn_z_query@0.95", TPA)],
+        ["head ensemble at 0.5 (its validation pick)", *_cutoff_cells(d, "probe:attn_z_query@0.5", TPA)],
+        ["oracle (stop at the first sufficient chunk)", *_cutoff_cells(d, "oracle", TPA)],
+        [
+            "prefix F1: logistic stage / head ensemble / position only",
+            *_f1_cells(d, ["probe:attn_z_query+logistic", "probe:attn_z_query", "position"]),
+        ],
+    ]
+    n = sum(d["tables"][ds]["n_examples"] for ds in DATASETS)
+    return _rows(
+        [f"`attn_z_query`, {n} fresh test examples: reduction / processed / accuracy", *DATASETS.values(), "mean"], rows
+    )
+
+
+def headline_cutoff() -> str:
+    d = load("context_cutoff_query_confirm.json")
+    c = d["calibrated"]
+    n = c["vs_full"]["n"]
+    k = count(c["accuracy"], n)
+    lo, hi = wilson(k, n)
+    return (
+        f"Our `attn_z_query` probe, with its rule declared before the run, reads **{c['token_reduction']:.3f}x** fewer "
+        f"context tokens at accuracy **{c['accuracy']:.3f}** {_ci(lo, hi)} against the full context's "
+        f"{d['accuracy_full']:.3f} (n = {n} fresh test questions; Wilson interval; {c['vs_full']['wins']} won, "
+        f"{c['vs_full']['losses']} lost, McNemar p = {c['vs_full']['p_value']:.3f}). The reduction itself has no "
+        f"interval in the file."
+    )
+
+
+# ---- voids -------------------------------------------------------------------------------------
+
+
+def voids_share() -> str:
+    t = load("voids.json")["trace"]
+    a = t["alphas"]
+    rows = [
+        [f"{ph.upper()} ({t['tokens'][ph]:,} tokens)", *(f"{v[ph]['void_share']:.3f}" for v in a.values())]
+        for ph in ("pp", "rg")
+    ]
+    return _rows([f"alpha ({t['n_prompts']} prompts)", *a], rows)
+
+
+def voids_timing() -> str:
+    t = load("voids.json")["timing"]
+    rows = [
+        [r["label"], f"{r['seconds_per_step']:.3f}", f"{r['blocks_skipped']:.1%}", str(r["steps"])] for r in t["rows"]
+    ]
+    head = f"decode ({t['manifest']['limit']} {t['manifest']['dataset']} prompts)"
+    return _rows([head, "seconds per step", "reply blocks not run or dropped", "timed steps"], rows)
+
+
+def headline_voids() -> str:
+    d = load("voids.json")
+    k = count(d["accuracy_skip"], d["n"])
+    lo, hi = wilson(k, d["n"])
+    p = d["paired"]
+    return (
+        f"The paper's skipping at alpha {d['alpha']} skips {d['layers_skipped']:.1%} of (token, block) pairs on "
+        f"{d['dataset']} (option log-likelihood) with accuracy **{d['accuracy_skip']:.3f}** {_ci(lo, hi)} against the "
+        f"full model's {d['accuracy_full']:.3f} (n = {d['n']} questions, Wilson interval; {p['wins']} won, "
+        f"{p['losses']} lost, McNemar p = {p['p_value']:.2f}: not a significant gain). At alpha 0.8, "
+        f"{d['trace']['alphas']['0.8']['pp']['void_share']:.1%} of prompt (token, block) pairs are voids."
+    )
+
+
+# ---- depth -------------------------------------------------------------------------------------
+
+
+def depth_pretrain() -> str:
+    d, p = load("depth.json"), load("depth_pretrain.json")["manifest"]
+    c = p["config"]
+    head = (
+        f"pre-training ({d['device']}, {d['params'] / 1e6:.1f}M params, {c['n_layers']} layers, d {c['d_model']}, "
+        f"{d['steps']} steps of {c['batch_size']}x{c['seq_len']} tokens)"
+    )
+    return _rows(
+        [head, "Pre-LN", "LNS"],
+        [
+            [f"validation perplexity at step {d['steps']}", f"{d['ppl_preln']:.1f}", f"{d['ppl_lns']:.1f}"],
+            [
+                "variance last / first block",
+                f"{d['variance_last_over_first_preln']:.2f}",
+                f"{d['variance_last_over_first_lns']:.2f}",
+            ],
+        ],
+    )
+
+
+def _per_prompt_ratio(trace: dict) -> dict:
+    import numpy as np
+
+    from internals.stats import bootstrap_mean
+
+    pv = np.asarray(trace["prompt_variance"], dtype=float)
+    return bootstrap_mean(pv[:, -1] / pv[:, 1])
+
+
+def depth_variance() -> str:
+    t = load("depth_trace.json")["results"]["traces"]
+    rows = []
+    for name, tr in t.items():
+        b = _per_prompt_ratio(tr)
+        rows.append(
+            [
+                name,
+                f"{tr['variance'][-1] / tr['variance'][1]:.1f}",
+                f"{float(b['mean']):.1f} {_ci(float(b['lo']), float(b['hi']), 1)}",
+                f"{tr['n_prompts']:,} / {tr['n_tokens']:,}",
+            ]
+        )
+    return _rows(
+        ["model", "variance last / first block, all tokens", "within each passage, mean [95% CI]", "passages / tokens"],
+        rows,
+    )
+
+
+def depth_ablation() -> str:
+    a = load("depth_trace.json")["results"]["ablation"]
+    top = sorted(range(len(a["delta"])), key=lambda i: -a["delta"][i])[:6]
+    return _rows(
+        [f"block skipped ({a['n_texts']} held-out passages, baseline {a['baseline']:.2f} nats)", "loss change (nats)"],
+        [[str(a["blocks"][i]), f"{a['delta'][i]:+.2f}"] for i in top],
+    )
+
+
+def headline_depth() -> str:
+    tr = load("depth_trace.json")["results"]["traces"]
+    name = next(iter(tr))
+    b = _per_prompt_ratio(tr[name])
+    d = load("depth.json")
+    return (
+        f"In {name} the residual stream's variance after the last block is **{float(b['mean']):.0f}x** that after "
+        f"the first, within a passage {_ci(float(b['lo']), float(b['hi']), 0)} (mean over n = {tr[name]['n_prompts']:,} "
+        f"passages, bootstrap interval; {d['variance_last_over_first_smollm2']:.0f}x over all tokens pooled); "
+        f"LayerNorm Scaling brings a 12-layer model's from {d['variance_last_over_first_preln']:.2f}x to "
+        f"{d['variance_last_over_first_lns']:.2f}x and its perplexity from {d['ppl_preln']:.1f} to {d['ppl_lns']:.1f} "
+        f"(one run each, no interval)."
+    )
+
+
+# ---- patching ----------------------------------------------------------------------------------
+
+
+def _best(summary: dict, categories: list[str], n: list[int], site: str) -> list[list[str]]:
+    rows = []
+    rec = summary[site]["recovery"]
+    for i, cat in enumerate(categories):
+        means = rec["mean"][i]
+        if not n[i] or all(v is None for v in means):
+            continue
+        layer = max(range(len(means)), key=lambda j: -math.inf if means[j] is None else means[j])
+        rows.append(
+            [site, cat, str(n[i]), str(layer), f"{means[layer]:.3f} {_ci(rec['lo'][i][layer], rec['hi'][i][layer])}"]
+        )
+    return rows
+
+
+def patching_summary() -> str:
+    rows = []
+    for name, suffix in (("patching.json", ""), ("patching_window10.json", ", window 10")):
+        r = load(name)["results"]
+        for site in r["sites"]:
+            n = r["summary"][site]["n"]
+            for row in _best(r["summary"], r["categories"], n, site):
+                row[0] += suffix
+                rows.append(row)
+    return _rows(["site", "category", "n", "best layer", "mean recovery [95% CI]"], rows)
+
+
+def headline_patching() -> str:
+    r = load("patching.json")["results"]
+    pk = r["summary"]["attn_out"]["peak"]
+    return (
+        f"Restoring the attention output at the last token of layer {pk['layer']} recovers **{pk['mean']:.3f}** "
+        f"{_ci(pk['lo'], pk['hi'])} of the clean answer's probability (n = {r['n_pairs']} qa_wikidata pairs, "
+        f"bootstrap interval over pairs)."
+    )
+
+
+# ---- models ------------------------------------------------------------------------------------
+
+
+def _families() -> dict:
+    sys.path.insert(0, str(ROOT / "tests"))
+    from families import FAMILIES
+
+    return FAMILIES
+
+
+def families() -> str:
+    f = _families()
+    return _rows(
+        ["family", "HF config", "block", "notes"],
+        [[name, f"`{cls}`", kind, note] for name, (cls, _, kind, note) in f.items()],
+    )
+
+
+def families_list() -> str:
+    return ", ".join(_families()) + f" ({len(_families())} families)."
+
+
+# ---- the papers beside ours --------------------------------------------------------------------
+
+PAPERS = {
+    "factcheckmate": "> 70% preemptive detection accuracy (Llama-2-7B on NQ 71.8, Mistral-7B 72.5; their README)",
+    "cutoff": "1.33x token reduction with +1.3% accuracy, six QA sets, 1B-70B models",
+    "voids": "Qwen2.5-7B-Instruct MMLU 69.24 -> 71.29 with ~30% of layers; Mistral-7B GPQA 13.88 -> 18.36 with ~70%",
+    "depth": "Table 1 perplexity Pre-LN -> LNS: 130M 26.73 -> 25.76, 1B 17.02 -> 15.71 (20k steps x 512 sequences)",
+    "patching": "GPT-2 XL / GPT-J: MLP outputs at the last subject token in middle layers; attention at the last token late",
+}
+
+
+def reproducing() -> str:
+    f = load("factcheckmate.json")["detection"]["qa_wikidata"]
+    c = load("context_cutoff_query_confirm.json")["calibrated"]
+    c0 = load("context_cutoff.json")
+    v, d = load("voids.json"), load("depth.json")
+    w = load("patching_window10.json")["results"]
+    mlp = _best(w["summary"], w["categories"], w["summary"]["mlp_out"]["n"], "mlp_out")
+    mlp_last_subject = next(r for r in mlp if r[1] == "last subject token")
+    attn = load("patching.json")["results"]["summary"]["attn_out"]["peak"]
+    rows = [
+        [
+            "FactCheckmate",
+            PAPERS["factcheckmate"],
+            f"qa_wikidata balanced accuracy: paper's MLP {f['mlp']['test']['balanced_accuracy']:.3f}, "
+            f"`mlp_scaled` {f['mlp_scaled']['test']['balanced_accuracy']:.3f}",
+            "`python benchmarks/factcheckmate.py`",
+        ],
+        [
+            "Context cutoff",
+            PAPERS["cutoff"],
+            f"prefix-mean probe {c0['token_reduction']:.3f}x at accuracy {c0['accuracy_cutoff']:.3f} (full "
+            f"{c0['accuracy_full']:.3f}); `attn_z_query` {c['token_reduction']:.3f}x at {c['accuracy']:.3f} (full "
+            f"{load('context_cutoff_query_confirm.json')['accuracy_full']:.3f})",
+            "`python benchmarks/context_cutoff.py [--config probes/cutoff_query_confirm.toml]`",
+        ],
+        [
+            "Voids (LAC)",
+            PAPERS["voids"],
+            f"{v['dataset']} {v['accuracy_full']:.3f} -> {v['accuracy_skip']:.3f} with {v['layers_skipped']:.1%} of "
+            f"pairs skipped (n = {v['n']}, McNemar p = {v['paired']['p_value']:.2f})",
+            "`python benchmarks/voids.py`",
+        ],
+        [
+            "Curse of Depth (LNS)",
+            PAPERS["depth"],
+            f"{d['params'] / 1e6:.1f}M params, {d['steps']} steps: {d['ppl_preln']:.1f} -> {d['ppl_lns']:.1f}",
+            "`python benchmarks/depth.py --threads 1`",
+        ],
+        [
+            "Causal tracing (ROME)",
+            PAPERS["patching"],
+            f"mlp_out (window 10) at the last subject token peaks at layer {mlp_last_subject[3]}: "
+            f"{mlp_last_subject[4]}; attn_out at the last token, layer {attn['layer']}: {attn['mean']:.3f}",
+            "`python benchmarks/patching.py`",
+        ],
+    ]
+    return _rows(["analysis", "paper", "ours (SmolLM2-135M-Instruct)", "command"], rows)
+
+
+REGIONS: dict[str, Callable[[], str]] = {
+    f.__name__: f
+    for f in (
+        capture_overhead_cpu,
+        edit_cost_cpu,
+        headline_capture,
+        headline_edits,
+        factcheckmate,
+        factcheckmate_settings,
+        factcheckmate_mitigation,
+        headline_factcheckmate,
+        cutoff_main,
+        cutoff_query,
+        cutoff_confirm,
+        headline_cutoff,
+        voids_share,
+        voids_timing,
+        headline_voids,
+        depth_pretrain,
+        depth_variance,
+        depth_ablation,
+        headline_depth,
+        patching_summary,
+        headline_patching,
+        families,
+        families_list,
+        reproducing,
+    )
+}
