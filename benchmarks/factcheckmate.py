@@ -45,7 +45,7 @@ STEER_LAYERS = (4, 6, 8, 10)
 def main() -> int:
     args = parse_args()
     torch.set_num_threads(args.threads)
-    from internals.analyses.factcheckmate.pipeline import ProbeConfig, train
+    from internals.analyses.factcheckmate.pipeline import ProbeConfig, train_factcheckmate_probe
     from internals.models import load_model
 
     started, cpu0 = time.time(), time.process_time()
@@ -55,7 +55,7 @@ def main() -> int:
         config = ProbeConfig.from_toml(ROOT / "probes" / f"{name}.toml")
         if args.quick:
             config.limit, config.name, config.out = min(config.limit or 400, 400), f"{name}_quick", str(args.tmp)
-        train(config, progress=not args.quiet, lm=lm)
+        train_factcheckmate_probe(config, progress=not args.quiet, lm=lm)
         configs[name] = config
     prepared = {name: _prepare(lm, c, args.quiet) for name, c in configs.items()}
     detection = {name: _detection(c) for name, c in configs.items()}
@@ -143,7 +143,7 @@ def _detection(config) -> dict:
 
 def _transfer(configs, prepared, detection) -> dict:
     """Heads fitted on one dataset (its train split, its best layer) scored on all of the other's questions."""
-    from internals.analyses.factcheckmate.sweep import evaluate, fit_head
+    from internals.analyses.factcheckmate.sweep import fit_head, probe_metrics
 
     out = {}
     for src, dst in ((CONFIGS[0], CONFIGS[1]), (CONFIGS[1], CONFIGS[0])):
@@ -151,7 +151,7 @@ def _transfer(configs, prepared, detection) -> dict:
         for head in configs[src].heads:
             layer = detection[src][head]["layer"]
             est = fit_head(head, s.features.layer(layer), s.labels.y, s.split, configs[src].seed)
-            out[f"{src}->{dst}/{head}"] = evaluate(est, d.features.layer(layer), d.labels.y) | {"layer": layer}
+            out[f"{src}->{dst}/{head}"] = probe_metrics(est, d.features.layer(layer), d.labels.y) | {"layer": layer}
     return out
 
 

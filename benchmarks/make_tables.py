@@ -115,7 +115,7 @@ def edit_cost(doc: dict) -> str:
                 f"{reg} checks: the steer changes {c['steer_tokens_changed']} of {c['generated_tokens']} generated tokens"
             )
     seen = set()
-    for key, why in doc.get("notes", {}).items():
+    for why in doc.get("notes", {}).values():
         if why not in seen:  # one line per reason, naming every variant it covers
             seen.add(why)
             names = ", ".join(k for k, w in doc["notes"].items() if w == why)

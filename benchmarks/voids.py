@@ -72,7 +72,7 @@ def best_tradeoff(rows: list[dict]) -> dict:
 
 
 def run_stages(args) -> None:
-    from internals.analyses.voids.evaluate import EvalConfig, evaluate
+    from internals.analyses.voids.evaluate import EvalConfig, evaluate_voids
     from internals.analyses.voids.protocol import chat_prompt
     from internals.analyses.voids.report import trace_summary
     from internals.analyses.voids.timing import decode_timing
@@ -109,10 +109,10 @@ def run_stages(args) -> None:
     )
     datasets = [load_dataset(name, limit=n) for name, n in SETS.items()]
     meta = {"model": base["model"], "versions": base["versions"]}
-    evaluate(lm, datasets, cfg, WORK / "eval", manifest=meta, progress=True)
+    evaluate_voids(lm, datasets, cfg, WORK / "eval", manifest=meta, progress=True)
     rest = tuple(a for a in DROP_ALPHAS if a not in cfg.drop_alphas)
     drop = EvalConfig(alphas=rest, kinds=("drop",), drop_phases=("both", "rg"), max_new_tokens=8)
-    evaluate(lm, datasets, drop, WORK / "eval_drop", manifest=meta, progress=True)
+    evaluate_voids(lm, datasets, drop, WORK / "eval_drop", manifest=meta, progress=True)
 
     timing_path = WORK / "timing.json"
     if not timing_path.exists():

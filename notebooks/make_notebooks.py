@@ -176,7 +176,7 @@ FACTCHECKMATE = [
     import numpy as np
 
     from internals import load_model
-    from internals.analyses.factcheckmate import ProbeConfig, predict, train
+    from internals.analyses.factcheckmate import ProbeConfig, predict, train_factcheckmate_probe
     from internals.analyses.factcheckmate.figures import sweep_figure
 
     lm = load_model()
@@ -187,12 +187,12 @@ FACTCHECKMATE = [
     """),
     md("""
     ## Label, capture, train at every layer
-    `train` answers every question (answers are cached), labels them, captures the mean-pooled
+    `train_factcheckmate_probe` answers every question (answers are cached), labels them, captures the mean-pooled
     `resid_post` of every layer into an activation store, fits the probes at each layer on the
     train split and keeps the layer with the best validation balanced accuracy.
     """),
     code("""
-    probe_dir = train(config, lm=lm, progress=not QUICK)
+    probe_dir = train_factcheckmate_probe(config, lm=lm, progress=not QUICK)
     import json
     card = json.loads((probe_dir / "card.json").read_text())["card"]
     print("chosen layer:", card["layer"], "| splits:", card["data"]["splits"],
@@ -242,7 +242,7 @@ FACTCHECKMATE = [
 
     prep = prepare(lm, load_dataset(config.dataset, limit=config.limit, seed=config.seed), config.template,
                    config.setting, config.generation, "*", config.seed, config.capture_batch_size,
-                   progress=False)  # answers and features: cached by train() above
+                   progress=False)  # answers and features: cached by train_factcheckmate_probe() above
     STEER_LAYER, ALPHA = 4, 16.0
     train_rows = prep.split.train
     vector = steering_vector(prep.features.layer(STEER_LAYER)[train_rows], prep.labels.y[train_rows])
@@ -346,7 +346,7 @@ VOIDS = [
     import numpy as np
 
     from internals import load_model
-    from internals.analyses.voids import EvalConfig, LACSkip, SkipConfig, evaluate, trace
+    from internals.analyses.voids import EvalConfig, LACSkip, SkipConfig, evaluate_voids, trace
     from internals.data import load_dataset
     from internals.plots import curves, heatmap, layer_lines
     from internals.prompts import render
@@ -403,7 +403,7 @@ VOIDS = [
     import tempfile
 
     mc = load_dataset("general_knowledge", limit=4 if QUICK else 40)
-    rows = evaluate(lm, [mc], EvalConfig(alphas=(0.1, 0.8), kinds=("paper",), max_new_tokens=4 if QUICK else 8),
+    rows = evaluate_voids(lm, [mc], EvalConfig(alphas=(0.1, 0.8), kinds=("paper",), max_new_tokens=4 if QUICK else 8),
                     tempfile.mkdtemp(prefix="voids-"), progress=not QUICK)
     for r in rows:
         print(f"{r['label']:18s} {r['protocol']:8s} accuracy {r['accuracy']:.2f}  pairs used {r['used']:.2f}")

@@ -9,7 +9,7 @@ import json
 import pytest
 import torch
 
-from internals.analyses.voids.evaluate import EvalConfig, evaluate, question_result, summarise
+from internals.analyses.voids.evaluate import EvalConfig, evaluate_voids, question_result, summarise_voids
 from internals.analyses.voids.protocol import chat_prompt, option_ids, parse_choice, user_message
 from internals.analyses.voids.report import eval_figures
 from internals.cli import main
@@ -124,7 +124,7 @@ def test_summarise_counts():
             "runs": [run("full", "none", None, [10, 10], [2, 2]), run("p", "paper", 1, [3, 10], [1, 2])],
         },
     ]
-    rows = {(r["label"], r["protocol"]): r for r in summarise(lines, "d")}
+    rows = {(r["label"], r["protocol"]): r for r in summarise_voids(lines, "d")}
     assert rows[("full", "generate")]["accuracy"] == 0.5 and rows[("full", "generate")]["parsed"] == 0.5
     assert rows[("p", "loglik")]["accuracy"] == 0.5
     assert rows[("p", "generate")]["used"] == pytest.approx(10 / 24)
@@ -153,7 +153,7 @@ def test_paired_counts():
 def test_evaluate_writes_and_resumes(tiny_llama, data_file, tmp_path, monkeypatch):
     data = load_dataset(str(data_file))
     cfg = EvalConfig(alphas=(0.5,), kinds=("paper",), max_new_tokens=2)
-    rows = evaluate(
+    rows = evaluate_voids(
         tiny_llama, [data], cfg, tmp_path / "out", manifest={"model": tiny_llama.describe()}, progress=False
     )
     assert {(r["label"], r["protocol"]) for r in rows} == {
@@ -162,11 +162,13 @@ def test_evaluate_writes_and_resumes(tiny_llama, data_file, tmp_path, monkeypatc
     assert len((tmp_path / "out" / "mini.jsonl").read_text().splitlines()) == 2
     monkeypatch.setattr(ev, "question_result", lambda *a: pytest.fail("a finished question was recomputed"))
     assert (
-        evaluate(tiny_llama, [data], cfg, tmp_path / "out", manifest={"model": tiny_llama.describe()}, progress=False)
+        evaluate_voids(
+            tiny_llama, [data], cfg, tmp_path / "out", manifest={"model": tiny_llama.describe()}, progress=False
+        )
         == rows
     )
     with pytest.raises(InternalsError, match="another model, data or config"):
-        evaluate(
+        evaluate_voids(
             tiny_llama,
             [data],
             EvalConfig(alphas=(0.3,), kinds=("paper",)),

@@ -57,12 +57,12 @@ def register(sub) -> None:
 
 
 def run_train(args) -> int:
-    from ..analyses.factcheckmate.pipeline import ProbeConfig, train
+    from ..analyses.factcheckmate.pipeline import ProbeConfig, train_factcheckmate_probe
 
     config = ProbeConfig.from_toml(args.config)
     if args.out:
         config.out = args.out
-    path = train(config, force=args.force, progress=not args.quiet)
+    path = train_factcheckmate_probe(config, force=args.force, progress=not args.quiet)
     card = json.loads((path / "card.json").read_text())["card"]
     print(path)
     for head, m in card["metrics"].items():

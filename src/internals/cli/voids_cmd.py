@@ -191,7 +191,7 @@ def run_trace(args) -> int:
 
 
 def run_eval(args) -> int:
-    from ..analyses.voids.evaluate import EvalConfig, evaluate
+    from ..analyses.voids.evaluate import EvalConfig, evaluate_voids
     from ..analyses.voids.report import eval_figures
     from ..data import load_dataset
 
@@ -211,7 +211,7 @@ def run_eval(args) -> int:
         for n in _names(args.data)
     ]
     lm = _setup(args)
-    rows = evaluate(lm, datasets, cfg, args.out, manifest=_manifest(lm, {}), progress=True)
+    rows = evaluate_voids(lm, datasets, cfg, args.out, manifest=_manifest(lm, {}), progress=True)
     for r in rows:
         print(json.dumps({k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.items()}))
     print(f"saved {args.out}/summary.json")

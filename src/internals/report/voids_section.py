@@ -22,7 +22,7 @@ CAPTIONS = {
 
 
 def section(lm, settings: ReportSettings) -> Section:
-    from ..analyses.voids import EvalConfig, evaluate, trace
+    from ..analyses.voids import EvalConfig, evaluate_voids, trace
     from ..analyses.voids.report import eval_plots, trace_plots, trace_summary
     from ..data import load_dataset
     from ..prompts import render
@@ -37,7 +37,7 @@ def section(lm, settings: ReportSettings) -> Section:
         alphas=EVAL_ALPHAS, kinds=("paper", "skip"), max_new_tokens=min(settings.tokens(4, 8), 8), seed=settings.seed
     )
     with tempfile.TemporaryDirectory(prefix="internals-voids-") as out:
-        rows = evaluate(lm, [eval_data], cfg, out, progress=settings.progress)
+        rows = evaluate_voids(lm, [eval_data], cfg, out, progress=settings.progress)
     figs = {**trace_plots(tr, FIGURE_ALPHA, ALPHAS, tokenizer=lm.tokenizer), **eval_plots(rows)}
     figures = {CAPTIONS.get(stem, _eval_caption(stem)): fig for stem, fig in figs.items()}
     phases = list(summary["tokens"])
@@ -77,7 +77,7 @@ def section(lm, settings: ReportSettings) -> Section:
             "eval": {"dataset": _data(eval_data), "config": cfg.to_dict()},
             "functions": [
                 "internals.analyses.voids.trace",
-                "internals.analyses.voids.evaluate",
+                "internals.analyses.voids.evaluate_voids",
                 "internals.analyses.voids.report.trace_plots",
                 "internals.analyses.voids.report.eval_plots",
             ],

@@ -240,7 +240,7 @@ def pick_device(device: str) -> str:
 
 
 @torch.no_grad()
-def evaluate(model, sequences: torch.Tensor, batch_size: int, device: str) -> float:
+def validation_loss(model, sequences: torch.Tensor, batch_size: int, device: str) -> float:
     """Mean next-token loss (nats) over all predicted tokens of `sequences` [n, seq_len]."""
     model.eval()
     total, count = 0.0, 0
@@ -290,7 +290,7 @@ def pretrain(
     result = PretrainResult(asdict(cfg), sum(p.numel() for p in model.parameters()), device)
     order = _batches(data.train.shape[0], cfg.batch_size, cfg.steps, cfg.seed)
     start = time.time()
-    _record(result, 0, evaluate(model, val, cfg.batch_size, device), float("nan"))
+    _record(result, 0, validation_loss(model, val, cfg.batch_size, device), float("nan"))
     bar = tqdm(range(1, cfg.steps + 1), desc=f"pretrain {cfg.norm}", unit="step", disable=not progress)
     running = []
     for step in bar:
@@ -305,7 +305,7 @@ def pretrain(
         if not math.isfinite(running[-1]):
             raise InternalsError(f"the {cfg.norm} run diverged at step {step} (loss {running[-1]}): lower the lr")
         if step % cfg.eval_every == 0 or step == cfg.steps:
-            _record(result, step, evaluate(model, val, cfg.batch_size, device), float(np.mean(running)))
+            _record(result, step, validation_loss(model, val, cfg.batch_size, device), float(np.mean(running)))
             running = []
             bar.set_postfix(val_ppl=f"{result.val_ppl[-1]:.1f}")
     result.seconds = time.time() - start

@@ -16,9 +16,9 @@ the per-layer sweep, the logistic baseline, cross-dataset transfer and the steer
 from .features import Features, pooled_features, setting_span
 from .generate import GenerationSettings, greedy_answers
 from .labels import Labels, label_dataset
-from .pipeline import ProbeConfig, evaluate_probe, predict, train
+from .pipeline import ProbeConfig, evaluate_probe, predict, train_factcheckmate_probe
 from .steer import Detector, factcheckmate_answers, steering, steering_vector
-from .sweep import Split, evaluate, split_indices, sweep
+from .sweep import Split, probe_metrics, split_indices, sweep
 
 __all__ = [
     "Detector",
@@ -27,17 +27,17 @@ __all__ = [
     "Labels",
     "ProbeConfig",
     "Split",
-    "evaluate",
     "evaluate_probe",
     "factcheckmate_answers",
     "greedy_answers",
     "label_dataset",
     "pooled_features",
     "predict",
+    "probe_metrics",
     "setting_span",
     "split_indices",
     "steering",
     "steering_vector",
     "sweep",
-    "train",
+    "train_factcheckmate_probe",
 ]

@@ -157,7 +157,7 @@ def prepare(
     return Prepared(lm, dataset, template, labels, feats, split_indices(dataset, seed), prompts)
 
 
-def train(config: ProbeConfig, *, force: bool = False, progress: bool = True, lm=None) -> Path:
+def train_factcheckmate_probe(config: ProbeConfig, *, force: bool = False, progress: bool = True, lm=None) -> Path:
     """Train the probe a config describes; returns its directory (`<out>/<name>`)."""
     from ...data import load_dataset
     from ...heads import save_probe
@@ -293,7 +293,7 @@ def evaluate_probe(
     from ...heads import load_probe
     from ...heads.evidence import MAJORITY, metric_intervals, positive_scores, recall_at_fpr
     from ...models import load_model
-    from .sweep import evaluate
+    from .sweep import probe_metrics
 
     card = _card(probe_dir)
     lm = lm or load_model(model_of(card))
@@ -304,7 +304,7 @@ def evaluate_probe(
     )
     prep = prepare(lm, dataset, card["template"], card["setting"], gen, str(card["layer"]), seed, progress=progress)
     X, y = prep.features.layer(card["layer"]), prep.labels.y
-    metrics = evaluate(probe.estimator, X, y)
+    metrics = probe_metrics(probe.estimator, X, y)
     out = _clean(metrics) | {
         "probe": str(probe_dir),
         "data": data,

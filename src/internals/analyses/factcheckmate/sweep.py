@@ -69,7 +69,7 @@ def fit_head(name: str, X: np.ndarray, y: np.ndarray, split: Split, seed: int = 
     return head.fit(X[split.train], y[split.train])
 
 
-def evaluate(estimator, X: np.ndarray, y: np.ndarray) -> dict:
+def probe_metrics(estimator, X: np.ndarray, y: np.ndarray) -> dict:
     """Metrics of a fitted probe on rows X [n, d] with labels y [n] (1 = hallucination)."""
     p = estimator.predict_proba(X)[:, list(estimator.classes_).index(1)]
     pred = (p >= 0.5).astype(int)
@@ -117,7 +117,7 @@ def sweep(features, y: np.ndarray, split: Split, heads=HEADS, seed: int = 0, pro
             est = fit_head(name, X, y, split, seed)
             for part in ("validation", "test"):
                 idx = getattr(split, part)
-                m = evaluate(est, X[idx], y[idx])
+                m = probe_metrics(est, X[idx], y[idx])
                 rows[part].append(m)
                 for k in METRICS:
                     per[part][k].append(m[k])

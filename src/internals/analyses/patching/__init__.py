@@ -10,7 +10,7 @@ replacement).
 
 from .api import patch
 from .pairs import Pair, PairSet, build_pairs, parse_relation
-from .results import CATEGORIES, by_category, category_positions, load_results, save_results, summarise
+from .results import CATEGORIES, by_category, category_positions, load_results, save_results, summarise_patching
 from .runs import patching_run
 from .trace import SITES, PatchConfig, last_logprobs, readout, recovery, trace_pair
 
@@ -31,6 +31,6 @@ __all__ = [
     "readout",
     "recovery",
     "save_results",
-    "summarise",
+    "summarise_patching",
     "trace_pair",
 ]

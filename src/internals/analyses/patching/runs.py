@@ -16,7 +16,7 @@ from tqdm.auto import tqdm
 
 from ...errors import InternalsError
 from .pairs import Pair, PairSet, build_pairs, parse_relation
-from .results import ANALYSIS, CATEGORIES, summarise
+from .results import ANALYSIS, CATEGORIES, summarise_patching
 from .trace import PatchConfig, trace_pair
 
 
@@ -123,7 +123,7 @@ def patching_run(
     traces = [ckpt.done[i] for i in range(len(pairs.pairs))]
     # this call's seconds (a resumed run counts only what it did)
     seconds = {"pairs": paired - started, "patching": time.perf_counter() - paired}
-    summary = summarise(pairs.pairs, traces, config.sites, n_boot=n_boot, seed=seed)
+    summary = summarise_patching(pairs.pairs, traces, config.sites, n_boot=n_boot, seed=seed)
     results = {
         "sites": list(config.sites),
         "n_layers": lm.n_layers,

@@ -8,29 +8,29 @@
 
 Modules: `lac` (decisions from norm arrays), `trace` (norm traces), `skip` (paper / drop /
 skip kinds), `decode` (single-sequence greedy with PP and RG apart), `readout` (the paper's
-kind for many alphas from one run), `runs` + `evaluate` + `protocol` (accuracy over an alpha
+kind for many alphas from one run), `runs` + `evaluate` (`evaluate_voids`) + `protocol` (accuracy over an alpha
 sweep), `timing` (decode wall time), `report` (summaries and figures). See docs/voids.md.
 """
 
-from .evaluate import EvalConfig, evaluate, summarise
+from .evaluate import EvalConfig, evaluate_voids, summarise_voids
 from .lac import LAC, OnlineLAC, check_alpha, lac
-from .skip import KINDS, LACSkip, SkipConfig, prompt_skip_set
+from .skip import SKIP_KINDS, LACSkip, SkipConfig, prompt_skip_set
 from .timing import decode_timing
 from .trace import NormTrace, trace
 
 __all__ = [
     "EvalConfig",
-    "KINDS",
     "LAC",
     "LACSkip",
     "NormTrace",
     "OnlineLAC",
+    "SKIP_KINDS",
     "SkipConfig",
     "check_alpha",
     "decode_timing",
-    "evaluate",
+    "evaluate_voids",
     "lac",
     "prompt_skip_set",
-    "summarise",
+    "summarise_voids",
     "trace",
 ]

@@ -111,7 +111,7 @@ def question_result(lm, record, cfg: EvalConfig) -> dict:
     return {"id": record.id, "target": record.target, "n_choices": len(record.choices), "runs": out}
 
 
-def summarise(lines: list[dict], dataset: str) -> list[dict]:
+def summarise_voids(lines: list[dict], dataset: str) -> list[dict]:
     """Accuracy and layer use per (protocol, configuration) over a dataset's question lines.
 
     used: share of (token, block) pairs used over prompt + reply (generate) or prompt +
@@ -173,7 +173,7 @@ def paired(lines: list[dict], label: str, protocol: str) -> dict:
     return mcnemar(new, old)
 
 
-def evaluate(
+def evaluate_voids(
     lm, datasets: list, cfg: EvalConfig, out: str | Path, *, manifest: dict | None = None, progress: bool = True
 ) -> list[dict]:
     """Run `cfg` over each dataset (a `Dataset` of multiple-choice or yes/no records), writing
@@ -208,7 +208,7 @@ def evaluate(
                 f.write(json.dumps(line) + "\n")
                 f.flush()
                 done.append(line)
-        rows += summarise(done, data.name)
+        rows += summarise_voids(done, data.name)
     write_json(out / "summary.json", {"manifest": meta, "rows": rows})
     return rows
 

@@ -32,7 +32,7 @@ from ...capture.edits import EditSet
 from ...errors import InternalsError
 from .lac import FIRST_BLOCK, OnlineLAC, check_alpha
 
-KINDS = ("none", "paper", "drop", "skip")
+SKIP_KINDS = ("none", "paper", "drop", "skip")
 PHASES = ("pp", "rg", "both")
 
 
@@ -47,8 +47,8 @@ class SkipConfig:
     first_block: str = "zero"
 
     def __post_init__(self):
-        if self.kind not in KINDS:
-            raise InternalsError(f"unknown skipping kind {self.kind!r}: use one of {', '.join(KINDS)}")
+        if self.kind not in SKIP_KINDS:
+            raise InternalsError(f"unknown skipping kind {self.kind!r}: use one of {', '.join(SKIP_KINDS)}")
         check_alpha(self.alpha)
         if self.phases not in PHASES:
             raise InternalsError(f"unknown phases {self.phases!r}: use one of {', '.join(PHASES)}")
