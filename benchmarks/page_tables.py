@@ -246,6 +246,16 @@ def cutoff_main() -> str:
 TPA = ("token_reduction", "processed_reduction", "accuracy")
 
 
+def _val_pick(doc: dict, probe: str) -> str:
+    """What the validation answers said at the threshold they picked for `probe`."""
+    v = doc["validation_picked_by_probe"][probe]
+    got = v["validation"]["sweep"][str(v["threshold"])]
+    return (
+        f"picked on validation answers: {got['token_reduction']:.3f}x / {got['accuracy']:.3f} vs full "
+        f"{v['validation']['accuracy_full']:.4g} there"
+    )
+
+
 def cutoff_query() -> str:
     d = load("context_cutoff_query.json")
     rows = [
@@ -254,7 +264,7 @@ def cutoff_query() -> str:
             "head ensemble (`attn_z_query`, the config's main) at 0.95",
             *_cutoff_cells(d, "probe:attn_z_query@0.95", TPA),
         ],
-        ["head ensemble at 0.5 (picked on validation answers)", *_cutoff_cells(d, "probe:attn_z_query@0.5", TPA)],
+        [f"head ensemble at 0.5 ({_val_pick(d, 'attn_z_query')})", *_cutoff_cells(d, "probe:attn_z_query@0.5", TPA)],
         [
             "head ensemble at 0.8 (picked on validation stop precision)",
             *_cutoff_cells(d, "probe:attn_z_query@0.8", TPA),
@@ -263,7 +273,10 @@ def cutoff_query() -> str:
             "logistic stage (`attn_z_query+logistic`) at 0.95",
             *_cutoff_cells(d, "probe:attn_z_query+logistic@0.95", TPA),
         ],
-        ["logistic stage at 0.5", *_cutoff_cells(d, "probe:attn_z_query+logistic@0.5", TPA)],
+        [
+            f"logistic stage at 0.5 ({_val_pick(d, 'attn_z_query+logistic')})",
+            *_cutoff_cells(d, "probe:attn_z_query+logistic@0.5", TPA),
+        ],
         [
             "prefix F1: head ensemble / logistic / position",
             *_f1_cells(d, ["probe:attn_z_query", "probe:attn_z_query+logistic", "position"], True),
@@ -280,7 +293,12 @@ def cutoff_confirm() -> str:
             "**logistic stage at 0.95 (declared in advance)**",
             *_cutoff_cells(d, "probe:attn_z_query+logistic@0.95", TPA),
         ],
-        ["fixed truncation at the rule's validation token budget", *_cutoff_cells(d, "fixed_truncation", TPA)],
+        [
+            "fixed truncation at the rule's validation token budget ("
+            + ", ".join(f"{d['tables'][ds]['methods']['fixed_truncation']['mean_chunks']:g}" for ds in DATASETS)
+            + f" of {d['manifest']['config']['n_chunks']} chunks)",
+            *_cutoff_cells(d, "fixed_truncation", TPA),
+        ],
         [
             "logistic stage at 0.5 (picked on validation answers)",
             *_cutoff_cells(d, "probe:attn_z_query+logistic@0.5", TPA),

@@ -21,10 +21,10 @@ Example (every key optional):
 from __future__ import annotations
 
 import json
-import tomllib
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from ...config import read_toml_config
 from ...errors import InternalsError
 from .features import check_kinds
 from .infer import ANSWER_FROM
@@ -91,19 +91,9 @@ class CutoffConfig:
 
     @classmethod
     def from_toml(cls, path: str | Path, **overrides) -> CutoffConfig:
-        """Read a TOML file; unknown keys are an error (a typo should not silently do nothing)."""
-        path = Path(path)
-        if not path.exists():
-            raise InternalsError(f"config file {path} does not exist")
-        try:
-            data = tomllib.loads(path.read_text())
-        except tomllib.TOMLDecodeError as err:
-            raise InternalsError(f"{path} is not valid TOML: {err}") from None
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise InternalsError(f"unknown key(s) {', '.join(unknown)} in {path}: use {', '.join(sorted(known))}")
-        data |= {k: v for k, v in overrides.items() if v is not None}
+        """Read a TOML file with `internals.config.read_toml_config` (unknown keys are an error);
+        `overrides` that are not None replace the file's values."""
+        data = read_toml_config(path, cls) | {k: v for k, v in overrides.items() if v is not None}
         return cls(**data)
 
     def to_dict(self) -> dict:

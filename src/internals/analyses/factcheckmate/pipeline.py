@@ -21,31 +21,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-import tomllib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from ...config import read_toml_config
 from ...errors import InternalsError
 from .generate import GenerationSettings
 
-_ONE_OF = {
-    "name",
-    "model",
-    "dataset",
-    "limit",
-    "seed",
-    "template",
-    "layer",
-    "setting",
-    "heads",
-    "out",
-    "max_new_tokens",
-    "batch_size",
-    "capture_batch_size",
-    "controls",
-}
 CONTROLS = ("shuffle", "random_model")
 
 
@@ -72,20 +56,10 @@ class ProbeConfig:
 
     @classmethod
     def from_toml(cls, path: str | Path) -> ProbeConfig:
-        path = Path(path)
-        if not path.is_file():
-            raise InternalsError(f"config {path} does not exist: give a TOML file such as probes/qa_wikidata.toml")
-        try:
-            doc = tomllib.loads(path.read_text())
-        except tomllib.TOMLDecodeError as err:
-            raise InternalsError(f"config {path} is not valid TOML: {err}") from None
-        table = doc.get("probe", doc)
-        unknown = sorted(set(table) - _ONE_OF)
-        if unknown:
-            raise InternalsError(
-                f"config {path}: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(_ONE_OF))}"
-            )
-        table.setdefault("name", path.stem)
+        """Read a probe config (its `[probe]` table, else the top level) with
+        `internals.config.read_toml_config` (unknown keys are an error); `name` defaults to the file's stem."""
+        table = read_toml_config(path, cls, section="probe")
+        table.setdefault("name", Path(path).stem)
         if table.get("model") in ("default", ""):
             table["model"] = None
         config = cls(**table)
