@@ -12,8 +12,7 @@ from internals.analyses.voids.lac import lac
 from internals.analyses.voids.readout import States, paper_generate, paper_option_scores, readout
 from internals.analyses.voids.runs import drop_run, shared_runs, skip_runs
 from internals.analyses.voids.skip import LACSkip, SkipConfig, prompt_skip_set
-from internals.capture import attach, edits
-from internals.capture.backends.hooks import Trace
+from internals.capture import Trace, attach, edits
 from internals.capture.sites import parse_sites
 from internals.errors import InternalsError
 

@@ -33,9 +33,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ...capture import capture
+from ...capture import Trace, capture
 from ...capture.arch import architecture
-from ...capture.backends.hooks import Trace
 from ...capture.sites import parse_sites
 from ...errors import InternalsError
 from .prompting import branch, forward, new_cache

@@ -21,7 +21,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ...answers import STOP, cut_answer
-from ...capture.backends.hooks import Trace
+from ...capture import Trace
 from ...capture.capture import resolve_sites
 from ...capture.inputs import Prompt, split_prompt
 from ...capture.reducers import TokenMask, reduce_mean

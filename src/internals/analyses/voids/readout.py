@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 
 import torch
 
+from ...capture import Trace
 from ...capture.arch import architecture
-from ...capture.backends.hooks import Trace
 from .decode import _cache_kw, _returned_cache
 from .lac import lac
 from .trace import trace_sites

@@ -18,8 +18,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ...capture import capture, parse_sites
-from ...capture.backends.hooks import Trace
+from ...capture import Trace, capture, parse_sites
 from ...errors import InternalsError
 from .decode import decode, prefill
 from .lac import LAC, lac
