@@ -347,9 +347,10 @@ def print_table(results: dict, summary: dict, detail: dict, args) -> None:
                 if v != "plain"
                 else (1.0 if reg in detail["peak_memory_ratio"] else None)
             )
+            paren = f"({r[other + '_ratio']:.3f})"
             print(
-                f"{reg:<11}{v:<17}{r[key]:>10.4f}{r[args.clock + '_ratio']:>9.3f}{'(%.3f)' % r[other + '_ratio']:>9}"
-                f"{r['tokens_per_s']:>11.1f}{'-' if mem is None else '%.3f' % mem:>12}"
+                f"{reg:<11}{v:<17}{r[key]:>10.4f}{r[args.clock + '_ratio']:>9.3f}{paren:>9}"
+                f"{r['tokens_per_s']:>11.1f}{'-' if mem is None else f'{mem:.3f}':>12}"
             )
     for reg, m in detail["peak_memory_bytes"].items():
         print(

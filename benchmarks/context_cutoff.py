@@ -75,14 +75,14 @@ def run(cfg, lm, only: str | None = None, stem: str = "cutoff") -> dict | None:
         val[name] = resumed(
             work / f"val_{name}.json",
             key,
-            lambda: evaluate_cutoff(
+            lambda name=name: evaluate_cutoff(  # called at once by resumed(); the default just binds this split
                 lm, probes, position, load_examples(lm, name, "validation", cfg.n_val, cfg), val_cfg, cfg.main, budget
             ),
         )
         per[name] = resumed(
             work / f"{name}.json",
             key,
-            lambda: evaluate_cutoff(
+            lambda name=name: evaluate_cutoff(
                 lm, probes, position, load_examples(lm, name, "test", cfg.n_test, cfg), cfg, cfg.main, budget
             ),
         )

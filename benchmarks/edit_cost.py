@@ -287,7 +287,7 @@ def print_table(doc: dict) -> None:
                 continue
             secs = doc["seconds"][reg][v][f"{doc['clock']}_s"]
             rd = doc["vs_read"].get(reg, {}).get(v)
-            print(f"{reg:<11}{v:<24}{secs:>10.4f}{ratios[v]:>9.3f}{'-' if rd is None else '%.3f' % rd:>9}")
+            print(f"{reg:<11}{v:<24}{secs:>10.4f}{ratios[v]:>9.3f}{'-' if rd is None else f'{rd:.3f}':>9}")
     for reg, c in doc["checks"].items():
         print(f"checks {reg}: {json.dumps(c)}")
     met = doc["target_met"]

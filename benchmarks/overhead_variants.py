@@ -82,7 +82,11 @@ def decode_calls(lm, regime, x: Inputs) -> dict[str, Callable]:
 
         b = bridge(lm)
         parts = {s.name: [] for s in sites}
-        hooks_ = [(hook_name(s), (lambda s: lambda t, hook: parts[s.name].append(norm(t, None)))(s)) for s in sites]
+
+        def keep(name):
+            return lambda t, hook: parts[name].append(norm(t, None))
+
+        hooks_ = [(hook_name(s), keep(s.name)) for s in sites]
         with torch.no_grad(), b.hooks(fwd_hooks=hooks_):
             out = b.generate(
                 x.ids,

@@ -8,7 +8,6 @@ import sys
 from contextlib import contextmanager
 from pathlib import Path
 
-import pytest
 import torch
 
 DATA = Path(__file__).parent / "data"
@@ -17,13 +16,6 @@ SLICES = {
     "INTERNALS_FANOUTQA_FILE": str(DATA / "fanoutqa" / "fanout-final-dev.json"),
 }
 CLI = "import sys; from internals.cli import main; sys.exit(main())"
-
-
-@pytest.fixture
-def slices(monkeypatch):
-    """Point the data loaders at the committed slices (the user cache, with the converted model, stays)."""
-    for k, v in SLICES.items():
-        monkeypatch.setenv(k, v)
 
 
 def cli_env() -> dict:

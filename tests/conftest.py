@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -67,3 +69,25 @@ def tiny_llama(tiny_dirs):
     from internals import load_model
 
     return load_model(tiny_dirs["llama"], device="cpu", attn_implementation="eager")
+
+
+@pytest.fixture
+def data_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Slices instead of downloads, and a fresh empty user cache; returns the cache dir.
+
+    A module applies it to all its tests with ``pytestmark = pytest.mark.usefixtures("data_env")``."""
+    from _data_env import BIGBENCH_SLICES, FANOUTQA_SLICE
+
+    monkeypatch.setenv("INTERNALS_BIGBENCH_DIR", str(BIGBENCH_SLICES))
+    monkeypatch.setenv("INTERNALS_FANOUTQA_FILE", str(FANOUTQA_SLICE))
+    monkeypatch.setenv("INTERNALS_CACHE", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+@pytest.fixture
+def slices(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Point the data loaders at the committed slices (the user cache, with the converted model, stays)."""
+    from _store_helpers import SLICES
+
+    for k, v in SLICES.items():
+        monkeypatch.setenv(k, v)

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from _store_helpers import run_cli, slices  # noqa: F401  (fixture)
+from _store_helpers import run_cli
 from internals import capture, load_model
 from internals.cli import main
 from internals.data import load_dataset

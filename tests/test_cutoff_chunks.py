@@ -90,8 +90,11 @@ def test_examples_keep_the_evidence_and_spread_its_depth(tok):
 
 def test_examples_need_records_with_evidence(tok):
     bare = [Record(f"q{i}", "Is it?", ("yes",)) for i in range(3)]
-    with pytest.raises(InternalsError, match="no record with a context and an evidence span"):
+    # surprise 3: the error names the fields to add, not the built-in datasets
+    with pytest.raises(InternalsError, match="no record with a context, an evidence span") as err:
         contexts.build_examples(bare, tok, n=2, dataset="bare")
+    assert "--field context=" in str(err.value) and "evidence_start" in str(err.value)
+    assert "disfl_qa" not in str(err.value)
     with pytest.raises(InternalsError, match="cannot seed"):
         contexts.embed(bare[0], [], lambda t: 1, 100, random.Random(0), "bare")
 

@@ -9,12 +9,13 @@ from contextlib import redirect_stdout
 import pytest
 import torch
 
-from _data_env import data_env  # noqa: F401  (real slices in tests/data, a fresh cache)
 from internals.analyses.cutoff import infer
 from internals.analyses.cutoff.pipeline import load_cutoff_probes
 from internals.cli import main
 from internals.errors import InternalsError
 from internals.models import load_model
+
+pytestmark = pytest.mark.usefixtures("data_env")  # the committed slices, a fresh cache
 
 CPKC = "contextual_parametric_knowledge_conflicts"
 

@@ -11,11 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from _data_env import BIGBENCH_SLICES, data_env  # noqa: F401  (autouse fixture)
+from _data_env import BIGBENCH_SLICES
 from internals.data import load_dataset
 from internals.data.bigbench import DATASETS
 from internals.data.bigbench_files import MEMBER_ROOT, TASK_FILES, download_tarball, extract, task_file
 from internals.errors import InternalsError
+
+pytestmark = pytest.mark.usefixtures("data_env")  # the committed slices, a fresh cache
 
 
 def raw(rel: str) -> dict:

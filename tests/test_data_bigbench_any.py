@@ -7,11 +7,12 @@ import json
 
 import pytest
 
-from _data_env import data_env  # noqa: F401  (autouse: the committed slices, a fresh cache)
 from internals import InternalsError
 from internals.cli import main
 from internals.data import list_datasets, load_dataset
 from internals.prompts import check_closed_book, render
+
+pytestmark = pytest.mark.usefixtures("data_env")  # the committed slices, a fresh cache
 
 
 def test_any_task_by_name_keeps_prefix_choices_and_scores(tmp_path, monkeypatch):

@@ -6,10 +6,12 @@ import json
 
 import pytest
 
-from _data_env import FANOUTQA_SLICE, data_env  # noqa: F401  (autouse fixture)
+from _data_env import FANOUTQA_SLICE
 from internals.data import load_dataset, split_of
 from internals.data.fanoutqa import required_parts, scalar_aliases
 from internals.errors import InternalsError
+
+pytestmark = pytest.mark.usefixtures("data_env")  # the committed slices, a fresh cache
 
 QUESTIONS = json.loads(FANOUTQA_SLICE.read_text(encoding="utf-8"))
 

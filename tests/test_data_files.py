@@ -7,10 +7,11 @@ import json
 
 import pytest
 
-from _data_env import data_env  # noqa: F401  (autouse fixture)
 from internals.data import Record, load_dataset
 from internals.data.files import write_csv
 from internals.errors import InternalsError
+
+pytestmark = pytest.mark.usefixtures("data_env")  # the committed slices, a fresh cache
 
 
 def write_jsonl(path, rows):

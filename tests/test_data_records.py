@@ -6,10 +6,11 @@ import json
 
 import pytest
 
-from _data_env import data_env  # noqa: F401  (autouse fixture)
 from internals.data import Dataset, Record, load_dataset
 from internals.data.spans import find_span
 from internals.errors import InternalsError
+
+pytestmark = pytest.mark.usefixtures("data_env")  # the committed slices, a fresh cache
 
 
 def test_record_is_frozen_and_hashable():

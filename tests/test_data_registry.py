@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from _data_env import data_env  # noqa: F401  (autouse fixture)
 from internals.data import Dataset, list_datasets, load_dataset, split_of
 from internals.data.spec import KINDS
 from internals.errors import InternalsError
+
+pytestmark = pytest.mark.usefixtures("data_env")  # the committed slices, a fresh cache
 
 SPLITS = ("train", "validation", "test")
 

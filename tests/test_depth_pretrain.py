@@ -96,7 +96,7 @@ def test_cpu_pretrain_pre_ln_vs_lns(tmp_path):
     runs = doc["results"]["runs"]
     cfg = PRESETS["test"]
     assert set(runs) == {"pre-ln", "lns"}
-    for norm, r in runs.items():
+    for r in runs.values():
         assert r["steps"] == [0, 4, 8, 12] and r["params"] == runs["pre-ln"]["params"]
         assert all(math.isfinite(p) for p in r["val_ppl"])
         assert r["val_ppl"][-1] < r["val_ppl"][0]  # it learns

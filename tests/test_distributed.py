@@ -8,7 +8,7 @@ import sys
 
 import numpy as np
 
-from _store_helpers import cli_env, one_thread, slices  # noqa: F401  (fixture)
+from _store_helpers import cli_env, one_thread
 from internals import load_model
 from internals.data import load_dataset
 from internals.store import Store, capture_to_store

@@ -13,8 +13,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from _data_env import BIGBENCH_SLICES, FANOUTQA_SLICE, data_env  # noqa: F401  (autouse fixture)
+from _data_env import BIGBENCH_SLICES
 from internals.cli import main
+
+pytestmark = pytest.mark.usefixtures("data_env")  # the committed slices, a fresh cache
 
 
 @pytest.fixture(scope="module")

@@ -6,13 +6,14 @@ import numpy as np
 import pytest
 import torch
 
-from _data_env import data_env  # noqa: F401  (autouse: the committed slices, a fresh cache)
 from internals.analyses.factcheckmate.features import pooled_features, setting_span
 from internals.analyses.factcheckmate.generate import GenerationSettings, greedy_answers
 from internals.capture import capture
 from internals.data import load_dataset
 from internals.errors import InternalsError
 from internals.prompts import render
+
+pytestmark = pytest.mark.usefixtures("data_env")  # the committed slices, a fresh cache
 
 
 @pytest.fixture

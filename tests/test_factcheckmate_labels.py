@@ -6,12 +6,13 @@ import json
 
 import pytest
 
-from _data_env import data_env  # noqa: F401  (autouse: the committed slices, a fresh cache)
 from internals.analyses.factcheckmate import generate, labels
 from internals.analyses.factcheckmate.generate import GenerationSettings, cut_answer
 from internals.analyses.factcheckmate.labels import label_dataset
 from internals.answers import match, normalize
 from internals.data import load_dataset
+
+pytestmark = pytest.mark.usefixtures("data_env")  # the committed slices, a fresh cache
 
 
 def _record(name, prefix):

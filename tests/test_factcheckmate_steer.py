@@ -6,12 +6,13 @@ import numpy as np
 import pytest
 import torch
 
-from _data_env import data_env  # noqa: F401  (autouse: the committed slices, a fresh cache)
 from internals.analyses.factcheckmate.generate import GenerationSettings, greedy_answers
 from internals.analyses.factcheckmate.steer import Detector, factcheckmate_answers, steering, steering_vector, timings
 from internals.data import load_dataset
 from internals.heads import logistic_probe
 from internals.prompts import render
+
+pytestmark = pytest.mark.usefixtures("data_env")  # the committed slices, a fresh cache
 
 SETTINGS = GenerationSettings(max_new_tokens=4, batch_size=4)
 

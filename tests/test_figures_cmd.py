@@ -6,10 +6,11 @@ import struct
 
 import pytest
 
-from _data_env import data_env  # noqa: F401  (autouse fixture: test data slices, empty cache)
 from internals.cli import main
 from internals.plots import PNG_SCALE, find_chrome
 from internals.report.assets import SOURCES, readme_assets, regenerate
+
+pytestmark = pytest.mark.usefixtures("data_env")  # the committed slices, a fresh cache
 
 needs_chrome = pytest.mark.skipif(find_chrome() is None, reason="Chromium not installed: apt-get install -y chromium")
 

@@ -54,7 +54,7 @@ def test_ensemble_of_named_estimators_and_string_classes(tmp_path):
     for name, est in ensemble.items():
         assert np.array_equal(loaded[name].predict(X), est.predict(X))
     with pytest.raises(InternalsError, match="holds 2 estimators"):
-        load_probe(tmp_path / "e").estimator
+        _ = load_probe(tmp_path / "e").estimator
 
 
 def test_files_are_safetensors_and_json_only(tmp_path):

@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 import torch
 
-from _data_env import data_env  # noqa: F401  (autouse fixture: test data slices, empty cache)
 from internals import capture, edits, patch
 from internals.analyses.patching import (
     CATEGORIES,
@@ -31,6 +30,8 @@ from internals.data import load_dataset
 from internals.errors import InternalsError
 from internals.plots import PNG_SCALE, find_chrome
 from internals.stats import bootstrap_mean
+
+pytestmark = pytest.mark.usefixtures("data_env")  # the committed slices, a fresh cache
 
 needs_chrome = pytest.mark.skipif(find_chrome() is None, reason="Chromium not installed: apt-get install -y chromium")
 

@@ -12,10 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from _data_env import data_env  # noqa: F401  (autouse fixture: test data slices, empty cache)
 from internals.cli import main
 from internals.plots import find_chrome
 from internals.report import SECTIONS, ReportSettings, Section, Table, build_report
+
+pytestmark = pytest.mark.usefixtures("data_env")  # the committed slices, a fresh cache
 
 CHROME = find_chrome()
 needs_chrome = pytest.mark.skipif(CHROME is None, reason="Chromium not installed: apt-get install -y chromium")

@@ -9,7 +9,7 @@ import time
 
 import numpy as np
 
-from _store_helpers import cli_command, cli_env, one_thread, run_cli, slices  # noqa: F401  (fixture)
+from _store_helpers import cli_command, cli_env, one_thread, run_cli
 from internals import load_model
 from internals.data import load_dataset
 from internals.store import Store, capture_to_store

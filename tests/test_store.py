@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 from safetensors import safe_open
 
-from _store_helpers import slices  # noqa: F401  (fixture)
 from internals import InternalsError, capture
 from internals.data import load_dataset
 from internals.store import Store, capture_to_store

@@ -5,13 +5,12 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Union
 
 import torch
 
 from ..errors import InternalsError
 
-Prompt = Union[str, Sequence[int], tuple[str, str]]
+Prompt = str | Sequence[int] | tuple[str, str]
 SPANS = "all, input, output, drop_last:N"
 
 

@@ -37,7 +37,7 @@ def _variance_figure(per_prompt: dict, overall: dict, rest: dict | None, ylabel:
     if rest:
         extra.append(("without first token", rest, DOT))
     for label, lines, style in extra:
-        for i, (name, values) in enumerate(lines.items()):
+        for i, values in enumerate(lines.values()):  # colours follow the solid lines' order
             fig.add_scatter(
                 x=np.arange(len(values)),
                 y=values,

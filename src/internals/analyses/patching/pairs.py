@@ -189,7 +189,7 @@ def build_pairs(
         logp = last_logprobs(lm, [list(chunk[j].ids) for j in by_length], batch_size=batch_size)
         logp = logp[torch.argsort(torch.tensor(by_length))]
         picked = logp[:, wanted]
-        for j, s in enumerate(chunk):
+        for j in range(len(chunk)):
             evaluated[lo + j] = (int(logp[j].argmax()), dict(zip(wanted, picked[j].tolist())))
         bar.update(len(chunk))
         pairs = _match(tok, pool, evaluated, golds, seed, min_gap, correct_only)

@@ -136,7 +136,7 @@ class Trace:
             if plan is not None and not plan.empty:
                 if self._track and plan.positional:
                     self.handles.append(self.model.register_forward_pre_hook(self._start, with_kwargs=True))
-                for layer, bounds in sorted(plan.skipped.items()):
+                for layer in sorted(plan.skipped):
                     self._skip(layer, plan.skip_all(layer))
             for site in sorted(reads | set(plan.by_site if plan else ())):
                 self._hook(site, site in reads)
