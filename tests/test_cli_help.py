@@ -1,5 +1,5 @@
-"""Every subcommand and flag has help; docs/cli.md is the parser's own reference; every flag the
-README shows for an `internals ...` command exists."""
+"""Every subcommand and flag has help; docs/cli.md and docs/cli/*.md are the parser's own reference;
+every flag the README and the docs show for an `internals ...` command exists."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import shlex
 from pathlib import Path
 
 from internals.cli import build_parser
-from internals.cli.reference import _commands, _flags, all_flags, reference
+from internals.cli.reference import _commands, _flags, all_flags, pages, reference
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -22,9 +22,16 @@ def test_every_command_and_flag_has_help():
     assert missing == []
 
 
-def test_cli_reference_page_is_current():
-    page = (ROOT / "docs" / "cli.md").read_text()
-    assert page == reference(), "docs/cli.md is stale: python -m internals.cli.reference > docs/cli.md"
+def test_cli_reference_pages_are_current():
+    docs = ROOT / "docs"
+    stale = [rel for rel, text in pages().items() if not (docs / rel).is_file() or (docs / rel).read_text() != text]
+    extra = sorted(
+        str(p.relative_to(docs)) for p in (docs / "cli").glob("*.md") if str(p.relative_to(docs)) not in pages()
+    )
+    assert stale == [] and extra == [], (
+        f"CLI pages stale {stale} or orphaned {extra}: python -m internals.cli.reference docs"
+    )
+    assert reference().startswith(pages()["cli.md"])
 
 
 def _documented_commands(text: str):
@@ -56,9 +63,9 @@ def _documented_commands(text: str):
 
 def test_readme_and_docs_flags_exist():
     known = all_flags()
-    pages = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    docs = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
     unknown = []
-    for page in pages:
+    for page in docs:
         for cmd, used in _documented_commands(page.read_text()):
             if cmd in known:
                 unknown += [f"{page.name}: internals {cmd} {f}" for f in used if f not in known[cmd] | {"--help"}]

@@ -1,9 +1,12 @@
-"""The CLI reference page (docs/cli.md), generated from the parser itself so that help and docs
-cannot drift: `python -m internals.cli.reference > docs/cli.md` (a test compares them)."""
+"""The CLI reference pages, generated from the parser itself so that help and docs cannot drift:
+docs/cli.md (an index of the commands) and one page per command under docs/cli/, written by
+`python -m internals.cli.reference docs` (a test compares them with the parser)."""
 
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
 
 
 def _commands(parser: argparse.ArgumentParser, prefix: list[str]):
@@ -24,32 +27,63 @@ def _cell(text: str) -> str:
     return " ".join(str(text).split()).replace("|", "\\|")
 
 
-def reference() -> str:
-    """The markdown reference of every `internals` subcommand and flag."""
+def _section(words: list[str], sub: argparse.ArgumentParser, help_text: str, level: str) -> list[str]:
+    """One command's heading, help line and flag table."""
+    out = [f"{level} internals {' '.join(words)}", "", _cell(help_text or sub.description or ""), ""]
+    flags = _flags(sub)
+    if not flags:
+        return out
+    out += ["| flag | default | what |", "|---|---|---|"]
+    for a in flags:
+        name = ", ".join(a.option_strings) or a.dest
+        default = "" if a.default in (None, argparse.SUPPRESS) or a.required else f"`{a.default}`"
+        if a.required:
+            default = "required"
+        out.append(f"| `{name}` | {_cell(default)} | {_cell(a.help or '')} |")
+    return [*out, ""]
+
+
+def pages() -> dict[str, str]:
+    """Relative path under docs/ -> markdown: ``cli.md`` (the index) and ``cli/<command>.md`` for every
+    top-level `internals` command, its subcommands as sections of its page."""
     from . import build_parser
 
-    parser = build_parser()
-    out = [
+    commands = list(_commands(build_parser(), []))
+    top = [(words[0], help_text) for words, _, help_text in commands if len(words) == 1]
+    index = [
         "# CLI reference",
         "",
-        "Generated from the parser (`python -m internals.cli.reference > docs/cli.md`).",
+        "Generated from the parser (`python -m internals.cli.reference docs`): one page per command.",
         "Every error a user can meet prints one line, `internals: error: ...`, and exits 2.",
         "",
+        "| command | what |",
+        "|---|---|",
+        *[f"| [`internals {name}`](cli/{name}.md) | {_cell(help_text)} |" for name, help_text in top],
     ]
-    for words, sub, help_text in _commands(parser, []):
-        flags = _flags(sub)
-        out += [f"## internals {' '.join(words)}", "", _cell(help_text or sub.description or ""), ""]
-        if not flags:
-            continue
-        out += ["| flag | default | what |", "|---|---|---|"]
-        for a in flags:
-            name = ", ".join(a.option_strings) or a.dest
-            default = "" if a.default in (None, argparse.SUPPRESS) or a.required else f"`{a.default}`"
-            if a.required:
-                default = "required"
-            out.append(f"| `{name}` | {_cell(default)} | {_cell(a.help or '')} |")
-        out.append("")
-    return "\n".join(out).rstrip() + "\n"
+    out = {"cli.md": "\n".join(index) + "\n"}
+    for name, _ in top:
+        body: list[str] = []
+        for words, sub, help_text in commands:
+            if words[0] == name:
+                body += _section(words, sub, help_text, "#" if len(words) == 1 else "##")
+        out[f"cli/{name}.md"] = "\n".join(body).rstrip() + "\n"
+    return out
+
+
+def reference() -> str:
+    """Every CLI page joined, index first (what `python -m internals.cli.reference` prints)."""
+    return "\n".join(pages().values())
+
+
+def write_pages(docs: str | Path) -> list[Path]:
+    """Write `pages()` under the docs directory; returns the paths written."""
+    written = []
+    for rel, text in pages().items():
+        path = Path(docs) / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        written.append(path)
+    return written
 
 
 def all_flags() -> dict[str, set[str]]:
@@ -60,4 +94,8 @@ def all_flags() -> dict[str, set[str]]:
 
 
 if __name__ == "__main__":
-    print(reference(), end="")
+    if len(sys.argv) > 1:
+        for written in write_pages(sys.argv[1]):
+            print(written)
+    else:
+        print(reference(), end="")
