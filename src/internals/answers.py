@@ -16,6 +16,10 @@ Matching (does an extracted answer match one of the gold aliases):
 | `whole_word` (ours) | lowercase, punctuation to spaces, articles dropped | either contains the other on word boundaries; empty never matches | context cutoff |
 | `exact` | as `substring` | equal after normalisation | opt-in |
 
+An answer the generation's token limit cut (``truncated=True``) matches only when it holds a whole
+gold alias: under every rule a cut-off prefix of a gold ("the United" for "the United States")
+is not an answer. The context cutoff analysis passes it; `describe(..., truncated=True)` records it.
+
 Each results file records the rules that made its labels (`describe()`).
 """
 
@@ -90,42 +94,50 @@ def extract(text: str, rule: str = "paper", question: str | None = None, stop: S
     raise InternalsError(f"unknown extraction rule {rule!r}: use one of {', '.join(EXTRACTORS)}")
 
 
-def _substring(answer: str, golds: Sequence[str]) -> bool:
+def _substring(answer: str, golds: Sequence[str], whole_gold: bool = False) -> bool:
     a = normalize(answer)
-    return bool(a) and any(g and (g in a or a in g) for g in (normalize(x) for x in golds))
+    return bool(a) and any(g and (g in a or (a in g and not whole_gold)) for g in (normalize(x) for x in golds))
 
 
-def _whole_word(answer: str, golds: Sequence[str]) -> bool:
+def _whole_word(answer: str, golds: Sequence[str], whole_gold: bool = False) -> bool:
     p = normalize(answer, "space")
     if not p:
         return False
     for gold in golds:
         g = normalize(gold, "space")
-        if g and (f" {g} " in f" {p} " or f" {p} " in f" {g} "):
+        if g and (f" {g} " in f" {p} " or (f" {p} " in f" {g} " and not whole_gold)):
             return True
     return False
 
 
-def _exact(answer: str, golds: Sequence[str]) -> bool:
+def _exact(answer: str, golds: Sequence[str], whole_gold: bool = False) -> bool:
     a = normalize(answer)
     return bool(a) and any(a == normalize(g) for g in golds)
 
 
-_MATCH: dict[str, Callable[[str, Sequence[str]], bool]] = {
+_MATCH: dict[str, Callable[[str, Sequence[str], bool], bool]] = {
     "substring": _substring,
     "whole_word": _whole_word,
     "exact": _exact,
 }
+TRUNCATED_RULE = "an answer cut by the token limit matches only when it holds a whole gold alias"
 
 
-def match(answer: str, golds: Sequence[str], rule: str = "substring") -> bool:
-    """Whether `answer` matches one of the gold aliases under a matching rule (see the module table)."""
+def match(answer: str, golds: Sequence[str], rule: str = "substring", truncated: bool = False) -> bool:
+    """Whether `answer` matches one of the gold aliases under a matching rule (see the module table).
+
+    truncated: the generation's token limit cut `answer`; then only a whole gold alias inside it
+    counts, never the answer inside a gold (a cut-off prefix of the gold is not an answer).
+    """
     try:
-        return _MATCH[rule](answer, golds)
+        rule_fn = _MATCH[rule]
     except KeyError:
         raise InternalsError(f"unknown matching rule {rule!r}: use one of {', '.join(MATCHERS)}") from None
+    return rule_fn(answer, golds, truncated)
 
 
-def describe(extraction: str, matching: str) -> dict:
-    """What a results file records about the rules that made its labels."""
-    return {"extraction": extraction, "matching": matching, "module": "internals.answers"}
+def describe(extraction: str, matching: str, truncated: bool = False) -> dict:
+    """What a results file records about the rules that made its labels (`truncated`: whether cut
+    answers were matched by `TRUNCATED_RULE`)."""
+    out = {"extraction": extraction, "matching": matching, "module": "internals.answers"}
+    return out | ({"truncated": TRUNCATED_RULE} if truncated else {})

@@ -7,6 +7,7 @@ internals cutoff figures RESULTS.json [--train PROBE_DIR/train.json] [--out asse
 
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 
@@ -19,14 +20,23 @@ def register(sub) -> None:
     t.add_argument("config", help="a TOML file (see internals.analyses.cutoff.config)")
     t.add_argument("--out", default=None, help="where to save the probes (default: the config's `out`)")
     t.add_argument("--model", default=None, help="override the config's model")
+    t.add_argument(
+        "--limit",
+        type=int,
+        default=None,
+        help="at most LIMIT examples per dataset and split (caps the config's n_train and n_val)",
+    )
     _run_options(t)
+    _data_options(t)
     t.set_defaults(func=run_train)
 
     e = cmds.add_parser("eval", help="score cutoff, full context and the baselines on test examples")
     e.add_argument("probe", help="a folder written by `internals cutoff train`")
     e.add_argument("--data", required=True, help="comma-separated dataset names (or .jsonl/.csv files)")
     e.add_argument("--split", default="test", help="which split to read (default test)")
-    e.add_argument("--n", type=int, default=None, help="examples per dataset (default: the config's n_test)")
+    e.add_argument(
+        "--limit", "--n", dest="n", type=int, default=None, help="examples per dataset (default: the config's n_test)"
+    )
     e.add_argument(
         "--offset",
         type=int,
@@ -43,7 +53,15 @@ def register(sub) -> None:
     e.add_argument("--no-self-assess", action="store_true", help="skip the self-assessment baseline (faster)")
     e.add_argument("--model", default=None, help="a model path (default: the one the probe was trained on)")
     e.add_argument("--out", default=None, help="write the results JSON here (default PROBE/eval.json)")
+    e.add_argument(
+        "--max-new-tokens",
+        type=int,
+        default=None,
+        help="answer length in tokens (default: the probe config's; unset there: the longest gold answer + 4, "
+        "at most 64)",
+    )
     _run_options(e)
+    _data_options(e)
     e.set_defaults(func=run_eval)
 
     f = cmds.add_parser("figures", help="layer x head F1 heatmaps and accuracy vs token reduction, PNG and PDF")
@@ -67,6 +85,37 @@ def _run_options(q) -> None:
     )
 
 
+def _data_options(q) -> None:
+    """Your own files: field mapping and the distractor padding switch."""
+    q.add_argument(
+        "--field",
+        action="append",
+        default=None,
+        metavar="OURS=YOURS",
+        help="read your file's field YOURS as our OURS, e.g. --field question=input (repeatable; "
+        "`internals data schema` lists ours)",
+    )
+    q.add_argument(
+        "--pad-distractors",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="pad each context with other records' passages up to target_tokens, as the paper does (default: "
+        "on for the built-in datasets, off for your files)",
+    )
+
+
+def _data_overrides(args) -> dict:
+    """Config values the data options set (only those given)."""
+    from ..data.files import parse_field_options
+
+    out = {}
+    if args.field:
+        out["fields"] = parse_field_options(args.field)
+    if args.pad_distractors is not None:
+        out["pad_distractors"] = args.pad_distractors
+    return out
+
+
 def _threads(args) -> None:
     if args.threads:
         import torch
@@ -80,7 +129,11 @@ def run_train(args) -> int:
     from ..models import load_model
 
     _threads(args)
-    cfg = CutoffConfig.from_toml(args.config, out=args.out, model=args.model, device=args.device, seed=args.seed)
+    cfg = CutoffConfig.from_toml(
+        args.config, out=args.out, model=args.model, device=args.device, seed=args.seed, **_data_overrides(args)
+    )
+    if args.limit:
+        cfg.n_train, cfg.n_val = min(cfg.n_train, args.limit), min(cfg.n_val, args.limit)
     lm = load_model(cfg.model, device=cfg.device)
     report = train_cutoff_probes(lm, cfg)
     summary = {
@@ -113,6 +166,8 @@ def run_eval(args) -> int:
             **({"seed": args.seed} if args.seed is not None else {}),
             **({"threshold": args.threshold} if args.threshold is not None else {}),
             **({"test_offset": args.offset} if args.offset is not None else {}),
+            **({"max_new_tokens": args.max_new_tokens} if args.max_new_tokens else {}),
+            **_data_overrides(args),
         }
     )
     lm = load_model(args.model or card["model"].get("path") or card["model"]["name"], device=cfg.device)
@@ -125,8 +180,10 @@ def run_eval(args) -> int:
     budget, calibrated = _from_training(Path(args.probe), kind)
     per = {}
     for name in [d for d in args.data.split(",") if d]:
-        examples = load_examples(lm, name, args.split, args.n or cfg.n_test, cfg)
+        info: dict = {}
+        examples = load_examples(lm, name, args.split, args.n or cfg.n_test, cfg, info)
         per[name] = evaluate_cutoff(lm, probes, position, examples, cfg, kind, budget)
+        per[name]["data"] = info | {"split": args.split, "asked": args.n or cfg.n_test}
     result = results_summary(per, cfg, lm, args.probe, calibrated=calibrated, main_kind=kind)
     out = Path(args.out or Path(args.probe) / "eval.json")
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -9,6 +9,10 @@ Example (every key optional):
     n_test = 40                  # from the "test" split: `internals cutoff eval`
     test_offset = 0              # skip the test sample's first examples: a fresh test set, same seed
     target_tokens = 1024         # context length to build (gold passage + distractors)
+    pad_distractors = true       # pad with other records' passages to target_tokens (default: on for the
+                                 # built-in datasets, as the paper does; off for your files: your own text)
+    fields = {question = "input", answers = "target"}  # your files' field names (see `internals data schema`)
+    max_new_tokens = 16          # answer length (default: the longest gold answer in tokens + 4, at most 64)
     kinds = ["attn_z", "o_proj_slices"]  # or "attn_z_query" (ours: heads read at the question asked again)
     k = 5                        # heads in the ensemble (the paper's code uses 4 classifiers)
     combine = ["mean", "logistic"]  # top-k heads: average their probes, and/or a final classifier on their vectors
@@ -22,6 +26,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass
+from dataclasses import field as dataclass_field
 from pathlib import Path
 
 from ...config import read_toml_config
@@ -43,6 +48,8 @@ class CutoffConfig:
     n_test: int = 40
     test_offset: int = 0
     target_tokens: int = 1024
+    pad_distractors: bool | None = None
+    fields: dict[str, str] = dataclass_field(default_factory=dict)
     n_chunks: int = 10
     kinds: tuple[str, ...] = ("attn_z", "o_proj_slices")
     k: int = 5
@@ -55,7 +62,7 @@ class CutoffConfig:
     target_precision: float = 0.9
     self_assess: bool = True
     answer_from: str = "cache"
-    max_new_tokens: int = 16
+    max_new_tokens: int | None = None
     seed: int = 0
     out: str = "probes/cutoff"
 
@@ -75,12 +82,17 @@ class CutoffConfig:
         if not self.datasets:
             raise InternalsError('no datasets in the config: set datasets = ["disfl_qa", ...]')
         for name in ("n_train", "n_val", "n_test", "target_tokens", "n_chunks", "k", "max_new_tokens"):
-            if int(getattr(self, name)) < 1:
+            if getattr(self, name) is not None and int(getattr(self, name)) < 1:
                 raise InternalsError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
         if int(self.test_offset) < 0:
             raise InternalsError(f"test_offset must be 0 or more, got {self.test_offset!r}")
         if not 0 < self.threshold <= 1 or any(not 0 < t <= 1 for t in self.thresholds):
             raise InternalsError(f"thresholds must be in (0, 1], got {self.thresholds}")
+        from ...data.files import check_fields
+
+        self.fields = check_fields(self.fields)
+        if self.pad_distractors not in (None, True, False):
+            raise InternalsError(f"pad_distractors must be true or false, got {self.pad_distractors!r}")
         if self.answer_from not in ANSWER_FROM:
             raise InternalsError(f"answer_from must be {' or '.join(ANSWER_FROM)}, got {self.answer_from!r}")
 
@@ -98,6 +110,19 @@ class CutoffConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def pads(self, dataset: str) -> bool:
+        """Whether `dataset`'s contexts are padded with other records' passages: `pad_distractors`
+        when set, else on for a built-in dataset (the paper's distractor padding) and off for a file."""
+        from ...data.files import is_data_path
+
+        return self.pad_distractors if self.pad_distractors is not None else not is_data_path(dataset)
+
+    def fields_for(self, dataset: str) -> dict[str, str] | None:
+        """The field mapping for `dataset`: `fields` for a user's file, None for a built-in dataset."""
+        from ...data.files import is_data_path
+
+        return dict(self.fields) if self.fields and is_data_path(dataset) else None
 
     def same_as(self, saved: dict, keys) -> bool:
         """Whether a saved config (a `to_dict`, perhaps older) has this config's values for `keys`."""
@@ -119,6 +144,8 @@ TRAIN_KEYS = (
     "n_train",
     "n_val",
     "target_tokens",
+    "pad_distractors",
+    "fields",
     "n_chunks",
     "kinds",
     "k",

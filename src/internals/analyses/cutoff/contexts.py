@@ -6,12 +6,19 @@ surrounds that passage with other records' passages (other documents of the same
 until the context holds about `target_tokens` tokens. Where the gold passage goes is drawn,
 seeded, uniformly over the slots between distractors, so the evidence position spreads
 across the context and "the answer is always in the middle" is not a shortcut.
+
+That distractor padding (the paper's) is an explicit option, `pad=True`; with `pad=False` each
+context is the record's own passage and nothing else (`CutoffConfig.pad_distractors`: on for the
+built-in datasets, off for your files). Records that cannot seed an example are counted by reason
+(`skipped`), and asking for more examples than a split holds warns with the real count.
 """
 
 from __future__ import annotations
 
 import hashlib
 import random
+import sys
+from collections import Counter
 from dataclasses import dataclass, field
 
 from ...errors import InternalsError
@@ -79,15 +86,36 @@ class Example:
         )
 
 
+def skip_reason(record) -> str | None:
+    """Why `record` cannot seed an example (None when it can): it needs a passage, an evidence
+    span, gold answers, and (CoQA) no conversation history."""
+    if not record.context or not record.context.strip():
+        return "no context"
+    if not record.evidence:
+        return "no evidence span"
+    if record.evidence[1] <= record.evidence[0]:
+        return "an empty evidence span"
+    if not record.answers:
+        return "no gold answers"
+    if record.meta.get("history"):
+        return "a conversation history (the question depends on earlier turns)"
+    return None
+
+
 def usable(record) -> bool:
     """A record can seed an example: a passage, an evidence span, gold answers, and (CoQA) no history."""
-    return bool(
-        record.context
-        and record.evidence
-        and record.answers
-        and record.evidence[1] > record.evidence[0]
-        and not record.meta.get("history")
-    )
+    return skip_reason(record) is None
+
+
+def skipped(records) -> dict[str, int]:
+    """How many of `records` cannot seed an example, by reason (`skip_reason`)."""
+    return dict(Counter(r for r in map(skip_reason, records) if r is not None))
+
+
+def report_skipped(name: str, split: str, counts: dict[str, int]) -> None:
+    """One line on stderr per reason records were skipped."""
+    for reason, n in sorted(counts.items()):
+        print(f"internals: {name} ({split}): skipped {n} record(s) with {reason}", file=sys.stderr)
 
 
 def build_examples(
@@ -98,26 +126,38 @@ def build_examples(
     seed: int = 0,
     dataset: str | None = None,
     start: int = 0,
+    pad: bool = True,
 ) -> list[Example]:
     """Up to `n` long-context examples from `records` (one `internals.data.Dataset` split).
 
-    The gold records are a seeded sample of the usable ones; distractors are the passages of the
-    split's other documents (a different ``meta["group"]``), deduplicated. `start` skips the
-    sample's first `start` records: with the same seed, the examples are disjoint from those that
-    n=start gives (a fresh test set beside an earlier one).
-    Raises InternalsError when no record has a passage with an evidence span, or when `start`
-    leaves none.
+    The gold records are a seeded sample of the usable ones. pad: surround each gold passage with
+    distractors, the passages of the split's other documents (a different ``meta["group"]``),
+    deduplicated, up to about `target_tokens` (the paper's padding); False: the context is the
+    record's own passage. `start` skips the sample's first `start` records: with the same seed,
+    the examples are disjoint from those that n=start gives (a fresh test set beside an earlier one).
+    Asking for more than the usable records hold warns on stderr with the real count.
+    Raises InternalsError when no record has a passage with an evidence span (naming the fields to
+    add), or when `start` leaves none.
     """
     name = dataset or getattr(records, "name", "data")
+    split = getattr(records, "split", "all")
     pool = [r for r in records if usable(r)]
     if not pool:
         raise InternalsError(
-            f"dataset {name} has no record with a context and an evidence span: use a "
-            "reading-comprehension set such as contextual_parametric_knowledge_conflicts, disfl_qa or coqa"
+            f"dataset {name} has no record with a context, an evidence span and gold answers: give each record "
+            "'context', 'answers' and 'evidence' (the evidence text, or evidence_start/evidence_end), mapping your "
+            "names with --field context=<yours> (fields={...}); see `internals data schema`"
         )
     if start and start >= len(pool):
         raise InternalsError(
             f"dataset {name} has {len(pool)} usable records: cannot skip the first {start} (test_offset)"
+        )
+    if n is not None and start + n > len(pool):
+        print(
+            f"internals: warning: asked for {n} examples of {name} (split {split}"
+            + (f", after skipping {start}" if start else "")
+            + f") but it holds {len(pool) - start} usable records: using {len(pool) - start}",
+            file=sys.stderr,
         )
 
     def sample(k: int) -> list:
@@ -128,7 +168,7 @@ def build_examples(
         skipped = {id(r) for r in sample(start)}
         chosen = [r for r in chosen if id(r) not in skipped][:n]
     passages: dict[str, tuple[str, str]] = {}
-    for r in records:
+    for r in records if pad else ():
         if r.context and r.context.strip():
             passages.setdefault(r.context.strip(), (r.context.strip(), str(r.meta.get("group") or r.id)))
     distractors = list(passages.values())

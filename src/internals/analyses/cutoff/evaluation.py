@@ -2,7 +2,8 @@
 
 Each stopping rule picks a chunk per example; its token reduction is
 sum(context tokens) / sum(context tokens up to the chosen chunk) (the paper's measure) and its
-accuracy the share of lenient matches of the answer given from that prefix. `processed_reduction`
+accuracy the share of lenient matches of the answer given from that prefix (`internals.answers`,
+rule `metrics.MATCHING`; an answer the token limit cut counts only when it holds a whole gold alias). `processed_reduction`
 also counts what the rule appends and removes at each chunk it checks: the question again for a
 query-kind probe (`attn_z_query`), the self-assessment question; the others append nothing.
 
@@ -64,6 +65,7 @@ def evaluate_cutoff(
     truncation chunk is usually answered during the pass; any chunk still missing afterwards is
     answered by encoding that prefix afresh (the same tokens, the same answer).
     """
+    new_tokens = cfg.max_new_tokens or infer.answer_length(lm.tokenizer, examples)
     position_stop = first_at_least(position.proba(np.arange(cfg.n_chunks)), cfg.threshold)
     sweeps = _sweeps(probes, cfg, main_kind)
     extra = {position_stop} | ({fixed_chunk(budget_guess, cfg.n_chunks)} if budget_guess else set())
@@ -80,7 +82,7 @@ def evaluate_cutoff(
             answer="needed",
             extra=extra,
             answer_from=cfg.answer_from,
-            max_new_tokens=cfg.max_new_tokens,
+            max_new_tokens=new_tokens,
         )
         for ex in tqdm(examples, desc=f"eval {examples[0].dataset}", unit="example", disable=not progress)
     ]
@@ -93,9 +95,9 @@ def evaluate_cutoff(
         for chunk in set(s.values()) - set(r.answers):
             ids = lm.tokenizer(ex.context, add_special_tokens=False)["input_ids"]
             r.answers[chunk] = infer.answer_prefix(
-                lm, ex.question, ids, r.boundaries[chunk], cfg.answer_from, cfg.max_new_tokens
+                lm, ex.question, ids, r.boundaries[chunk], cfg.answer_from, new_tokens
             )
-    return score(readings, stops, examples, position, main, budget)
+    return score(readings, stops, examples, position, main, budget) | {"max_new_tokens": new_tokens}
 
 
 def probe_of(method: str) -> str | None:
@@ -117,7 +119,10 @@ def score(readings, stops, examples, position: PositionBaseline, main: str, budg
     methods = {}
     for name in stops[0]:
         chosen = [s[name] for s in stops]
-        correct = [match(r.answers[c], ex.answers, MATCHING) for r, c, ex in zip(readings, chosen, examples)]
+        correct = [
+            match(r.answers[c], ex.answers, MATCHING, truncated=getattr(r.answers[c], "truncated", False))
+            for r, c, ex in zip(readings, chosen, examples)
+        ]
         read = [r.boundaries[c] for r, c in zip(readings, chosen)]
         processed = [n + (c + 1) * _appended(name, r) for n, r, c in zip(read, readings, chosen)]
         methods[name] = {
@@ -145,6 +150,7 @@ def score(readings, stops, examples, position: PositionBaseline, main: str, budg
             "probs": {k: np.round(v, 4).tolist() for k, v in r.probs.items()},
             "self_yes": None if r.self_yes is None else np.round(r.self_yes, 4).tolist(),
             "answers": {str(c): a for c, a in sorted(r.answers.items())},
+            "truncated": sorted(c for c, a in r.answers.items() if getattr(a, "truncated", False)),
             "gold": list(ex.answers),
         }
         for r, s, ex in zip(readings, stops, examples)

@@ -26,6 +26,18 @@ from .metrics import first_at_least
 from .probes import feature_kind
 
 ANSWER_FROM = ("cache", "fresh")
+ANSWER_MARGIN = 4  # tokens beyond the longest gold answer, for a closing word or punctuation
+ANSWER_CAP = 64  # the default answer length never exceeds this many tokens
+
+
+def answer_length(tokenizer, examples: Sequence[Example]) -> int:
+    """The default answer length (`CutoffConfig.max_new_tokens` unset): the longest gold alias of
+    `examples` in tokens plus ANSWER_MARGIN, at most ANSWER_CAP, so that long gold answers are not
+    cut short."""
+    longest = max(
+        (len(tokenizer(a, add_special_tokens=False)["input_ids"]) for ex in examples for a in ex.answers), default=0
+    )
+    return min(longest + ANSWER_MARGIN, ANSWER_CAP)
 
 
 @dataclass

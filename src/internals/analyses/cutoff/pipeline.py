@@ -20,17 +20,26 @@ from ...paths import cache_dir
 from . import infer
 from .baselines import PositionBaseline
 from .config import CutoffConfig
-from .contexts import Example, build_examples, examples_fingerprint
+from .contexts import Example, build_examples, examples_fingerprint, report_skipped, skipped
 from .metrics import MATCHING, f1
 from .probes import HeadEnsemble, feature_kind, probe_name, save_cutoff_probe
 
 
-def load_examples(lm, name: str, split: str, n: int, cfg: CutoffConfig) -> list[Example]:
+def load_examples(lm, name: str, split: str, n: int, cfg: CutoffConfig, info: dict | None = None) -> list[Example]:
     """`n` long-context examples from one split of dataset `name` (the test split skips the seeded
-    sample's first `cfg.test_offset`)."""
+    sample's first `cfg.test_offset`); padded with distractors when `cfg.pads(name)`.
+
+    Records that cannot seed an example are counted by reason and printed (one line per reason on
+    stderr); `info`, when given, receives what the manifest records: pad_distractors, skipped.
+    """
     from ...data import load_dataset
 
-    records = load_dataset(name, split=split, seed=cfg.seed)
+    records = load_dataset(name, split=split, seed=cfg.seed, fields=cfg.fields_for(name))
+    counts = skipped(records)
+    report_skipped(name, split, counts)
+    pad = cfg.pads(name)
+    if info is not None:
+        info |= {"pad_distractors": pad, "skipped": counts}
     return build_examples(
         records,
         lm.tokenizer,
@@ -39,6 +48,7 @@ def load_examples(lm, name: str, split: str, n: int, cfg: CutoffConfig) -> list[
         seed=cfg.seed,
         dataset=name,
         start=cfg.test_offset if split == "test" else 0,
+        pad=pad,
     )
 
 
@@ -62,27 +72,66 @@ class Table:
         )
 
 
-def read_all(lm, examples: list[Example], cfg: CutoffConfig, desc: str = "read", progress: bool = True) -> Table:
-    """Features of every prefix of every example, cached under the user cache dir by content."""
-    from safetensors.numpy import load_file, save_file
+SHARD_EXAMPLES = 16  # examples per feature shard: a killed `read_all` resumes at the first shard not on disk
+
+
+def read_all(
+    lm,
+    examples: list[Example],
+    cfg: CutoffConfig,
+    desc: str = "read",
+    progress: bool = True,
+    shard_size: int = SHARD_EXAMPLES,
+) -> Table:
+    """Features of every prefix of every example, cached under the user cache dir by content.
+
+    The features are written one shard of `shard_size` examples at a time (each file complete or
+    absent, as capture stores are), so a killed run read again resumes within the split at the
+    first shard not written, and gives the same table as an uninterrupted run.
+    """
+    from safetensors.numpy import load_file
 
     key = hashlib.sha256(
         json.dumps([lm.fingerprint, examples_fingerprint(examples), list(cfg.kinds), cfg.n_chunks]).encode()
     ).hexdigest()[:20]
-    path = cache_dir("cutoff", "features") / f"{key}.safetensors"
-    if path.exists():
-        t = load_file(str(path))
+    whole = cache_dir("cutoff", "features") / f"{key}.safetensors"  # one file per split, before shards
+    if whole.exists():
+        t = load_file(str(whole))
         return Table({k: t[f"X.{k}"] for k in cfg.kinds}, t["y"], t["group"], t["chunk"])
-    readings = [
-        infer.read(lm, ex, cfg.kinds, cfg.n_chunks)
-        for ex in tqdm(examples, desc=desc, unit="example", disable=not progress)
-    ]
-    table = Table.of(readings)
+    folder = cache_dir("cutoff", "features") / f"{key}-shards{shard_size}"
+    folder.mkdir(parents=True, exist_ok=True)
+    tables = []
+    with tqdm(total=len(examples), desc=desc, unit="example", disable=not progress) as bar:
+        for first in range(0, len(examples), shard_size):
+            path = folder / f"{first // shard_size:05d}.safetensors"
+            if path.exists():
+                t = load_file(str(path))
+                table = Table({k: t[f"X.{k}"] for k in cfg.kinds}, t["y"], t["group"], t["chunk"])
+            else:
+                part = examples[first : first + shard_size]
+                table = Table.of([infer.read(lm, ex, cfg.kinds, cfg.n_chunks) for ex in part])
+                table.group = table.group + first
+                _save_table(table, path)
+            tables.append(table)
+            bar.update(min(shard_size, len(examples) - first))
+    return Table(
+        {k: np.concatenate([t.X[k] for t in tables]) for k in cfg.kinds},
+        *(np.concatenate([getattr(t, a) for t in tables]) for a in ("y", "group", "chunk")),
+    )
+
+
+def _save_table(table: Table, path: Path) -> None:
+    """Write one shard atomically: a killed write leaves no file, so the shard is read again."""
+    import os
+
+    from safetensors.numpy import save_file
+
+    tmp = path.with_suffix(".tmp")
     save_file(
         {**{f"X.{k}": v for k, v in table.X.items()}, "y": table.y, "group": table.group, "chunk": table.chunk},
-        str(path),
+        str(tmp),
     )
-    return table
+    os.replace(tmp, path)
 
 
 def _versions() -> dict:
@@ -107,8 +156,10 @@ def train_cutoff_probes(lm, cfg: CutoffConfig, progress: bool = True) -> dict:
     (its "kinds" keyed by probe name)."""
     train_ex, val_ex, data = [], [], []
     for name in cfg.datasets:
-        tr = load_examples(lm, name, "train", cfg.n_train, cfg)
-        va = load_examples(lm, name, "validation", cfg.n_val, cfg)
+        tr_info: dict = {}
+        va_info: dict = {}
+        tr = load_examples(lm, name, "train", cfg.n_train, cfg, tr_info)
+        va = load_examples(lm, name, "validation", cfg.n_val, cfg, va_info)
         train_ex += tr
         val_ex += va
         data.append(
@@ -118,6 +169,8 @@ def train_cutoff_probes(lm, cfg: CutoffConfig, progress: bool = True) -> dict:
                 "n_val": len(va),
                 "train": examples_fingerprint(tr),
                 "validation": examples_fingerprint(va),
+                "pad_distractors": tr_info["pad_distractors"],
+                "skipped": {"train": tr_info["skipped"], "validation": va_info["skipped"]},
             }
         )
     tr, va = read_all(lm, train_ex, cfg, "read train", progress), read_all(lm, val_ex, cfg, "read validation", progress)
@@ -259,7 +312,12 @@ def paired_vs_full(per_dataset: dict[str, dict], method: str) -> dict:
 
     right = {
         m: [
-            match(ex["answers"][str(ex["stops"][m])], ex["gold"], MATCHING)
+            match(
+                ex["answers"][str(ex["stops"][m])],
+                ex["gold"],
+                MATCHING,
+                truncated=ex["stops"][m] in ex.get("truncated", ()),
+            )
             for r in per_dataset.values()
             for ex in r["examples"]
         ]
@@ -294,7 +352,9 @@ def results_summary(
         "config": cfg.to_dict(),
         "probe": probe_dir,
         "versions": _versions(),
-        "answers": describe("first_line", MATCHING),
+        "answers": describe("first_line", MATCHING, truncated=True),
+        "max_new_tokens": {name: r.get("max_new_tokens") for name, r in per_dataset.items()},
+        "data": {name: r["data"] for name, r in per_dataset.items() if "data" in r},
         "datasets": list(per_dataset),
         "seed": cfg.seed,
     }

@@ -101,8 +101,21 @@ def branch(cache):
             cache.crop(-extra)
 
 
-def greedy(lm, cache, suffix: list[int], max_new_tokens: int = 16) -> str:
-    """Greedy continuation after appending `suffix` to `cache`; stops at end of turn or a newline."""
+class Answer(str):
+    """A generated answer: the text itself, and whether the token limit cut it (`truncated`), which
+    `internals.answers.match` needs so that a cut-off prefix of a gold answer is not counted."""
+
+    truncated: bool
+
+    def __new__(cls, text: str, truncated: bool = False) -> Answer:
+        out = super().__new__(cls, text)
+        out.truncated = truncated
+        return out
+
+
+def greedy(lm, cache, suffix: list[int], max_new_tokens: int = 16) -> Answer:
+    """Greedy continuation after appending `suffix` to `cache`; stops at end of turn or a newline.
+    The answer is `truncated` when `max_new_tokens` ran out first."""
     tok = lm.tokenizer
     stops = {
         t
@@ -111,15 +124,18 @@ def greedy(lm, cache, suffix: list[int], max_new_tokens: int = 16) -> str:
     }
     out: list[int] = []
     logits = forward(lm, suffix, cache)
+    truncated = True
     for _ in range(max_new_tokens):
         nxt = int(logits.argmax())
         if nxt in stops:
+            truncated = False
             break
         out.append(nxt)
         if "\n" in tok.decode([nxt]) and out[:-1]:
+            truncated = False
             break
         logits = forward(lm, [nxt], cache)
-    return tok.decode(out, skip_special_tokens=True).strip()
+    return Answer(tok.decode(out, skip_special_tokens=True).strip(), truncated)
 
 
 def yes_probability(lm, cache, lay: Layout) -> float:
