@@ -134,8 +134,9 @@ def render(path: Path) -> str | None:
     return RENDERERS[kind](json.loads(path.read_text()))
 
 
-def pages(root: Path = ROOT) -> list[Path]:
+def pages(root: Path | None = None) -> list[Path]:
     """The pages whose marked regions are rendered: README.md and every docs/**/*.md."""
+    root = root or ROOT
     return [root / "README.md", *sorted((root / "docs").rglob("*.md"))]
 
 
@@ -158,9 +159,10 @@ def rerender(text: str, page: str = "page") -> tuple[str, list[str]]:
     return REGION.sub(one, text), changed
 
 
-def drift(root: Path = ROOT, write: bool = False) -> list[str]:
+def drift(root: Path | None = None, write: bool = False) -> list[str]:
     """'page: region' for every marked region that differs from what the result files say;
     with write=True the pages are rewritten in place."""
+    root = root or ROOT
     out = []
     for page in pages(root):
         if not page.exists():

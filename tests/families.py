@@ -1,13 +1,13 @@
 """The decoder families the site grammar claims, as tiny random configs (the test's own list).
 
 `tests/test_families.py` checks each one (load-time validation passes, the three backends agree
-on every site and on edits), and README's family table is rendered from this list:
-`python tests/families.py` rewrites it between the markers; a test fails when it drifts.
+on every site and on edits), and the family table of docs/models.md and the list in README.md are
+rendered from this list: `python benchmarks/make_tables.py --write` (or `python tests/families.py`)
+rewrites them; tests/test_results_tables.py fails when they drift.
 """
 
 from __future__ import annotations
 
-import re
 import sys
 from pathlib import Path
 
@@ -91,8 +91,7 @@ FAMILIES = {
     "phi": ("PhiConfig", D, "parallel, one norm", ""),
     "cohere": ("CohereConfig", D, "parallel, one norm", ""),
 }
-START, END = "<!-- families:start -->", "<!-- families:end -->"
-README = Path(__file__).resolve().parent.parent / "README.md"
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def config(family: str):
@@ -102,17 +101,9 @@ def config(family: str):
     return getattr(transformers, cls)(**kwargs)
 
 
-def table() -> str:
-    """The README block: every family the tests pass, with its block kind and quirks."""
-    rows = ["| family | HF config | block | notes |", "|---|---|---|---|"]
-    rows += [f"| {name} | `{cls}` | {kind} | {note} |" for name, (cls, _, kind, note) in FAMILIES.items()]
-    return "\n".join([START, *rows, END])
-
-
-def render(text: str) -> str:
-    return re.sub(re.escape(START) + ".*?" + re.escape(END), table(), text, flags=re.S)
-
-
 if __name__ == "__main__":
-    README.write_text(render(README.read_text()))
-    print(f"wrote the family table into {README}", file=sys.stderr)
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import make_tables
+
+    for line in make_tables.drift(ROOT, write=True):
+        print(f"rewrote {line}", file=sys.stderr)

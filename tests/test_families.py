@@ -1,6 +1,7 @@
 """Every decoder family the grammar claims: load-time validation passes and the three backends
 agree on every site and under edits (<= 1e-5, fp32, eager attention); a family whose sites do not
-compose is refused in one line. README's family table is this test's own list."""
+compose is refused in one line. The family table in docs/models.md (and the list in README.md) is
+this test's own list, rendered by benchmarks/make_tables.py (tests/test_results_tables.py checks it)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import dataclasses
 import pytest
 import torch
 
-from families import FAMILIES, README, config, render
+from families import FAMILIES, config
 from internals import InternalsError, capture, edits, load_model, wrap
 from internals.capture.arch import architecture
 from internals.capture.validate import validate
@@ -78,8 +79,3 @@ def test_a_family_whose_sites_do_not_compose_is_refused(tokenizer):
     ) as info:
         validate(wrap(model, tokenizer))
     assert "\n" not in str(info.value) and "validate=False" in str(info.value)
-
-
-def test_readme_family_table_is_the_tested_list():
-    text = README.read_text()
-    assert render(text) == text, "README's family table is stale: python tests/families.py"
