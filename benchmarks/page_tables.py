@@ -185,6 +185,20 @@ def headline_factcheckmate() -> str:
     )
 
 
+def answer_rules() -> str:
+    d = load("answer_rules.json")
+    rules = ["+".join(r) for r in d["manifest"]["config"]["rules"]]
+    rows = []
+    for ds, r in d["results"].items():
+        cells = []
+        for rule in rules:
+            x = r["rules"][rule]
+            changed = f"; {x['labels_changed_vs_paper']} changed" if x["labels_changed_vs_paper"] else ""
+            cells.append(f"{x['hallucination_rate']:.3f} {_ci(x['low'], x['high'])}{changed}")
+        rows.append([f"{ds} ({r['n']}; echo only {r['echo_only']})", *cells])
+    return _rows(["dataset (questions; echo-only answers)", *(f"`{r}`" for r in rules)], rows)
+
+
 # ---- context cutoff ----------------------------------------------------------------------------
 
 DATASETS = {"contextual_parametric_knowledge_conflicts": "cpkc", "disfl_qa": "disfl_qa"}
@@ -575,6 +589,7 @@ REGIONS: dict[str, Callable[[], str]] = {
         factcheckmate_settings,
         factcheckmate_mitigation,
         headline_factcheckmate,
+        answer_rules,
         cutoff_main,
         cutoff_query,
         cutoff_confirm,

@@ -36,6 +36,7 @@ from .arch import architecture
 from .backends.hooks import Attached, attach
 
 CONFIG_FLAG = "layernorm_scaling"
+"""The model config attribute set to True while LayerNorm Scaling is applied."""
 _STATE = "_internals_lns"
 
 

@@ -23,6 +23,7 @@ import torch
 from ..errors import InternalsError
 
 REDUCERS = ("none", "mean", "last", "norm", "stats")
+"""The `reduce=` names `capture` accepts (see the table above)."""
 
 
 class TokenMask:

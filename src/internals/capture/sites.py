@@ -31,6 +31,7 @@ GRAMMAR = (
     "embed, resid_pre.L, attn_in.L, attn_z.L, attn_out.L, mlp_in.L, mlp_out.L, resid_post.L, final_norm, logits "
     "(L: 3, *, 2-5 or 1,4)"
 )
+"""The site grammar in one line, as error messages and `internals capture --help` print it."""
 
 
 @dataclass(frozen=True, order=True)

@@ -98,6 +98,7 @@ PRESETS: dict[str, PretrainConfig] = {
         variance_sequences=256,
     ),
 }
+"""Named pre-training configurations (`internals depth pretrain --preset NAME`)."""
 
 
 @dataclass
