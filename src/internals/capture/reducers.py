@@ -24,6 +24,7 @@ from ..errors import InternalsError
 
 REDUCERS = ("none", "mean", "last", "norm", "stats")
 """The `reduce=` names `capture` accepts (see the table above)."""
+"""The `reduce=` names `capture` accepts (see the table above)."""
 
 
 class TokenMask:

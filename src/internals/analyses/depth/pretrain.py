@@ -99,6 +99,7 @@ PRESETS: dict[str, PretrainConfig] = {
     ),
 }
 """Named pre-training configurations (`internals depth pretrain --preset NAME`)."""
+"""Named pre-training configurations (`internals depth pretrain --preset NAME`)."""
 
 
 @dataclass
