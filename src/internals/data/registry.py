@@ -65,6 +65,8 @@ def load_dataset(
 ) -> Dataset:
     """A dataset by registered name, or from a ``.jsonl`` / ``.csv`` path.
 
+    A limit larger than the split holds is a warning on stderr with the real count.
+
     Args:
         name: a name from `list_datasets`, or a path to the user's file (see `internals.data.files`).
         split: "all", or "train" / "validation" / "test": an 80/10/10 split by a seeded hash of
@@ -75,7 +77,6 @@ def load_dataset(
             biased), returned in source order. None keeps all.
         seed: changes both the split and the ``limit`` sample.
         fields: for a user's file, our field -> the file's name for it (see `internals.data.files`).
-        A limit larger than the split holds is a warning on stderr with the real count.
 
     Raises:
         InternalsError: unknown name or split, a bad limit, or an empty result.

@@ -47,7 +47,7 @@ def by_category(values, start: int, stop: int, n_tokens: int) -> np.ndarray:
 
 
 def summarise_patching(pairs: list[Pair], traces: list[dict], sites, *, n_boot: int = 1000, seed: int = 0) -> dict:
-    """site -> {"recovery" / "p": {"mean", "lo", "hi"} [categories][layers], "n" [categories], "peak"}."""
+    """site -> {"recovery" / "p": {"mean", "lo", "hi"} `[categories][layers]`, "n" `[categories]`, "peak"}."""
     out = {}
     for site in sites:
         rec, prob = [], []

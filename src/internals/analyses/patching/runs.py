@@ -90,8 +90,8 @@ def patching_run(
 
     Returns {"analysis", "manifest", "results"} for `results.save_results` and
     `figures.make_figures`; results["pairs"] holds each pair with p_clean, p_corrupt and
-    p[site] [layers][positions from the subject's first token], results["summary"] the
-    bootstrap means per site [categories][layers]."""
+    p[site] `[layers][positions from the subject's first token]`, results["summary"] the
+    bootstrap means per site `[categories][layers]`."""
     from ..depth.results import manifest  # the project's manifest: models, data, config, seed, versions, time
 
     if n < 1:

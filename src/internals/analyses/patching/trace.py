@@ -141,7 +141,7 @@ def _restored_logprobs(lm, pair: Pair, cache, position: int, rows: int, todo: li
 def trace_pair(lm, pair: Pair, config: PatchConfig = PatchConfig()) -> dict:
     """Restore every (site, layer, position) of `pair` and read P(target) at the last position.
 
-    Returns {"p_clean", "p_corrupt", "p": {site: [layers][positions]}} where positions run from
+    Returns {"p_clean", "p_corrupt", "p": {site: `[layers][positions]`}} where positions run from
     the subject's first token to the last token (pair.start .. n_tokens - 1)."""
     n = lm.n_layers
     acts, p_clean, p_corrupt = _runs(lm, pair, config)
