@@ -448,12 +448,13 @@ def headline_depth() -> str:
     b = _per_prompt_ratio(tr[name])
     d = load("depth.json")
     return (
-        f"In {name} the residual stream's variance after the last block is **{float(b['mean']):.0f}x** that after "
-        f"the first, within a passage {_ci(float(b['lo']), float(b['hi']), 0)} (mean over n = {tr[name]['n_prompts']:,} "
-        f"passages, bootstrap interval; {d['variance_last_over_first_smollm2']:.0f}x over all tokens pooled); "
-        f"LayerNorm Scaling brings a 12-layer model's from {d['variance_last_over_first_preln']:.2f}x to "
-        f"{d['variance_last_over_first_lns']:.2f}x and its perplexity from {d['ppl_preln']:.1f} to {d['ppl_lns']:.1f} "
-        f"(one run each, no interval)."
+        f"Within a passage, {name}'s residual-stream variance after the last block is "
+        f"**{float(b['mean']):.0f}x** {_ci(float(b['lo']), float(b['hi']), 0)} that after the first (mean over "
+        f"n = {tr[name]['n_prompts']:,} passages, bootstrap interval; {d['variance_last_over_first_smollm2']:.0f}x "
+        f"over all tokens pooled); "
+        f"in a small model pre-trained from scratch, LayerNorm Scaling brings that ratio from "
+        f"{d['variance_last_over_first_preln']:.2f}x to {d['variance_last_over_first_lns']:.2f}x and the validation "
+        f"perplexity after {d['steps']} steps from {d['ppl_preln']:.1f} to {d['ppl_lns']:.1f} (one run each, no interval)."
     )
 
 
