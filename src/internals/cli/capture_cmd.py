@@ -15,6 +15,7 @@ import os
 from ..capture.backends import BACKENDS
 from ..capture.reducers import REDUCERS
 from ..capture.sites import GRAMMAR
+from .options import add_threads, apply_threads
 
 
 def register(sub) -> None:
@@ -43,6 +44,7 @@ def register(sub) -> None:
     p.add_argument("--split", default="all", help="all | train | validation | test (default: all)")
     p.add_argument("--limit", type=int, default=None, help="at most this many records of the split (a seeded sample)")
     p.add_argument("--seed", type=int, default=0, help="seed of the split and the --limit sample (default: 0)")
+    add_threads(p)
     p.add_argument("--sites", required=True, nargs="+", help=f"sites to read: {GRAMMAR}")
     p.add_argument(
         "--reduce", default="mean", choices=REDUCERS, help="how tokens are pooled inside the hook (default: mean)"
@@ -86,6 +88,7 @@ def run(args) -> int:
     from ..models import load_model
     from ..store import capture_to_store
 
+    apply_threads(args)
     edits = load_edits(args.edits) if args.edits else None
     from ..data.files import parse_field_options
 

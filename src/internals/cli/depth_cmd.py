@@ -30,7 +30,7 @@ def register(sub) -> None:
     t.add_argument(
         "--data", default="corpus", help="corpus (BIG-bench passages), a dataset name, or a .jsonl/.csv/.txt file"
     )
-    t.add_argument("--n", type=int, default=1000, help="number of prompts to trace (default 1000)")
+    t.add_argument("--limit", "--n", dest="n", type=int, default=1000, help="number of prompts to trace (default 1000)")
     t.add_argument("--max-tokens", type=int, default=64, help="truncate each prompt to this many tokens (default 64)")
     t.add_argument("--twin", action="store_true", help="also trace a random-initialised model of the same config")
     t.add_argument(

@@ -29,7 +29,9 @@ def register(sub) -> None:
         default="qa_wikidata",
         help="dataset of 'The <relation> of <subject> is' completions with answers (default qa_wikidata)",
     )
-    p.add_argument("--n", type=int, default=100, help="clean/corrupted pairs to patch (default 100)")
+    p.add_argument(
+        "--limit", "--n", dest="n", type=int, default=100, help="clean/corrupted pairs to patch (default 100)"
+    )
     p.add_argument(
         "--sites",
         nargs="+",

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 
+from .options import add_threads, apply_threads
+
 
 def register(sub) -> None:
     p = sub.add_parser(
@@ -24,6 +26,19 @@ def register(sub) -> None:
     t.add_argument("--out", default=None, help="parent dir of the probe dir (default: the config's `out`)")
     t.add_argument("--force", action="store_true", help="retrain even when the probe dir holds this config already")
     t.add_argument("--quiet", action="store_true", help="no progress bars")
+    t.add_argument("--model", default=None, help="override the config's model (a local checkpoint dir)")
+    t.add_argument("--data", default=None, help="override the config's dataset (a name, or your file)")
+    t.add_argument(
+        "--field",
+        action="append",
+        default=None,
+        metavar="OURS=YOURS",
+        help="map a field of your data file to ours, e.g. --field question=input (repeatable; adds to the config's)",
+    )
+    t.add_argument("--limit", type=int, default=None, help="override the config's limit (questions, a seeded sample)")
+    t.add_argument("--seed", type=int, default=None, help="override the config's seed")
+    t.add_argument("--device", default=None, help="auto | cpu | cuda | cuda:N (default: the config's)")
+    add_threads(t)
     t.set_defaults(func=run_train)
 
     e = actions.add_parser("eval", help="metrics of a trained probe on a dataset split")
@@ -39,6 +54,9 @@ def register(sub) -> None:
     )
     e.add_argument("--limit", type=int, default=None, help="at most this many questions (a seeded sample)")
     e.add_argument("--seed", type=int, default=0, help="seed of the split and sample (default: 0)")
+    e.add_argument("--model", default=None, help="a model path (default: the one the probe was trained on)")
+    e.add_argument("--device", default=None, help="auto | cpu | cuda | cuda:N (default: auto)")
+    add_threads(e)
     e.add_argument("--quiet", action="store_true", help="no progress bars")
     e.set_defaults(func=run_eval)
 
@@ -58,10 +76,19 @@ def register(sub) -> None:
 
 def run_train(args) -> int:
     from ..analyses.factcheckmate.pipeline import ProbeConfig, train_factcheckmate_probe
+    from ..data.files import parse_field_options
 
+    apply_threads(args)
     config = ProbeConfig.from_toml(args.config)
-    if args.out:
-        config.out = args.out
+    overrides = {"out": args.out, "model": args.model, "dataset": args.data, "limit": args.limit, "seed": args.seed}
+    for key, value in overrides.items():
+        if value is not None:
+            setattr(config, key, value)
+    if args.device:
+        config.device = args.device
+    if args.field:
+        config.fields = {**config.fields, **parse_field_options(args.field)}
+    config.check()
     path = train_factcheckmate_probe(config, force=args.force, progress=not args.quiet)
     card = json.loads((path / "card.json").read_text())["card"]
     print(path)
@@ -120,8 +147,14 @@ def _print_evidence(ev: dict | None) -> None:
 
 
 def run_eval(args) -> int:
-    from ..analyses.factcheckmate.pipeline import evaluate_probe
+    from ..analyses.factcheckmate.pipeline import _card, evaluate_probe, model_of
     from ..data.files import parse_field_options
+    from ..models import load_model
+
+    apply_threads(args)
+    lm = None
+    if args.model or args.device:
+        lm = load_model(args.model or model_of(_card(args.probe)), device=args.device or "auto")
 
     print(
         json.dumps(
@@ -133,6 +166,7 @@ def run_eval(args) -> int:
                 args.seed,
                 progress=not args.quiet,
                 fields=parse_field_options(args.field),
+                lm=lm,
             ),
             indent=2,
         )

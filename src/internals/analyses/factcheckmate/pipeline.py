@@ -53,6 +53,9 @@ class ProbeConfig:
     # evidence on the card (internals.heads.evidence): the label-shuffle control always; "random_model"
     # adds the same pipeline on the random-init twin's features (one more capture pass)
     controls: list[str] = field(default_factory=lambda: ["shuffle"])
+    # your file's field names (our field -> yours, see `internals data schema`); where the model runs
+    fields: dict[str, str] = field(default_factory=dict)
+    device: str = "auto"
 
     @classmethod
     def from_toml(cls, path: str | Path) -> ProbeConfig:
@@ -67,8 +70,11 @@ class ProbeConfig:
         return config
 
     def check(self) -> None:
+        from ...data.files import check_fields
         from .features import setting_span
         from .sweep import HEADS
+
+        self.fields = check_fields(self.fields)
 
         setting_span(self.setting)
         if not self.heads or any(h not in HEADS for h in self.heads):
@@ -86,9 +92,9 @@ class ProbeConfig:
     def digest(self) -> str:
         """Hash of what determines the probe (not where it goes)."""
         # controls evaluate a probe, they do not change it: left out (earlier cards keep their digest)
-        ident = {
-            k: v for k, v in asdict(self).items() if k not in ("out", "batch_size", "capture_batch_size", "controls")
-        }
+        # nor does the device; fields only when set (configs without them keep their digest)
+        skip = ("out", "batch_size", "capture_batch_size", "controls", "device", *(() if self.fields else ("fields",)))
+        ident = {k: v for k, v in asdict(self).items() if k not in skip}
         return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -144,8 +150,8 @@ def train_factcheckmate_probe(config: ProbeConfig, *, force: bool = False, progr
         card = json.loads((target / "card.json").read_text()).get("card", {})
         if card.get("config_digest") == config.digest():
             return target
-    lm = lm or load_model(config.model)
-    dataset = load_dataset(config.dataset, limit=config.limit, seed=config.seed)
+    lm = lm or load_model(config.model, device=config.device)
+    dataset = load_dataset(config.dataset, limit=config.limit, seed=config.seed, fields=config.fields or None)
     layers = "*" if config.layer == "sweep" else str(config.layer)
     prep = prepare(
         lm,
