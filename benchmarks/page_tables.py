@@ -433,12 +433,25 @@ def depth_variance() -> str:
     )
 
 
-def depth_ablation() -> str:
-    a = load("depth_trace.json")["results"]["ablation"]
-    top = sorted(range(len(a["delta"])), key=lambda i: -a["delta"][i])[:6]
-    return _rows(
-        [f"block skipped ({a['n_texts']} held-out passages, baseline {a['baseline']:.2f} nats)", "loss change (nats)"],
-        [[str(a["blocks"][i]), f"{a['delta'][i]:+.2f}"] for i in top],
+def depth_trace_summary() -> str:
+    t = load("depth_trace.json")["results"]
+    names = list(t["traces"])
+    tr, twin = t["traces"][names[0]], t["traces"][names[1]]
+    v = tr["variance"]
+    jump = max(range(1, len(v) - 1), key=lambda i: v[i + 1] / v[i])  # x_i -> x_{i+1} is block i
+    a = t["ablation"]
+    big = sorted(range(len(a["delta"])), key=lambda i: -a["delta"][i])[:6]
+    rest = [a["delta"][i] for i in range(len(a["delta"])) if i not in big]
+    return (
+        f"Trace over {tr['n_prompts']:,} passages (first {tr['max_tokens']} tokens, {tr['n_tokens']:,} tokens), "
+        f"variance after the last block over variance after the first block: {names[0]} "
+        f"**{v[-1] / v[1]:.0f}** ({tr['variance_rest'][-1] / tr['variance_rest'][1]:.0f} without each prompt's first "
+        f"token: block {jump} blows up the first token's residual stream, all-token variance {v[jump]:.1f} -> "
+        f"{v[jump + 1]:,.0f}, until the last blocks shrink it); its random-init twin "
+        f"**{twin['variance'][-1] / twin['variance'][1]:.0f}**. Skipping one block on {a['n_texts']} held-out "
+        f"passages (baseline {a['baseline']:.2f} nats) costs most for blocks "
+        + ", ".join(f"{a['blocks'][i]} ({a['delta'][i]:+.2f})" for i in big)
+        + f", and {min(rest):+.2f} to {max(rest):+.2f} nats for every other block."
     )
 
 
@@ -600,7 +613,7 @@ REGIONS: dict[str, Callable[[], str]] = {
         headline_voids,
         depth_pretrain,
         depth_variance,
-        depth_ablation,
+        depth_trace_summary,
         headline_depth,
         patching_summary,
         headline_patching,
