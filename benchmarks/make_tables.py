@@ -201,7 +201,11 @@ def main(argv=None) -> int:
         else:
             print(text)
     if skipped:
-        print(f"make_tables: no renderer for {', '.join(skipped)} (add one to RENDERERS)", file=sys.stderr)
+        print(
+            f"make_tables: no whole-file renderer for {', '.join(skipped)} (their tables are page regions: "
+            "--write renders them; page_tables.REGIONS)",
+            file=sys.stderr,
+        )
     return 0
 
 
