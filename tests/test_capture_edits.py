@@ -269,3 +269,11 @@ def test_edits_are_the_same_on_three_backends_on_smollm2():
                 )
                 <= TOL
             ), backend
+
+
+def test_malformed_drop_last_positions_are_refused_when_the_edit_is_made():
+    # "drop_last:x" used to pass the check and fail inside the forward with an AttributeError
+    for bad in ("drop_last:x", "drop_last:", "drop_last:-1"):
+        with pytest.raises(InternalsError, match="unknown positions"):
+            edits.add("resid_post.1", torch.ones(64), positions=bad)
+    assert edits.add("resid_post.1", torch.ones(64), positions="drop_last:2").positions == "drop_last:2"

@@ -80,6 +80,7 @@ class Forward:
             if positions == "output":
                 return pos >= inputs
             m = re.fullmatch(r"drop_last:(\d+)", positions)
+            assert m is not None  # Edit checked the spelling when it was made
             return pos < (inputs - int(m.group(1))).clamp(min=1)
         lengths = self._row_lengths(batch, device, "all")[:, None]
         out = torch.zeros(batch, n, dtype=torch.bool, device=device)
@@ -113,8 +114,6 @@ class Bound:
 
     def new_value(self, x: torch.Tensor, forward: Forward) -> torch.Tensor:
         op = self.edit.op
-        if op == "add":
-            return x + self.value
         if op == "scale":
             return x * self.factor
         if op == "zero":
@@ -127,6 +126,10 @@ class Bound:
                 )
             return new
         value = self.value
+        if value is None:  # bind() gives every add / replace / patch its tensor
+            raise InternalsError(f"{op} at {self.site.name} has no value: give the edit a tensor")
+        if op == "add":
+            return x + value
         if value.dim() == x.dim():  # per row and position: [n, tokens, *feature] ([1, ...]: the same for every row)
             b, n = x.shape[:2]
             self._check_lengths(forward, b)
@@ -260,10 +263,9 @@ def _bind_one(edit: Edit, site: Site, arch, index: int) -> Bound:
 
 def _shape_value(edit: Edit, site: Site, arch, t: torch.Tensor) -> torch.Tensor:
     """The edit's tensor shaped to broadcast over the site: [*feature], or [n, tokens, *feature]."""
-    model_width = (arch.n_heads, arch.d_head) if site.kind == "attn_z" else None
     what = f"{edit.op}({edit.site!r})"
     if site.kind == "attn_z":
-        h, d = model_width
+        h, d = arch.n_heads, arch.d_head
         if t.dim() >= 3 and t.shape[-2:] == (h, d):
             value = t
         elif t.dim() >= 3 and t.shape[-1] == h * d:

@@ -30,6 +30,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from dataclasses import replace as _dc_replace
@@ -186,7 +187,7 @@ def _heads(heads) -> tuple[int, ...] | None:
 
 def _check_positions(positions) -> Any:
     if isinstance(positions, str):
-        if positions in SPAN_NAMES or positions.startswith("drop_last:"):
+        if positions in SPAN_NAMES or re.fullmatch(r"drop_last:\d+", positions):
             return positions
         raise InternalsError(
             f"unknown positions {positions!r}: use all, input, output, drop_last:N, token indices or a bool mask"
