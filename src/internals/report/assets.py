@@ -1,9 +1,12 @@
-"""The figures README shows, redrawn from saved results: `internals figures`.
+"""The figures the pages show, redrawn from saved results files: `internals figures`.
 
-Each `FigureSource` names the results files an analysis saved (paths relative to the repository
-root) and a function that draws and exports its figures from them without running a model:
-`write(paths, out, formats) -> [written files]`, each calling the analysis's own figure code.
-A source whose files are absent is skipped with a note.
+Each `FigureSource` names the results files an analysis's benchmark saved (relative to the results
+folder, `benchmarks/results` in a clone) and a function that draws and exports its figures from
+them without running a model: `write(paths, out, formats, root) -> [written files]`, each calling
+the analysis's own figure code. Paths recorded inside a results file (the probe folder it used,
+e.g. "probes/cutoff") are relative to where the benchmark ran: `root`. Nothing here assumes a
+repository layout; every location is an argument. A source whose files are absent is skipped
+with a note.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from ..errors import InternalsError
 
 @dataclass(frozen=True)
 class FigureSource:
-    """name: shown in notes; results: files it needs (relative to the root); write: "module:function"."""
+    """name: shown in notes; results: files it needs (relative to the results folder); write: "module:function"."""
 
     name: str
     results: tuple[str, ...]
@@ -29,7 +32,7 @@ class FigureSource:
         return getattr(importlib.import_module(module), func)
 
 
-def write_depth(paths: list[Path], out: Path, formats) -> list[Path]:
+def write_depth(paths: list[Path], out: Path, formats, root: Path) -> list[Path]:
     """Depth figures from a `depth.trace` or `depth.pretrain` results file."""
     from ..analyses.depth.figures import export_figures
     from ..analyses.depth.results import load_results
@@ -37,8 +40,8 @@ def write_depth(paths: list[Path], out: Path, formats) -> list[Path]:
     return [p for path in paths for p in export_figures(load_results(path), out, formats=formats)]
 
 
-def write_voids_eval(paths: list[Path], out: Path, formats) -> list[Path]:
-    """Voids trade-off figures from the sweep rows in benchmarks/results/voids.json."""
+def write_voids_eval(paths: list[Path], out: Path, formats, root: Path) -> list[Path]:
+    """Voids trade-off figures from the sweep rows of voids.json (benchmarks/voids.py)."""
     import json
 
     from ..analyses.voids.report import eval_figures
@@ -49,9 +52,9 @@ def write_voids_eval(paths: list[Path], out: Path, formats) -> list[Path]:
 VOIDS_FIGURE_ALPHA = 0.8  # the alpha benchmarks/voids.py draws the trace figures at (the paper's)
 
 
-def write_voids_trace(paths: list[Path], out: Path, formats) -> list[Path]:
-    """Voids trace figures from the norm trace benchmarks/voids.py saved (benchmarks/results/voids_trace)
-    at the benchmark's alphas (benchmarks/results/voids.json)."""
+def write_voids_trace(paths: list[Path], out: Path, formats, root: Path) -> list[Path]:
+    """Voids trace figures from the norm trace benchmarks/voids.py saved (voids_trace/ in the results
+    folder) at the benchmark's alphas (voids.json)."""
     import json
 
     from transformers import AutoTokenizer
@@ -66,17 +69,16 @@ def write_voids_trace(paths: list[Path], out: Path, formats) -> list[Path]:
     return trace_figures(trace, VOIDS_FIGURE_ALPHA, alphas, out, tokenizer=tokenizer, formats=formats)
 
 
-def write_cutoff(paths: list[Path], out: Path, formats) -> list[Path]:
-    """Cutoff figures (trade-off; head F1 maps when the probe's train.json is there) from
-    benchmarks/results/context_<config stem>.json, drawn by the analysis's `write_figures` with the
-    names benchmarks/context_cutoff.py gives them (<config stem>_tradeoff)."""
+def write_cutoff(paths: list[Path], out: Path, formats, root: Path) -> list[Path]:
+    """Cutoff figures (trade-off; head F1 maps when the probe's train.json is under `root`) from
+    context_<config stem>.json, drawn by the analysis's `write_figures` with the names
+    benchmarks/context_cutoff.py gives them (<config stem>_tradeoff)."""
     import json
 
     from ..analyses.cutoff.figures import write_figures
 
     results = json.loads(paths[0].read_text())
     probe = results.get("manifest", {}).get("probe")
-    root = paths[0].parents[2]  # <root>/benchmarks/results/<file>
     train = root / probe / "train.json" if probe else None
     return write_figures(
         paths[0],
@@ -87,15 +89,14 @@ def write_cutoff(paths: list[Path], out: Path, formats) -> list[Path]:
     )
 
 
-def write_factcheckmate(paths: list[Path], out: Path, formats) -> list[Path]:
-    """FactCheckmate per-layer sweep figures (assets/factcheckmate_sweep_<config>) from the sweep.json of
-    each probe benchmarks/results/factcheckmate.json lists."""
+def write_factcheckmate(paths: list[Path], out: Path, formats, root: Path) -> list[Path]:
+    """FactCheckmate per-layer sweep figures (factcheckmate_sweep_<config>) from the sweep.json of each
+    probe factcheckmate.json lists (its folder read relative to `root`)."""
     import json
 
     from ..analyses.factcheckmate.figures import sweep_figure
     from ..plots import export
 
-    root = paths[0].parents[2]
     configs = json.loads(paths[0].read_text())["manifest"]["configs"]
     figs, stems = [], []
     for name, c in configs.items():
@@ -105,13 +106,14 @@ def write_factcheckmate(paths: list[Path], out: Path, formats) -> list[Path]:
             stems.append(out / f"factcheckmate_sweep_{name}")
     if not figs:
         raise InternalsError(
-            f"no sweep.json of the probes in {paths[0]} was found under {root}: run benchmarks/factcheckmate.py"
+            f"no sweep.json of the probes in {paths[0]} was found under {root}: pass the folder the benchmark "
+            "ran in as the root (internals figures --root DIR), or run benchmarks/factcheckmate.py"
         )
     return export(figs, stems, formats=formats)
 
 
-def write_patching(paths: list[Path], out: Path, formats) -> list[Path]:
-    """Patching heatmaps (assets/patching_<site>, patching_window<w>_<site>) from benchmarks/results/patching*.json."""
+def write_patching(paths: list[Path], out: Path, formats, root: Path) -> list[Path]:
+    """Patching heatmaps (patching_<site>, patching_window<w>_<site>) from patching*.json."""
     from ..analyses.patching.figures import export_figures
     from ..analyses.patching.results import load_results
 
@@ -119,22 +121,20 @@ def write_patching(paths: list[Path], out: Path, formats) -> list[Path]:
 
 
 SOURCES: tuple[FigureSource, ...] = (
-    FigureSource("factcheckmate", ("benchmarks/results/factcheckmate.json",), f"{__name__}:write_factcheckmate"),
-    FigureSource("cutoff", ("benchmarks/results/context_cutoff.json",), f"{__name__}:write_cutoff"),
-    FigureSource("cutoff query", ("benchmarks/results/context_cutoff_query.json",), f"{__name__}:write_cutoff"),
-    FigureSource(
-        "cutoff query confirm", ("benchmarks/results/context_cutoff_query_confirm.json",), f"{__name__}:write_cutoff"
-    ),
-    FigureSource("depth trace", ("benchmarks/results/depth_trace.json",), f"{__name__}:write_depth"),
-    FigureSource("depth pretrain", ("benchmarks/results/depth_pretrain.json",), f"{__name__}:write_depth"),
-    FigureSource("voids eval", ("benchmarks/results/voids.json",), f"{__name__}:write_voids_eval"),
+    FigureSource("factcheckmate", ("factcheckmate.json",), f"{__name__}:write_factcheckmate"),
+    FigureSource("cutoff", ("context_cutoff.json",), f"{__name__}:write_cutoff"),
+    FigureSource("cutoff query", ("context_cutoff_query.json",), f"{__name__}:write_cutoff"),
+    FigureSource("cutoff query confirm", ("context_cutoff_query_confirm.json",), f"{__name__}:write_cutoff"),
+    FigureSource("depth trace", ("depth_trace.json",), f"{__name__}:write_depth"),
+    FigureSource("depth pretrain", ("depth_pretrain.json",), f"{__name__}:write_depth"),
+    FigureSource("voids eval", ("voids.json",), f"{__name__}:write_voids_eval"),
     FigureSource(
         "voids trace",
-        ("benchmarks/results/voids_trace/manifest.json", "benchmarks/results/voids.json"),
+        ("voids_trace/manifest.json", "voids.json"),
         f"{__name__}:write_voids_trace",
     ),
-    FigureSource("patching", ("benchmarks/results/patching.json",), f"{__name__}:write_patching"),
-    FigureSource("patching window", ("benchmarks/results/patching_window10.json",), f"{__name__}:write_patching"),
+    FigureSource("patching", ("patching.json",), f"{__name__}:write_patching"),
+    FigureSource("patching window", ("patching_window10.json",), f"{__name__}:write_patching"),
 )
 
 
@@ -149,7 +149,7 @@ class Outcome:
 
 
 def readme_assets(readme: Path) -> list[str]:
-    """Stems of the assets/ images README.md links to (e.g. "depth_variance" for assets/depth_variance.png)."""
+    """Stems of the assets/ images a page (README.md) links to (e.g. "depth_variance" for assets/depth_variance.png)."""
     if not readme.is_file():
         return []
     found = re.findall(r"assets/([\w\-./]+?)\.(?:png|pdf|svg|jpg|jpeg|gif|html)", readme.read_text(encoding="utf-8"))
@@ -157,16 +157,23 @@ def readme_assets(readme: Path) -> list[str]:
 
 
 def regenerate(
-    root: str | Path = ".",
-    out: str | Path | None = None,
+    results: str | Path,
+    out: str | Path,
     formats=("png", "pdf"),
     sources: tuple[FigureSource, ...] = SOURCES,
     only: list[str] | None = None,
+    *,
+    root: str | Path = ".",
 ) -> list[Outcome]:
-    """Draw every source whose results exist under `root` and export it to `out` (default
-    root/assets) in `formats`. Returns one Outcome per source."""
-    root = Path(root)
-    out = Path(out) if out is not None else root / "assets"
+    """Draw every source whose results files are in the folder `results` and export it to `out` in
+    `formats`; paths recorded in the files (probe folders) are read relative to `root`. Returns one
+    Outcome per source. Raises InternalsError when `results` is not a folder."""
+    results, out, root = Path(results), Path(out), Path(root)
+    if not results.is_dir():
+        raise InternalsError(
+            f"no results folder {results}: pass the folder the benchmarks wrote their JSON into "
+            "(benchmarks/results in a clone of the repository)"
+        )
     chosen = [s for s in sources if not only or any(s.name.startswith(o) for o in only)]
     if only and not chosen:
         raise InternalsError(
@@ -176,10 +183,11 @@ def regenerate(
     for source in chosen:
         outcome = Outcome(source)
         outcomes.append(outcome)
-        missing = [p for p in source.results if not (root / p).is_file()]
+        missing = [p for p in source.results if not (results / p).is_file()]
         if missing:
-            outcome.skipped = f"{missing[0]} not found (run the analysis's benchmark to make it)"
+            outcome.skipped = f"{missing[0]} not found in {results} (run the analysis's benchmark to make it)"
             continue
-        outcome.written = list(source.function()([root / p for p in source.results], out, tuple(formats)))
+        paths = [results / p for p in source.results]
+        outcome.written = list(source.function()(paths, out, tuple(formats), root))
         outcome.stems = list(dict.fromkeys(p.stem for p in outcome.written))
     return outcomes
