@@ -17,7 +17,7 @@ from internals.data import Record, load_dataset
 from internals.errors import InternalsError
 
 MC = Record("q1", "What does a thermometer measure?", choices=("humidity", "temperature", "pressure"), target=1)
-ev = importlib.import_module("internals.analyses.voids.evaluate")  # the module (the package exports the function)
+ev = importlib.import_module("internals.analyses.voids.evaluate")  # the module
 YN = Record("q2", "Is water wet?", choices=("Yes", "No"), target=0)
 
 
