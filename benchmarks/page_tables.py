@@ -514,7 +514,8 @@ def headline_patching() -> str:
 
 
 def _families() -> dict:
-    sys.path.insert(0, str(ROOT / "tests"))
+    if str(ROOT / "tests") not in sys.path:
+        sys.path.insert(0, str(ROOT / "tests"))
     from families import FAMILIES
 
     return FAMILIES
