@@ -216,6 +216,16 @@ def test_tradeoff_labels_baseline_and_added_series():
     assert series[1].line.color == OKABE_ITO[1] and series[0].line.color == OKABE_ITO[0]
 
 
+def test_tradeoff_point_labels_never_overlap():
+    """Points on one spot get one label above and one below; the rest leave the plot, not the hover text."""
+    fig = tradeoff([0, 1], [0, 1], labels=["a", "b"], width="double")
+    tradeoff([0.5, 0.5, 0.5], [0.5, 0.5, 0.5], labels=["x", "y", "z"], fig=fig)
+    crowded = [t for t in fig.data if t.meta == "tradeoff"][1]
+    assert list(crowded.text) == ["x", "y", ""] and list(crowded.hovertext) == ["x", "y", "z"]
+    assert list(crowded.textposition) == ["top center", "bottom center", "top center"]
+    assert list(fig.data[0].text) == ["a", "b"]  # apart: every label stays
+
+
 def test_bars_mean_with_std_errors_and_labels():
     v = rng.normal(size=(5, 8))
     fig = bars(v, labels=[f"L{i}" for i in range(5)], ylabel="Δ logit")

@@ -178,6 +178,7 @@ def tradeoff(
             x=xs,
             y=ys,
             text=text,
+            hovertext=text,  # every label, also those `_place_labels` leaves off the plot
             mode="lines+markers+text" if text else "lines+markers",
             textposition="top center",
             textfont=dict(size=_pt(TICK_PT - 1), color=colour),
@@ -208,7 +209,52 @@ def tradeoff(
         fig.update_yaxes(title_text=ylabel)
         fig.update_layout(title_text=title)
         paper_layout(fig, width, height)
+    _place_labels(fig)
     return fig
+
+
+def _place_labels(fig: go.Figure) -> None:
+    """Place the point labels of every trade-off series in `fig` so that no two overlap and none
+    covers a marker: above its point, else below it, else left off the plot (the value stays in
+    the hover text). Earlier series and points win. Positions are estimated in pixels from the
+    data ranges (autorange pads about 5%) and the figure's size less its axes, legend and title."""
+    series = [t for t in fig.data if t.meta == "tradeoff" and t.hovertext is not None]
+    if not series:
+        return
+    points = np.array([(x, y) for t in fig.data if t.meta == "tradeoff" for x, y in zip(t.x, t.y)], dtype=float)
+    points = points[np.isfinite(points).all(axis=1)]
+    if not len(points):
+        return
+    lo, hi = points.min(axis=0), points.max(axis=0)
+    pad = np.where(hi > lo, (hi - lo) * 0.05, 1.0)
+    lo, hi = lo - pad, hi + pad
+    size = np.array([(fig.layout.width or 700) - 60, (fig.layout.height or 250) - 90], dtype=float)
+    font = _pt(TICK_PT - 1)
+
+    def pixels(x: float, y: float) -> np.ndarray:
+        return (np.array([x, y]) - lo) / (hi - lo) * size
+
+    boxes = [(*(pixels(x, y) - 3), *(pixels(x, y) + 3)) for x, y in points]  # the markers
+
+    def free(box) -> bool:
+        return not any(box[0] < b[2] and b[0] < box[2] and box[1] < b[3] and b[1] < box[3] for b in boxes)
+
+    for t in series:
+        texts, positions = [], []
+        for x, y, label in zip(t.x, t.y, t.hovertext):
+            px, py = pixels(x, y) if np.isfinite([x, y]).all() else (np.nan, np.nan)
+            half = (len(str(label)) * 0.55 * font + 2) / 2
+            for position, bottom in (("top center", py + 4), ("bottom center", py - 4 - font)):
+                box = (px - half, bottom, px + half, bottom + font)
+                if np.isfinite(px) and free(box):
+                    boxes.append(box)
+                    texts.append(label)
+                    positions.append(position)
+                    break
+            else:
+                texts.append("")
+                positions.append("top center")
+        t.update(text=texts, textposition=positions)
 
 
 def _tick_kwargs(labels: list[str] | None, n: int) -> dict:
