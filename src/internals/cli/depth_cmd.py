@@ -28,7 +28,17 @@ def register(sub) -> None:
         help="local HF checkpoint dir or hub name (default: the embedded SmolLM2-135M-Instruct)",
     )
     t.add_argument(
-        "--data", default="corpus", help="corpus (BIG-bench passages), a dataset name, or a .jsonl/.csv/.txt file"
+        "--data",
+        default="corpus",
+        help="corpus (BIG-bench passages), a dataset name, your .jsonl/.json/.csv/.parquet file or saved HF "
+        "dataset dir (each record's context, else question), or a .txt file (one prompt a line)",
+    )
+    t.add_argument(
+        "--field",
+        action="append",
+        default=None,
+        metavar="OURS=YOURS",
+        help="map a field of your data file to ours, e.g. --field context=passage (repeatable)",
     )
     t.add_argument("--limit", "--n", dest="n", type=int, default=1000, help="number of prompts to trace (default 1000)")
     t.add_argument("--max-tokens", type=int, default=64, help="truncate each prompt to this many tokens (default 64)")
@@ -114,6 +124,7 @@ def _finish(args, analysis: str, doc: dict, summary: dict) -> int:
 def run_trace(args) -> int:
     from ..analyses.depth.runs import trace_run
     from ..analyses.depth.trace import DepthTrace
+    from ..data.files import parse_field_options
 
     _threads(args)
     for name in ("n", "max_tokens", "batch_size", "chunk_size", "ablation_tokens"):
@@ -132,6 +143,7 @@ def run_trace(args) -> int:
         device=args.device,
         seed=args.seed,
         progress=not args.no_progress,
+        fields=parse_field_options(args.field),
     )
     traces = {k: DepthTrace.from_dict(v) for k, v in doc["results"]["traces"].items()}
     summary = {f"variance_last_over_first[{k}]": t.growth() for k, t in traces.items()}

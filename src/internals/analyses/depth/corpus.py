@@ -94,7 +94,8 @@ def load_corpus(
         raise InternalsError(f"no passages found in {', '.join(sources)}: pick datasets whose records have a context")
     texts = sorted(docs)  # a fixed order independent of file order
     groups = near_duplicate_groups(texts)
-    train, val = [], []
+    train: list[str] = []
+    val: list[str] = []
     stats: dict = {}
     for text, group in zip(texts, groups):
         split = "validation" if _unit(f"{seed}:{group}") < validation_fraction else "train"
@@ -136,13 +137,17 @@ def _shuffled(items: list[str], seed: int) -> list[str]:
     return sorted(items, key=lambda t: _unit(f"order:{seed}:{t}"))
 
 
-def texts_for(data: str, n: int, n_heldout: int, seed: int = 0) -> tuple[list[str], list[str], dict]:
+def texts_for(
+    data: str, n: int, n_heldout: int, seed: int = 0, fields: dict[str, str] | None = None
+) -> tuple[list[str], list[str], dict]:
     """Prompts to trace and held-out texts for the ablation, from `data`:
 
     - "corpus": the passage corpus above (trace: training documents; ablation: validation ones);
     - a dataset name of `internals.data` or a .jsonl/.csv path: records' context (else question),
       trace from its train split, ablation from its validation split;
     - a .txt file: one text per line, every 10th line (by a seeded hash) held out.
+    fields: your file's field names (our field -> yours), as `internals.data.load_dataset` takes.
+    Fewer texts than `n` is a warning on stderr with the real count.
     Returns (prompts [<= n], heldout [<= n_heldout], manifest entry).
     """
     from pathlib import Path
@@ -171,12 +176,21 @@ def texts_for(data: str, n: int, n_heldout: int, seed: int = 0) -> tuple[list[st
     def text(r) -> str:
         return r.context or r.question
 
-    train = load_dataset(data, split="train", seed=seed)
+    train = load_dataset(data, split="train", seed=seed, fields=fields)
     prompts = list(dict.fromkeys(text(r) for r in train))[:n]  # records may share a passage: trace each once
+    if len(prompts) < n:
+        import sys
+
+        print(
+            f"internals: warning: asked for {n} prompts of {train.name} (train split, unique texts) but it holds "
+            f"{len(prompts)}: using {len(prompts)}",
+            file=sys.stderr,
+        )
     held: list[str] = []
     if n_heldout:
         try:
-            held = list(dict.fromkeys(text(r) for r in load_dataset(data, split="validation", seed=seed)))[:n_heldout]
+            valid = load_dataset(data, split="validation", seed=seed, fields=fields)
+            held = list(dict.fromkeys(text(r) for r in valid))[:n_heldout]
         except InternalsError:  # an empty validation split: no ablation rather than no trace
             held = []
     entry = {

@@ -31,15 +31,17 @@ def trace_run(
     device: str = "auto",
     seed: int = 0,
     progress: bool = True,
+    fields: dict[str, str] | None = None,
 ) -> dict:
-    """Trace `model` (None: the embedded SmolLM2) over `n` texts of `data`; with `twin`, also its
+    """Trace `model` (None: the embedded SmolLM2) over `n` texts of `data` (`fields`: your file's
+    field names, our field -> yours); with `twin`, also its
     random-init twin; ablate every block on `ablation_texts` held-out texts (0: no ablation).
     Returns {"manifest", "results": {"traces": name -> DepthTrace dict, "ablation": dict | None}}."""
     from ...models import load_model
 
     lm = load_model(model, device=device)
     restore_layernorm_scaling(lm.model)
-    prompts, heldout, data_entry = texts_for(data, n, ablation_texts, seed)
+    prompts, heldout, data_entry = texts_for(data, n, ablation_texts, seed, fields)
     models = {lm.name: lm}
     if twin:
         other = random_twin(lm, seed)
