@@ -8,7 +8,6 @@ from .models import LoadedModel, load_model, wrap
 
 __version__ = "0.1.0"
 """The package version (PEP 440), as in pyproject.toml."""
-"""The package version (PEP 440), as in pyproject.toml."""
 __all__ = [
     "Activations",
     "capture",

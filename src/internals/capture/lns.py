@@ -37,7 +37,6 @@ from .backends.hooks import Attached, attach
 
 CONFIG_FLAG = "layernorm_scaling"
 """The model config attribute set to True while LayerNorm Scaling is applied."""
-"""The model config attribute set to True while LayerNorm Scaling is applied."""
 _STATE = "_internals_lns"
 
 

@@ -24,7 +24,6 @@ from ..errors import InternalsError
 
 REDUCERS = ("none", "mean", "last", "norm", "stats")
 """The `reduce=` names `capture` accepts (see the table above)."""
-"""The `reduce=` names `capture` accepts (see the table above)."""
 
 
 class TokenMask:

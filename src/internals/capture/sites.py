@@ -32,7 +32,6 @@ GRAMMAR = (
     "(L: 3, *, 2-5 or 1,4)"
 )
 """The site grammar in one line, as error messages and `internals capture --help` print it."""
-"""The site grammar in one line, as error messages and `internals capture --help` print it."""
 
 
 @dataclass(frozen=True, order=True)

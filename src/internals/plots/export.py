@@ -20,11 +20,9 @@ from internals.plots.template import DEFAULT_HEIGHT_IN, PX_PER_INCH, SINGLE_COLU
 
 FORMATS = ("png", "pdf", "svg", "html")
 """The file formats `export` writes (its `formats` argument)."""
-"""The file formats `export` writes (its `formats` argument)."""
 IMAGE_FORMATS = ("png", "pdf", "svg")
 PNG_DPI = 300
 PNG_SCALE = PNG_DPI / PX_PER_INCH  # layout px are 1/96 in, so 300 dpi is scale 3.125
-"""PNG pixels per layout pixel: 300 dpi at 96 layout pixels per inch."""
 """PNG pixels per layout pixel: 300 dpi at 96 layout pixels per inch."""
 INSTALL_HINT = (
     "run `apt-get install -y chromium` (Debian; Ubuntu: chromium-browser) or set BROWSER_PATH to a Chrome executable"

@@ -21,7 +21,6 @@ from internals.errors import InternalsError
 
 TEMPLATE_NAME = "internals_paper"
 """The name the paper template is registered under in `plotly.io.templates`."""
-"""The name the paper template is registered under in `plotly.io.templates`."""
 
 PX_PER_INCH = 96
 PX_PER_PT = PX_PER_INCH / 72
@@ -29,15 +28,11 @@ PX_PER_PT = PX_PER_INCH / 72
 # Column widths of common two-column venues (ACL, NeurIPS/ICML double figures, IEEE).
 SINGLE_COLUMN_IN = 3.5
 """A single column's width in inches (ACL, NeurIPS/ICML, IEEE two-column layouts)."""
-"""A single column's width in inches (ACL, NeurIPS/ICML, IEEE two-column layouts)."""
 DOUBLE_COLUMN_IN = 7.16
-"""A full page width (both columns) in inches."""
 """A full page width (both columns) in inches."""
 SINGLE_COLUMN_PX = round(SINGLE_COLUMN_IN * PX_PER_INCH)  # 336
 """`SINGLE_COLUMN_IN` in layout pixels (96 per inch)."""
-"""`SINGLE_COLUMN_IN` in layout pixels (96 per inch)."""
 DOUBLE_COLUMN_PX = round(DOUBLE_COLUMN_IN * PX_PER_INCH)  # 687
-"""`DOUBLE_COLUMN_IN` in layout pixels (96 per inch)."""
 """`DOUBLE_COLUMN_IN` in layout pixels (96 per inch)."""
 DEFAULT_HEIGHT_IN = 2.6
 
@@ -60,14 +55,11 @@ OKABE_ITO = (
     "#F0E442",  # yellow
 )
 """The colour cycle: Okabe & Ito's colour-blind-safe palette, darkest first."""
-"""The colour cycle: Okabe & Ito's colour-blind-safe palette, darkest first."""
 # ColorBrewer RdBu (colour-blind safe), reversed so that positive is red.
 DIVERGING_SCALE = "RdBu_r"
 """The colour scale for signed values (negative blue, positive red)."""
-"""The colour scale for signed values (negative blue, positive red)."""
 # Perceptually uniform and colour-blind safe, for magnitudes, accuracies, distances.
 SEQUENTIAL_SCALE = "Viridis"
-"""The colour scale for magnitudes (perceptually uniform)."""
 """The colour scale for magnitudes (perceptually uniform)."""
 
 Width = Literal["single", "double"] | float

@@ -19,11 +19,9 @@ SECTIONS: dict[str, str] = {
     "depth": "internals.report.depth_section",
 }
 """Report section name -> the module whose `section(lm, settings)` builds it, in page order."""
-"""Report section name -> the module whose `section(lm, settings)` builds it, in page order."""
 
 
 def section_names() -> list[str]:
-    """The report's section names in page order (`internals report --sections` accepts these)."""
     """The report's section names in page order (`internals report --sections` accepts these)."""
     return list(SECTIONS)
 

@@ -41,7 +41,6 @@ from .prompting import branch, forward, new_cache
 
 FEATURE_KINDS = ("attn_z", "o_proj_slices", "attn_z_query")
 """The per-head feature kinds a cutoff probe can read (`kinds` in a `CutoffConfig`)."""
-"""The per-head feature kinds a cutoff probe can read (`kinds` in a `CutoffConfig`)."""
 _SITE = {"attn_z": "attn_z", "o_proj_slices": "attn_out", "attn_z_query": "attn_z"}
 QUERY_KINDS = ("attn_z_query",)  # read at the question appended after the prefix, not over the prefix
 

@@ -99,7 +99,6 @@ PRESETS: dict[str, PretrainConfig] = {
     ),
 }
 """Named pre-training configurations (`internals depth pretrain --preset NAME`)."""
-"""Named pre-training configurations (`internals depth pretrain --preset NAME`)."""
 
 
 @dataclass

@@ -25,7 +25,6 @@ from .trace import recovery
 ANALYSIS = "patching"
 CATEGORIES = ("first subject token", "middle subject tokens", "last subject token", "further tokens", "last token")
 """The token-position categories of a patching summary, in figure order (after ROME's causal tracing)."""
-"""The token-position categories of a patching summary, in figure order (after ROME's causal tracing)."""
 SUBJECT = (0, 1, 2)  # the subject's categories: restoring the last token late restores everything, trivially
 _DIGITS = 6
 

@@ -36,7 +36,6 @@ from .pairs import Pair
 
 SITES = ("resid_post", "attn_out", "mlp_out")
 """The sites restored by default: hidden states, attention outputs, MLP outputs."""
-"""The sites restored by default: hidden states, attention outputs, MLP outputs."""
 WINDOWED = ("attn_out", "mlp_out")  # ROME restores a window of layers for these, one layer for hidden states
 # one forward: the rows restoring one position at layers a..a+9 (blocks below a skipped). Measured on
 # SmolLM2 on one CPU thread: 10 is faster than 1, 3, 5, 6 or 15 (small forwards pay to read the weights)

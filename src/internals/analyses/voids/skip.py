@@ -34,7 +34,6 @@ from .lac import FIRST_BLOCK, OnlineLAC, check_alpha
 
 SKIP_KINDS = ("none", "paper", "drop", "skip")
 """`SkipConfig.kind` values: none, paper (the public code), drop and skip (ours); see the module docstring."""
-"""`SkipConfig.kind` values: none, paper (the public code), drop and skip (ours); see the module docstring."""
 PHASES = ("pp", "rg", "both")
 
 
