@@ -1,8 +1,8 @@
 """Reading a dataclass config from TOML: the one reader behind every `from_toml` (probe and cutoff configs).
 
-    >>> from internals.config import read_toml_config
-    >>> table = read_toml_config("probes/qa_wikidata.toml", ProbeConfig, section="probe")
-    >>> ProbeConfig(**table)
+>>> from internals.config import read_toml_config
+>>> table = read_toml_config("probes/qa_wikidata.toml", ProbeConfig, section="probe")
+>>> ProbeConfig(**table)
 """
 
 from __future__ import annotations
