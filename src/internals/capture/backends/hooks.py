@@ -99,10 +99,11 @@ class Trace:
     Each read site calls `on_site(site, tensor)` as the forward passes it, with the tensor after
     that site's edits: [batch, tokens, d_model], or [batch, tokens, heads, d_head] for `attn_z`.
     `edits` is a list of edits (`internals.edits`) or a bound `Plan`. `stop_after` (a block index,
-    -1 for the embedding) ends the forward after that block: the rest of the model never runs and
-    the forward returns None. `forward` carries the positions of a capture batch; without one, a
-    positional edit tracks each forward's offset itself (generation steps). Hooks are removed and
-    skipped blocks restored on exit, even when the forward raised.
+    -1 for the embedding) ends the forward after that block: the rest of the model never runs, the
+    forward call does not return and the `with` block ends there (make the forward its last line).
+    `forward` carries the positions of a capture batch; without one, a positional edit tracks each
+    forward's offset itself (generation steps). Hooks are removed and skipped blocks restored on
+    exit, even when the forward raised.
 
         >>> from internals.capture import Trace, parse_sites
         >>> sites = parse_sites("resid_post.3", n_layers=lm.n_layers)
