@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test bench clean
+.PHONY: setup demo test bench docs notebooks clean
 
 setup:
 	bash scripts/setup.sh
@@ -17,8 +17,18 @@ demo: setup
 test: setup
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
+# The docs site (mkdocs.yml), offline, into site/: executes the six tutorials (docs/tutorials/*.py).
+# DOCS_SIZE=small shrinks them (what tests/test_docs_site.py builds). Open site/index.html.
+DOCS_SIZE ?= full
+docs: setup
+	INTERNALS_TUTORIAL_SIZE=$(DOCS_SIZE) PYTHON=$(BIN)/python bash scripts/docs.sh site
+
+# The tutorials as .ipynb in notebooks/ (not committed: docs/tutorials/*.py are the sources).
+notebooks: setup
+	for f in docs/tutorials/*.py; do $(BIN)/jupytext --to ipynb "$$f" -o "notebooks/$$(basename "$${f%.py}").ipynb"; done
+
 bench: setup
 	$(BIN)/python benchmarks/capture_overhead.py
 
 clean:
-	rm -rf runs report .pytest_cache
+	rm -rf runs report site .pytest_cache
