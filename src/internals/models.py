@@ -25,6 +25,8 @@ from .paths import cache_dir
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
+    from transformers import PreTrainedModel
+
     from .capture.backends.hooks import Attached
 
 DEFAULT_MODEL = "SmolLM2-135M-Instruct"
@@ -42,7 +44,7 @@ class LoadedModel:
     records it, and probes refuse to load onto a model with another fingerprint.
     """
 
-    model: torch.nn.Module
+    model: PreTrainedModel
     tokenizer: Any
     name: str
     path: str | None = None
@@ -94,7 +96,7 @@ class LoadedModel:
         ids = ids.to(self.device)
         options = {"do_sample": False, "pad_token_id": tok.pad_token_id, **generate_options}
         with torch.no_grad():
-            out = self.model.generate(
+            out = self.model.generate(  # type: ignore[operator]  # causal LMs mix in GenerationMixin; PreTrainedModel's type lacks it
                 ids, attention_mask=torch.ones_like(ids), max_new_tokens=max_new_tokens, **options
             )
         return tok.decode(out[0, ids.shape[1] :], skip_special_tokens=True)
@@ -183,7 +185,7 @@ def write_fingerprint(path: Path, dtype: torch.dtype, value: str) -> None:
     fp_file.write_text(json.dumps({"files": files, "fingerprints": {**known, str(dtype): value}}))
 
 
-def wrap(model: torch.nn.Module, tokenizer: Any, name: str | None = None, path: str | None = None) -> LoadedModel:
+def wrap(model: PreTrainedModel, tokenizer: Any, name: str | None = None, path: str | None = None) -> LoadedModel:
     """Wrap an already-loaded HF causal LM and tokenizer (e.g. one built from a config in a notebook)."""
     _prepare_tokenizer(tokenizer)
     model.eval()
@@ -244,6 +246,7 @@ def load_model(
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     key = None if name_or_path is None else str(name_or_path)
+    path: Path | str  # a local checkpoint dir, or a hub name
     if key is None or key.lower() in DEFAULT_ALIASES:
         path, name = default_model_dir(), DEFAULT_MODEL
     else:
@@ -281,7 +284,7 @@ def load_model(
             f"could not load model {key!r}: {first} (no network here? use a local checkpoint dir)"
         ) from None
     if device_map is None:
-        model.to(device_str)
+        model.to(device_str)  # type: ignore[arg-type]  # transformers wraps .to() and its stub loses `self`
     lm = wrap(model, tok, name=name, path=str(path))
     if validate:
         from .capture.validate import validate as check_sites
@@ -370,7 +373,7 @@ def _convert_default(target: Path) -> None:
     shutil.rmtree(tmp, ignore_errors=True)
     tok = AutoTokenizer.from_pretrained(str(pkg), gguf_file=_GGUF_FILE)
     model = AutoModelForCausalLM.from_pretrained(str(pkg), gguf_file=_GGUF_FILE, dtype=torch.float32)
-    model.hf_quantizer = None
+    model.hf_quantizer = None  # type: ignore[assignment]  # typed as a quantizer, None is what HF sets when there is none
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
     model.save_pretrained(str(tmp))

@@ -19,6 +19,7 @@ Family quirks handled here:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -56,8 +57,9 @@ EMBED_NORMS = ("word_embeddings_layernorm",)
 PARALLEL_TYPES = ("gptj", "phi", "cohere", "codegen")
 
 
-def _get(root: torch.nn.Module, path: str):
-    obj = root
+def _get(root: torch.nn.Module, path: str) -> Any:
+    """The submodule (or attribute) at dotted `path`, None when a part is missing."""
+    obj: Any = root
     for part in path.split("."):
         obj = getattr(obj, part, None)
         if obj is None:
@@ -123,6 +125,8 @@ class Architecture:
             return _get(model, self.norm_path)
         if kind == "lm_head":
             return model.get_output_embeddings()
+        if layer is None:
+            raise InternalsError(f"the {kind} site needs a layer: write {kind}.<layer>")
         block = self.layers(model)[layer]
         names = {
             "block": "",
@@ -192,12 +196,13 @@ def _find(model: torch.nn.Module) -> Architecture:
         attn_proj, mlp_proj = RESIDUAL_INSIDE[name]
         attn_out, mlp_out = f"{attn_name}.{attn_proj}", f"{mlp_name}.{mlp_proj}"
     attn_norm, mlp_norm, post_attn, post_mlp = _norms(block)
-    cfg = model.config
+    cfg: Any = model.config  # a transformers PretrainedConfig (untyped)
     cfg = getattr(cfg, "text_config", None) or cfg
     n_heads = getattr(cfg, "num_attention_heads", None) or cfg.n_head
     d_model = getattr(cfg, "hidden_size", None) or cfg.n_embd
-    z_width = out_proj.weight.shape[0] if type(out_proj).__name__ == "Conv1D" else out_proj.in_features
-    embed = model.get_input_embeddings()
+    proj: Any = out_proj  # a Linear, or GPT-2's Conv1D (weight transposed)
+    z_width = proj.weight.shape[0] if type(proj).__name__ == "Conv1D" else proj.in_features
+    embed = model.get_input_embeddings()  # type: ignore[operator]  # every HF PreTrainedModel has it; nn.Module's type does not
     embed_path = next(n for n, m in model.named_modules() if m is embed)
     parent = embed_path.rpartition(".")[0]
     for norm in EMBED_NORMS:  # Bloom: the stream starts after the embedding LayerNorm

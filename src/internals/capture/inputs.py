@@ -10,7 +10,8 @@ import torch
 
 from ..errors import InternalsError
 
-Prompt = str | Sequence[int] | tuple[str, str]
+# a text, token ids, or an (input, output) pair of either (the output: a continuation such as the answer)
+Prompt = str | Sequence[int] | tuple[str | Sequence[int], str | Sequence[int]]
 SPANS = "all, input, output, drop_last:N"
 
 

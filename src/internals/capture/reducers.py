@@ -121,20 +121,29 @@ class Moments:
         if self.count == 0:
             return Moments(other.count, other.mean, other.m2)
         n = self.count + other.count
-        delta = other.mean.to(self.mean.device) - self.mean
-        mean = self.mean + delta * other.count / n
-        m2 = self.m2 + other.m2.to(self.m2.device) + delta**2 * self.count * other.count / n
+        (mean_a, m2_a), (mean_b, m2_b) = self.sums(), other.sums()
+        delta = mean_b.to(mean_a.device) - mean_a
+        mean = mean_a + delta * other.count / n
+        m2 = m2_a + m2_b.to(m2_a.device) + delta**2 * self.count * other.count / n
         return Moments(n, mean, m2)
+
+    def sums(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(mean, m2), each [*feature] float64 (m2: summed squared deviations); raises when no token was added."""
+        if self.mean is None or self.m2 is None:
+            raise InternalsError("the stats reducer saw no tokens: check that the span selects some tokens")
+        return self.mean, self.m2
 
     @property
     def var(self) -> torch.Tensor:
-        return self.m2 / max(self.count, 1)
+        """Population variance [*feature] (float64)."""
+        return self.sums()[1] / max(self.count, 1)
 
     def cpu(self) -> Moments:
-        return Moments(self.count, self.mean.cpu(), self.m2.cpu())
+        mean, m2 = self.sums()
+        return Moments(self.count, mean.cpu(), m2.cpu())
 
     def to_tensors(self) -> dict[str, torch.Tensor]:
-        return {"count": torch.tensor([self.count]), "mean": self.mean, "var": self.var}
+        return {"count": torch.tensor([self.count]), "mean": self.sums()[0], "var": self.var}
 
 
 _FUNCS = {"none": reduce_none, "mean": reduce_mean, "last": reduce_last, "norm": reduce_norm}
@@ -146,7 +155,7 @@ class _BoundReducer:
 
     def __init__(self, fn):
         self.fn = fn
-        self._mask: torch.Tensor | None = None
+        self._mask: torch.Tensor | TokenMask | None = None
         self._prepared: TokenMask | None = None
 
     def __call__(self, x: torch.Tensor, mask: torch.Tensor | TokenMask | None) -> torch.Tensor:

@@ -77,6 +77,8 @@ def make_site(kind: str, layer: int | None = None) -> Site:
         return Site(1e9, kind)
     if kind == "logits":
         return Site(2e9, kind)
+    if layer is None:
+        raise InternalsError(f"site {kind!r} needs a layer: write {kind}.<layer>")
     return Site(layer + _ORDER[kind], kind, layer)
 
 
@@ -126,4 +128,5 @@ def parse_layers(text: str, n_layers: int, spec: str) -> list[int]:
 def stop_block(sites: list[Site]) -> int | None:
     """The block after which the forward can stop (None when some site needs the whole model)."""
     blocks = [s.last_block for s in sites]
-    return None if any(b is None for b in blocks) else max(blocks)
+    known = [b for b in blocks if b is not None]
+    return None if len(known) < len(blocks) else max(known)

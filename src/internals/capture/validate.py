@@ -46,7 +46,8 @@ def _tolerance(dtype: torch.dtype) -> float:
 
 class _Checker:
     def __init__(self, name: str, dtype: torch.dtype):
-        self.name, self.rtol, self.worst = name, _tolerance(dtype), {}
+        self.name, self.rtol = name, _tolerance(dtype)
+        self.worst: dict[str, float] = {}
 
     def __call__(self, site: str, what: str, got: torch.Tensor, want: torch.Tensor) -> None:
         got, want = got.detach().float().cpu(), want.detach().float().cpu()

@@ -71,6 +71,6 @@ def run_show(args) -> int:
     for record in data[: max(args.limit, 0)]:
         row = {k: v for k, v in record.to_dict().items() if v not in (None, [], {})}
         if isinstance(row.get("context"), str) and len(row["context"]) > CONTEXT_CHARS:
-            row["context"] = row["context"][:CONTEXT_CHARS] + f"... [{len(record.context)} chars]"
+            row["context"] = row["context"][:CONTEXT_CHARS] + f"... [{len(row['context'])} chars]"
         print(json.dumps(row, ensure_ascii=False, indent=2))
     return 0

@@ -92,11 +92,10 @@ def task_index() -> dict[str, dict]:
 
     override = os.environ.get(ENV_DIR)
     if override:
-        return {
-            str(p.relative_to(override)): _describe(p.read_bytes())
-            for p in sorted(Path(override).rglob("*.json"))
-            if _describe(p.read_bytes()) is not None
+        described = {
+            str(p.relative_to(override)): _describe(p.read_bytes()) for p in sorted(Path(override).rglob("*.json"))
         }
+        return {name: d for name, d in described.items() if d is not None}
     cached = cache_dir("data", "bigbench") / INDEX
     if cached.is_file():
         return json.loads(cached.read_text())

@@ -327,6 +327,8 @@ def _evidence_of(row: dict[str, Any], context: str | None, where: str) -> tuple[
         raise InternalsError(f"{where}: 'evidence' must be one string (the evidence text) or be left empty")
     if (span or text) and not context:
         raise InternalsError(f"{where}: evidence needs a 'context' to point into")
+    if not context:
+        return None  # no evidence given (evidence without a context raised above)
     if span is not None and not 0 <= span[0] < span[1] <= len(context):
         raise InternalsError(
             f"{where}: evidence offsets {span[0]}-{span[1]} lie outside its context ({len(context)} characters)"

@@ -35,7 +35,7 @@ from .mlp import MLPProbe
 
 FORMAT = "internals.probe/1"
 WEIGHTS, CARD = "weights.safetensors", "card.json"
-_REGISTRY: dict[str, type] = {c.__name__: c for c in (MLPProbe, LogisticRegression, StandardScaler, Pipeline)}
+_REGISTRY: dict[str, type[Any]] = {c.__name__: c for c in (MLPProbe, LogisticRegression, StandardScaler, Pipeline)}
 _VERSIONED = ("internals", "torch", "scikit-learn", "numpy", "safetensors", "transformers")
 
 
@@ -154,7 +154,7 @@ def check_model(card: dict, model, path: Path | str = "probe") -> None:
 def _versions() -> dict:
     from importlib import metadata
 
-    out = {}
+    out: dict[str, str | None] = {}
     for name in _VERSIONED:
         try:
             out[name] = metadata.version(name)
@@ -197,7 +197,7 @@ def _encode(est, prefix: str, arrays: dict) -> dict:
 
 def _decode(spec: dict, arrays: dict, path: Path):
     kind = spec.get("type")
-    cls = _REGISTRY.get(kind)
+    cls = _REGISTRY.get(kind) if isinstance(kind, str) else None
     if cls is None:
         raise InternalsError(
             f"probe {path} holds a {kind!r}, which this version cannot load "

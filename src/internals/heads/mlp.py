@@ -133,7 +133,8 @@ class MLPProbe(ClassifierMixin, BaseEstimator):
         xv = torch.as_tensor(X_va, dtype=torch.float32, device=device)
         yv = torch.as_tensor(y_va, dtype=torch.float32, device=device)
         order_rng = torch.Generator().manual_seed(seed)
-        best, best_state, best_epoch, waited = np.inf, None, 0, 0
+        best, best_epoch, waited = np.inf, 0, 0
+        best_state: dict[str, torch.Tensor] | None = None
         self.loss_curve_, self.validation_loss_ = [], []
         for epoch in range(self.max_epochs):
             module.train()
@@ -156,7 +157,8 @@ class MLPProbe(ClassifierMixin, BaseEstimator):
                 waited += 1
                 if self.patience is not None and waited >= self.patience:
                     break
-        module.load_state_dict(best_state)
+        if best_state is not None:  # None only when no validation loss was finite: keep the last epoch's
+            module.load_state_dict(best_state)
         module.eval()
         self.module_, self.best_epoch_, self.n_epochs_ = module, best_epoch, len(self.loss_curve_)
 
@@ -167,6 +169,7 @@ class MLPProbe(ClassifierMixin, BaseEstimator):
         # float64 inference: a row's score must not depend on which other rows share its batch
         # (float32 BLAS kernels change with the batch shape; sklearn checks subset invariance).
         first, _, _, second, _ = self.module_
+        assert isinstance(first, torch.nn.Linear) and isinstance(second, torch.nn.Linear)
         with torch.no_grad():
             x = torch.from_numpy(np.asarray(X, dtype=np.float64))
             h = torch.relu(torch.nn.functional.linear(x, first.weight.double().cpu(), first.bias.double().cpu()))

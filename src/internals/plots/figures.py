@@ -170,7 +170,8 @@ def tradeoff(
     ys = as_vector(y, "y", length=xs.shape[0])
     text = as_labels(labels, "labels", xs.shape[0])
     new = fig is None
-    fig = go.Figure() if new else fig
+    if fig is None:
+        fig = go.Figure()
     k = sum(1 for t in fig.data if t.meta == "tradeoff")
     colour = OKABE_ITO[k % len(OKABE_ITO)]
     fig.add_trace(

@@ -115,8 +115,8 @@ def build_report(
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "wall_s": round(wall, 2),
         "cpu_s": round(time.process_time() - cpu, 2),
-        "section_wall_s": {n: round(s.wall_s, 2) for n, s in zip(names, sections)},
-        "section_cpu_s": {n: round(s.cpu_s, 2) for n, s in zip(names, sections)},
+        "section_wall_s": {n: None if s.wall_s is None else round(s.wall_s, 2) for n, s in zip(names, sections)},
+        "section_cpu_s": {n: None if s.cpu_s is None else round(s.cpu_s, 2) for n, s in zip(names, sections)},
     }
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

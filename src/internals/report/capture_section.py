@@ -41,7 +41,7 @@ def _grammar_table(lm, prompts: list[str], settings: ReportSettings) -> Table:
     acts = capture(
         lm, prompts, " ".join(specs), "mean", max_tokens=settings.tokens(32, 64), batch_size=settings.batch_size
     )
-    rows = []
+    rows: list[list] = []
     for spec in specs:
         names = [s.name for s in parse_sites(spec, n_layers)]
         shown = names if len(names) <= 3 else [names[0], "…", names[-1]]
@@ -66,6 +66,7 @@ def _norms(lm, prompts: list[str], settings: ReportSettings):
         batch_size=settings.batch_size,
         progress=settings.progress,
     )
+    assert acts.mask is not None  # reduce="norm" keeps the token mask
     mask = acts.mask.float()  # [n, tokens]
     stack = torch.stack([acts[k] for k in acts])  # [layers+1, n, tokens]
     mean = (stack * mask).sum(-1) / mask.sum(-1).clamp(min=1)
@@ -78,7 +79,8 @@ def _norms(lm, prompts: list[str], settings: ReportSettings):
 def _backend_table(lm, prompts: list[str], settings: ReportSettings) -> Table:
     """Each backend's `resid_post.*` means against the hooks backend's, on the same prompts."""
     sites = "resid_post.*"
-    rows, ref = [], None
+    rows: list[list] = []
+    ref = None
     for backend in BACKENDS:
         start = time.perf_counter()
         try:

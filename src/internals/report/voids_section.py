@@ -29,7 +29,7 @@ def section(lm, settings: ReportSettings) -> Section:
 
     trace_data = load_dataset(TRACE_DATA, limit=settings.n(12, 100), seed=settings.seed)
     new_tokens = min(settings.tokens(12, 24), 24)
-    prompts = render(trace_data, "chat", lm.tokenizer)
+    prompts = [p for p in render(trace_data, "chat", lm.tokenizer) if isinstance(p, list)]  # chat: token ids
     tr = trace(lm, prompts, new_tokens, settings.batch_size, progress=settings.progress)
     summary = trace_summary(tr, ALPHAS)
     eval_data = load_dataset(EVAL_DATA, limit=settings.n(12, 70), seed=settings.seed)

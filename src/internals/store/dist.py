@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from datetime import timedelta
+from typing import Any
 
 import torch
 
@@ -46,7 +47,8 @@ class Dist:
 
     def from_rank0(self, fn):
         """Run `fn` on rank 0 only and hand its result to every rank; an error there is raised on all."""
-        result, error = None, None
+        result: tuple[str, Any] | None = None
+        error: BaseException | None = None
         if self.rank == 0:
             try:
                 result = ("ok", fn())
@@ -64,6 +66,7 @@ class Dist:
             result = box[0]
         if error is not None:
             raise error
+        assert result is not None  # set on rank 0, broadcast to the others
         if result[0] == "error":
             raise InternalsError(result[1])
         return result[1]

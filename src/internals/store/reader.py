@@ -145,7 +145,7 @@ class Store:
             return np.zeros((0,), np.float32)
         arrays = [p.shard.array(name) for p in self._parts]
         padded = self.reduce in ("none", "norm")
-        width = max(a.shape[1] for a in arrays) if padded else None
+        width = max(a.shape[1] for a in arrays) if padded else 0  # 0: unused (no padding)
         if (
             len(arrays) == 1
             and np.all(self._pos[0] == np.arange(len(self)))

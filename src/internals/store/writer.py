@@ -241,8 +241,9 @@ def _shard_arrays(parts: list, rows: list[int], reduce: str) -> dict[str, np.nda
                 m = m.merge(p[site])
             arrays[f"{site}/count"] = np.asarray([m.count], dtype=np.int64)
             if m.count:
-                arrays[f"{site}/mean"] = m.mean.numpy()
-                arrays[f"{site}/m2"] = m.m2.numpy()
+                mean, m2 = m.sums()
+                arrays[f"{site}/mean"] = mean.numpy()
+                arrays[f"{site}/m2"] = m2.numpy()
         elif reduce in ("none", "norm"):
             arrays[site] = pad_concat([p[site].numpy() for p in parts])
         else:

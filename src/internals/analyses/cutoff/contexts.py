@@ -139,7 +139,7 @@ def build_examples(
     Raises InternalsError when no record has a passage with an evidence span (naming the fields to
     add), or when `start` leaves none.
     """
-    name = dataset or getattr(records, "name", "data")
+    name = str(dataset or getattr(records, "name", None) or "data")
     split = getattr(records, "split", "all")
     pool = [r for r in records if usable(r)]
     if not pool:

@@ -136,6 +136,7 @@ def stream(
     prefix_kinds = tuple(k for k in kinds if k not in QUERY_KINDS)
     query_kinds = tuple(k for k in kinds if k in QUERY_KINDS)
     _need_query(kinds, query)
+    query = query or ()  # empty when no kind reads it
     if not context_ids:
         raise InternalsError("the context has no tokens: give a non-empty context")
     if not ends or ends[-1] > len(context_ids) or any(b <= a for a, b in zip([0] + ends[:-1], ends)):
@@ -169,6 +170,7 @@ def prefix_features(
     """
     kinds = check_kinds(kinds)
     _need_query(kinds, query)
+    query = query or ()
     out = {}
     for kind in kinds:
         n_layers, n_heads, d_head = feature_shape(lm, kind)

@@ -58,7 +58,7 @@ def tradeoff_figure(results: dict):
         return float(np.mean([t["methods"][name][key] for t in tables]))
 
     fig = None
-    kinds = sorted({probe_of(m) for m in methods if probe_of(m)})
+    kinds = sorted({k for k in map(probe_of, methods) if k})
     for kind in kinds:
         names = sorted((m for m in methods if m.startswith(f"probe:{kind}@")), key=lambda m: float(m.split("@")[1]))
         fig = tradeoff(

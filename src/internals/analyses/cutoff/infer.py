@@ -14,7 +14,7 @@ prompt (``answer_from="fresh"``: re-encodes the prefix).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -98,7 +98,7 @@ def read(
     self_assess: bool = False,
     thresholds: dict | Sequence[float] = (),
     answer: str = "none",
-    extra: Sequence[int] = (),
+    extra: Collection[int] = (),
     answer_from: str = "cache",
     max_new_tokens: int = 16,
 ) -> Reading:
@@ -111,8 +111,8 @@ def read(
         raise InternalsError(f"unknown answer mode {answer!r}: use none, all or needed")
     ch = chunks.chunk(lm.tokenizer, example.context, example.evidence, n_chunks)
     lay = prompting.layout(lm.tokenizer, example.question)
-    feats = {k: [] for k in features.check_kinds(kinds)}
-    probs = {k: [] for k in (probes or {})}
+    feats: dict[str, list[np.ndarray]] = {k: [] for k in features.check_kinds(kinds)}
+    probs: dict[str, list[float]] = {k: [] for k in (probes or {})}
     yes: list[float] = []
     out = Reading(example.id, ch.n_tokens, ch.boundaries, ch.labels, {})
     oracle = first_at_least(ch.labels.astype(float), 1.0)

@@ -10,8 +10,8 @@ from sklearn.metrics import f1_score
 MATCHING = "whole_word"  # internals.answers: ours (whole words), the cutoff analysis's rule
 
 
-def first_at_least(scores: Sequence[float], threshold: float) -> int:
-    """Index of the first chunk whose score reaches `threshold`; the last chunk when none does."""
+def first_at_least(scores: Sequence[float] | np.ndarray, threshold: float) -> int:
+    """Index of the first chunk whose score reaches `threshold` (scores: [chunks]); the last chunk when none does."""
     hit = np.flatnonzero(np.asarray(scores) >= threshold)
     return int(hit[0]) if hit.size else len(scores) - 1
 

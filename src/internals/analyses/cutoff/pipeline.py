@@ -10,6 +10,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -173,23 +174,26 @@ def train_cutoff_probes(lm, cfg: CutoffConfig, progress: bool = True) -> dict:
                 "skipped": {"train": tr_info["skipped"], "validation": va_info["skipped"]},
             }
         )
-    tr, va = read_all(lm, train_ex, cfg, "read train", progress), read_all(lm, val_ex, cfg, "read validation", progress)
-    position = PositionBaseline(cfg.n_chunks).fit(tr.chunk, tr.y)
+    tr_read, va_read = (
+        read_all(lm, train_ex, cfg, "read train", progress),
+        read_all(lm, val_ex, cfg, "read validation", progress),
+    )
+    position = PositionBaseline(cfg.n_chunks).fit(tr_read.chunk, tr_read.y)
     report = {
         "config": cfg.to_dict(),
         "model": lm.describe(),
         "data": data,
         "versions": _versions(),
         "position": position.to_dict(),
-        "f1_val_position": f1(va.y, position.predict(va.chunk)),
+        "f1_val_position": f1(va_read.y, position.predict(va_read.chunk)),
         "kinds": {},
     }
     for kind in cfg.kinds:
         heads = HeadEnsemble(k=cfg.k, C=cfg.C, standardize=cfg.standardize, random_state=cfg.seed)
-        heads.fit(tr.X[kind], tr.y, X_val=va.X[kind], y_val=va.y, progress=progress)
+        heads.fit(tr_read.X[kind], tr_read.y, X_val=va_read.X[kind], y_val=va_read.y, progress=progress)
         for combine in cfg.combine:
             name = probe_name(kind, combine)
-            probe = copy.copy(heads).set_params(combine=combine).fit_final(tr.X[kind], tr.y)
+            probe = copy.copy(heads).set_params(combine=combine).fit_final(tr_read.X[kind], tr_read.y)
             card = {
                 "kind": kind,
                 "name": name,
@@ -199,10 +203,10 @@ def train_cutoff_probes(lm, cfg: CutoffConfig, progress: bool = True) -> dict:
                 "config": cfg.to_dict(),
                 "data": data,
                 "versions": _versions(),
-                "f1_val_ensemble": f1(va.y, probe.predict(va.X[kind])),
+                "f1_val_ensemble": f1(va_read.y, probe.predict(va_read.X[kind])),
             }
             save_cutoff_probe(probe, Path(cfg.out) / name, lm, card)
-            report["kinds"][name] = _probe_report(probe, card, va, va.X[kind], cfg)
+            report["kinds"][name] = _probe_report(probe, card, va_read, va_read.X[kind], cfg)
     Path(cfg.out).mkdir(parents=True, exist_ok=True)
     (Path(cfg.out) / "train.json").write_text(json.dumps(report, indent=1))
     return report
@@ -338,7 +342,7 @@ def results_summary(
     """Headline numbers (means over datasets, main probe `main_kind` at `cfg.threshold`), the
     per-dataset tables, the rule at the thresholds picked on validation when given (`calibrated`:
     by stop precision; `picked`: an `accuracy_threshold` result, by answers), and the manifest."""
-    out = {k: round(float(np.mean([r[k] for r in per_dataset.values()])), 4) for k in HEADLINE}
+    out: dict[str, Any] = {k: round(float(np.mean([r[k] for r in per_dataset.values()])), 4) for k in HEADLINE}
     out["per_dataset"] = {name: {k: r[k] for k in HEADLINE} for name, r in per_dataset.items()}
     out["vs_full"] = paired_vs_full(per_dataset, next(iter(per_dataset.values()))["main"])
     if calibrated is not None:  # the stop rule with the threshold picked on validation stop precision

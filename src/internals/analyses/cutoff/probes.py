@@ -289,6 +289,7 @@ class HeadEnsemble(ClassifierMixin, BaseEstimator):
         ``combine="logistic"`` the final classifier's on their concatenated vectors."""
         if self.combine == "logistic":
             stacked = self._stack(self._check(X))  # first: it raises NotFittedError before final_ is read
+            assert self.final_ is not None  # fit_final sets it when combine is "logistic"
             return self.final_.predict_proba(stacked)
         p = self.head_proba(X).mean(1)
         return np.stack([1 - p, p], 1)

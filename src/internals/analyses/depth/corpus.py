@@ -164,7 +164,7 @@ def texts_for(
         if not path.is_file():
             raise InternalsError(f"{data} not found: give a text file with one prompt per line")
         lines = [s.strip() for s in path.read_text(encoding="utf-8").splitlines() if s.strip()]
-        held = [s for s in lines if _unit(f"{seed}:{s}") < 0.1]
+        held: list[str] = [s for s in lines if _unit(f"{seed}:{s}") < 0.1]
         rest = [s for s in lines if _unit(f"{seed}:{s}") >= 0.1]
         h = hashlib.sha256("\n".join(lines).encode()).hexdigest()[:16]
         return (
@@ -186,7 +186,7 @@ def texts_for(
             f"{len(prompts)}: using {len(prompts)}",
             file=sys.stderr,
         )
-    held: list[str] = []
+    held = []
     if n_heldout:
         try:
             valid = load_dataset(data, split="validation", seed=seed, fields=fields)

@@ -4,6 +4,7 @@ capture layer's edit (`internals.capture.lns`), re-exported here."""
 from __future__ import annotations
 
 import copy
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -30,8 +31,11 @@ __all__ = [
     "scaling_plan",
 ]
 
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel
 
-def build_model(config, layernorm_scaling: bool = False, seed: int | None = 0) -> torch.nn.Module:
+
+def build_model(config, layernorm_scaling: bool = False, seed: int | None = 0) -> PreTrainedModel:
     """A randomly initialised causal LM from an HF config (HF's plain normal init, std
     `initializer_range`), with LNS applied when `layernorm_scaling` is true. `seed` fixes the
     init, so a Pre-LN and an LNS model built with the same seed start from the same weights."""

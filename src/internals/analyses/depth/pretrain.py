@@ -282,7 +282,8 @@ def pretrain(
             f"the token data is packed at {data.train.shape[1]} tokens, the config asks for {cfg.seq_len}"
         )
     device = pick_device(cfg.device)
-    model = build_model(model_config(cfg, tokenizer), layernorm_scaling=cfg.norm == "lns", seed=cfg.seed).to(device)
+    model = build_model(model_config(cfg, tokenizer), layernorm_scaling=cfg.norm == "lns", seed=cfg.seed)
+    model.to(device)  # type: ignore[arg-type]  # transformers wraps .to() and its stub loses `self`
     model.train()
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     warmup = int(cfg.warmup * cfg.steps)

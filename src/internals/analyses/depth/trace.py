@@ -19,6 +19,7 @@ skipped (the capture layer's `edits.skip`), for every l, against the intact mode
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -112,7 +113,8 @@ class DepthTrace:
             "angular_std",
             "influence",
         )
-        return cls(**{k: (np.asarray(v, dtype=float) if k in arrays else v) for k, v in d.items()})
+        fields: dict[str, Any] = {k: (np.asarray(v, dtype=float) if k in arrays else v) for k, v in d.items()}
+        return cls(**fields)
 
 
 class _Sums:
@@ -159,7 +161,7 @@ class _Sums:
 
     def result(self, model: dict, max_tokens: int | None) -> DepthTrace:
         var = np.array([float(mo.var.mean()) for mo in self.moments])
-        pooled = np.array([float(mo.var.mean() + mo.mean.var(unbiased=False)) for mo in self.moments])
+        pooled = np.array([float(mo.var.mean() + mo.sums()[0].var(unbiased=False)) for mo in self.moments])
         rest = np.array([float(mo.var.mean()) if mo.count else np.nan for mo in self.rest])
         ang = self.ang_sum / self.n_prompts
         ang_std = np.sqrt(np.clip(self.ang_sq / self.n_prompts - ang**2, 0, None))
@@ -199,6 +201,7 @@ def trace_depth(
         chunk = list(prompts[start : start + chunk_size])
         acts = capture(lm, chunk, sites, reduce="none", batch_size=batch_size, max_tokens=max_tokens)
         states = [acts["resid_pre.0"]] + [acts[f"resid_post.{l}"] for l in range(n_layers)]
+        assert acts.mask is not None  # reduce="none" keeps the token mask
         sums.add(states, acts.mask)
         del acts, states
         bar.update(len(chunk))

@@ -27,6 +27,7 @@ import numpy as np
 from ...capture.inputs import Prompt
 from ...errors import InternalsError
 from ...paths import cache_dir
+from ...store import Store
 
 SETTINGS = "I, I+O or I-n (n >= 0)"
 
@@ -51,14 +52,19 @@ def setting_prompts(prompts: Sequence[Prompt], setting: str, answers: Sequence[s
         return list(prompts)
     if answers is None or len(answers) != len(prompts):
         raise InternalsError("setting I+O needs the model's answer for every prompt (label the data first)")
-    return [(p, a) for p, a in zip(prompts, answers)]
+    out: list[Prompt] = []
+    for p, a in zip(prompts, answers):
+        if isinstance(p, tuple):
+            raise InternalsError("setting I+O pairs each prompt with its answer: give plain prompts (text or ids)")
+        out.append((p, a))
+    return out
 
 
 @dataclass
 class Features:
     """Pooled states of one setting: `layer(l)` -> [n, d] float32; `layers`, `store_path`."""
 
-    store: object
+    store: Store
     layers: list[int]
     setting: str
 
@@ -111,4 +117,4 @@ def pooled_features(
         shard_rows=16 * batch_size,
         progress=progress,
     )
-    return Features(store, [s.layer for s in sites], setting.strip().upper())
+    return Features(store, [s.layer for s in sites if s.layer is not None], setting.strip().upper())

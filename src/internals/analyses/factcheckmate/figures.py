@@ -18,7 +18,7 @@ def sweep_figure(sweep: dict | str | Path, part: str = "test", title: str | None
     from ...plots import layer_lines
 
     if not isinstance(sweep, dict):
-        sweep = json.loads(Path(sweep).read_text())
+        sweep = dict(json.loads(Path(sweep).read_text()))
     series = {}
     layers = None
     for head, r in sweep.items():
@@ -56,7 +56,7 @@ def evidence_figure(card: dict | str | Path, title: str | None = None):
     if not isinstance(card, dict):
         path = Path(card)
         doc = json.loads((path / "card.json" if path.is_dir() else path).read_text())
-        card = doc.get("card", doc)
+        card = dict(doc.get("card", doc))
     ev = card.get("evidence")
     if not ev or "skipped" in ev:
         raise InternalsError("this probe card has no evidence: retrain it with `internals probe train --force`")

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import torch
 from tqdm.auto import tqdm
@@ -124,14 +125,14 @@ def _batch(lm, rows: list[list[int]], settings: GenerationSettings, sites) -> tu
     model, tok, device = lm.model, lm.tokenizer, lm.device
     b = len(rows)
     shared = _common_prefix(rows) if settings.share_prefix and b > 1 else 0
-    sums = {s.name: None for s in sites}
+    sums: dict[str, torch.Tensor] = {}  # site name -> summed token vectors [rows, d]
     counts = torch.tensor([len(r) for r in rows], dtype=torch.float32)
 
     def add(name, mean, n):  # accumulate token sums: prefix (batch 1) and suffixes (batch b)
         total = mean.float().cpu() * n
-        sums[name] = total if sums[name] is None else sums[name] + total
+        sums[name] = sums[name] + total if name in sums else total
 
-    cache = None
+    cache: Any = None  # a transformers Cache (untyped)
     with torch.no_grad():
         if shared:
             prefix = torch.tensor([rows[0][:shared]], device=device)
@@ -162,7 +163,7 @@ def _batch(lm, rows: list[list[int]], settings: GenerationSettings, sites) -> tu
                 logits_to_keep=1,
             )
         generated = _decode(model, tok, out, mask, positions[:, -1], settings)
-    means = {name: total / counts[:, None] for name, total in sums.items()}
+    means = {s.name: sums[s.name] / counts[:, None] for s in sites}
     return generated, means
 
 

@@ -23,12 +23,20 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ...config import read_toml_config
 from ...errors import InternalsError
 from .generate import GenerationSettings
+
+if TYPE_CHECKING:
+    from ...data.records import Dataset
+    from ...models import LoadedModel
+    from .features import Features
+    from .labels import Labels
+    from .sweep import Split
 
 CONTROLS = ("shuffle", "random_model")
 
@@ -102,12 +110,12 @@ class ProbeConfig:
 class Prepared:
     """A dataset answered, labelled and featurised: everything a probe is trained or tested on."""
 
-    lm: object
-    dataset: object
+    lm: LoadedModel
+    dataset: Dataset
     template: str
-    labels: object
-    features: object
-    split: object
+    labels: Labels
+    features: Features
+    split: Split
     prompts: list
 
 

@@ -24,6 +24,7 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -59,7 +60,7 @@ def steering(model: torch.nn.Module, layer: int, vector, alpha: float) -> Iterat
 class Detector:
     """A fitted probe reading the pooled `resid_post.<layer>` states; fires at P(hallucination) >= threshold."""
 
-    probe: object
+    probe: Any  # a fitted sklearn classifier (classes_, predict_proba)
     layer: int
     threshold: float = 0.5
 
@@ -108,7 +109,7 @@ def factcheckmate_answers(
     chosen = np.flatnonzero(flagged)
     if len(chosen):
         with steering(lm.model, detector.layer if steer_layer is None else steer_layer, vector, alpha):
-            steered = greedy_answers(lm, [prompts[i] for i in chosen], settings, progress=progress, desc="steered")
+            steered = greedy_answers(lm, [prompts[int(i)] for i in chosen], settings, progress=progress, desc="steered")
         for k, i in enumerate(chosen):
             answers[i] = steered.text[k]
     return Mitigated(answers, list(first.text), scores, flagged)

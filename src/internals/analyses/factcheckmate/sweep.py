@@ -101,8 +101,8 @@ class SweepResult:
 
 def best_layer(validation: dict, layers: list[int]) -> int:
     """The layer with the highest validation balanced accuracy (ties: higher validation AUROC)."""
-    keys = [(validation["balanced_accuracy"][i], validation["auroc"][i]) for i in range(len(layers))]
-    keys = [tuple(-np.inf if np.isnan(v) else v for v in k) for k in keys]
+    raw = [(validation["balanced_accuracy"][i], validation["auroc"][i]) for i in range(len(layers))]
+    keys = [tuple(-np.inf if np.isnan(v) else v for v in k) for k in raw]
     return layers[max(range(len(layers)), key=lambda i: keys[i])]
 
 
@@ -110,8 +110,9 @@ def sweep(features, y: np.ndarray, split: Split, heads=HEADS, seed: int = 0, pro
     """Fit every head at every captured layer of `features` (a `Features`) and evaluate it."""
     out = SweepResult()
     for name in heads:
-        per = {"validation": {m: [] for m in METRICS}, "test": {m: [] for m in METRICS}}
-        fitted, rows = {}, {"validation": [], "test": []}
+        per: dict[str, dict[str, list]] = {"validation": {m: [] for m in METRICS}, "test": {m: [] for m in METRICS}}
+        fitted: dict = {}
+        rows: dict[str, list] = {"validation": [], "test": []}
         for layer in tqdm(features.layers, desc=f"sweep {name}", unit="layer", disable=not progress):
             X = features.layer(layer)
             est = fit_head(name, X, y, split, seed)

@@ -48,6 +48,7 @@ class Checkpoint:
             self._read()
 
     def _read(self) -> None:
+        assert self.path is not None  # only called with a checkpoint file
         lines = [json.loads(x) for x in self.path.read_text().splitlines() if x.strip()]
         if not lines or lines[0].get("identity") != self.identity:
             return  # another run's: start again (it is overwritten)

@@ -107,6 +107,7 @@ def _runs(lm, pair: Pair, config: PatchConfig):
         | {f"resid_post.{n - 1}"}
     )
     acts = capture(lm, [list(pair.clean_ids), list(pair.corrupt_ids)], sites, reduce="none", batch_size=2)
+    assert acts.mask is not None  # reduce="none" keeps the token mask
     if acts.mask.shape[1] != pair.n_tokens or not bool(acts.mask.all()):
         raise InternalsError("clean and corrupted prompts of a pair must have the same number of tokens")
     p = torch.log_softmax(readout(lm, acts[f"resid_post.{n - 1}"][:, -1]), -1)[:, pair.target].exp()
@@ -171,7 +172,7 @@ def _edits(acts, rows: list, members: list[int], first: int, n_tokens: int) -> l
         site, _, pos, layers = rows[i]
         for lay in layers:
             masks.setdefault((site, lay), torch.zeros(len(members), n_tokens, dtype=torch.bool))[r, pos] = True
-    todo = [E.replace(f"{s}.{lay}", acts[f"{s}.{lay}"][0:1], positions=m) for (s, lay), m in masks.items()]
+    todo: list = [E.replace(f"{s}.{lay}", acts[f"{s}.{lay}"][0:1], positions=m) for (s, lay), m in masks.items()]
     if first > 0:
         todo = [E.skip(list(range(first))), E.replace(f"resid_pre.{first}", acts[f"resid_pre.{first}"][1:2]), *todo]
     return todo

@@ -148,7 +148,9 @@ class OnlineLAC:
         self.alpha = check_alpha(alpha)
         _check_first(first_block)
         self.first_block = first_block
-        self.previous = self.high = self.low = None
+        self.previous: torch.Tensor | None = None
+        self.high: torch.Tensor | None = None
+        self.low: torch.Tensor | None = None
 
     def begin(self, norm0: torch.Tensor) -> None:
         """Start a forward: `norm0` [...] is the norm of the stream entering block 1."""
@@ -159,7 +161,7 @@ class OnlineLAC:
         if self.previous is None:
             raise InternalsError("OnlineLAC.step called before begin(): the first block's input norm is missing")
         delta = norm.float() - self.previous
-        if self.high is None:
+        if self.high is None or self.low is None:
             tau = _first_threshold(delta, self.alpha, self.first_block)
             self.high, self.low = delta, delta
         else:

@@ -66,7 +66,8 @@ def paper_indices(states: torch.Tensor, keys: list) -> tuple[torch.Tensor, dict]
     (None = the full model: the last block) and key -> activated [tokens, layers] bool."""
     norms = _norms(states)
     n_layers = states.shape[1] - 1
-    idx, acts = [], {}
+    idx: list[torch.Tensor] = []
+    acts: dict = {}
     for key in keys:
         if key is None:
             idx.append(torch.full((states.shape[0],), n_layers, dtype=torch.long))

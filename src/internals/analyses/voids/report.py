@@ -8,6 +8,7 @@ model: `trace_plots` / `eval_plots` return {stem: plotly Figure} (for notebooks 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -30,7 +31,7 @@ def trace_summary(trace: NormTrace, alphas) -> dict:
     """Per alpha and phase: void share of (token, block) pairs, mean share of blocks used per
     token, and the activation rate of every block."""
     phases = ["pp"] + (["rg"] if trace.rg.shape[1] else [])
-    out = {
+    out: dict[str, Any] = {
         "n_prompts": len(trace.pp_tokens),
         "n_layers": trace.n_layers,
         "tokens": {p: int((trace.pp_mask if p == "pp" else trace.rg_mask).sum()) for p in phases},

@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-from ...capture import attach, edits
+from ...capture import Attached, attach, edits
 from ...capture.arch import architecture
 from ...capture.edits import EditSet
 from ...errors import InternalsError
@@ -96,7 +96,7 @@ class LACSkip:
         self.model, self.config = model, config
         self.n_layers = architecture(model).n_layers
         self.calls: list[tuple[torch.Tensor, torch.Tensor]] = []
-        self._attached = None
+        self._attached: Attached | None = None
         self._region: torch.Tensor | bool = True
         self._online = OnlineLAC(config.alpha, config.first_block)
         self._acts: list[torch.Tensor] = []
@@ -159,6 +159,7 @@ class LACSkip:
             region = self._applied
             if kind == "drop":
                 act = self._online.step(norm)
+                assert self._input is not None  # kept by the block's input edit
                 new = torch.where((act | ~region).unsqueeze(-1), out, self._input)
                 self._online.carry(_norm(new))
                 self._acts.append(act)
@@ -169,6 +170,7 @@ class LACSkip:
                 result = out
                 if kind == "paper":
                     keep = (act | ~region).unsqueeze(-1)
+                    assert self._carried is not None  # set when the forward began
                     self._carried = torch.where(keep, out, self._carried)
                     if last:
                         result = self._carried.to(out.dtype)
@@ -184,9 +186,8 @@ class LACSkip:
             self._attached.remove()
             self._attached = None
 
-    def __exit__(self, exc_type, exc, tb) -> bool:
+    def __exit__(self, exc_type, exc, tb) -> None:
         self.close()
-        return False
 
 
 def prompt_skip_set(activated, share: float) -> list[int]:

@@ -115,6 +115,7 @@ def pp_norms(
     """[n, T, layers+1] norms and [n, T] mask of the prompts' tokens, via `capture`."""
     acts = capture(lm, list(prompts), list(SITES), reduce="norm", batch_size=batch_size, progress=progress)
     norms = torch.stack([acts[name] for name in acts], dim=-1)  # sites come in forward order
+    assert acts.mask is not None  # reduce="norm" keeps the token mask
     return norms.numpy().astype(np.float32), acts.mask.numpy().astype(bool)
 
 

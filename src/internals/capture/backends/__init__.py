@@ -13,11 +13,15 @@ BACKENDS = ("hooks", "transformer_lens", "nnsight")
 def get_backend(name: str) -> Callable:
     """The `run(lm, batch, sites, on_site, stop_block, **options)` function of a backend."""
     if name == "hooks":
-        from .hooks import run
-    elif name == "transformer_lens":
-        from .transformer_lens import run
-    elif name == "nnsight":
-        from .nnsight import run
-    else:
-        raise InternalsError(f"unknown backend {name!r}: use one of {', '.join(BACKENDS)}")
-    return run
+        from .hooks import run as hooks_run
+
+        return hooks_run
+    if name == "transformer_lens":
+        from .transformer_lens import run as transformer_lens_run
+
+        return transformer_lens_run
+    if name == "nnsight":
+        from .nnsight import run as nnsight_run
+
+        return nnsight_run
+    raise InternalsError(f"unknown backend {name!r}: use one of {', '.join(BACKENDS)}")

@@ -10,7 +10,7 @@ Trace of edits on a model until it is removed: `LoadedModel.edit`, LayerNorm Sca
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
 import torch
@@ -18,6 +18,7 @@ import torch
 from ...errors import InternalsError
 from ..apply import Forward, Plan, bind
 from ..arch import Architecture, architecture
+from ..edits import EditSet
 from ..sites import Site
 
 
@@ -115,13 +116,14 @@ class Trace:
     def __init__(
         self,
         model: torch.nn.Module,
-        sites: list[Site] = (),
+        sites: Sequence[Site] = (),
         on_site: Callable | None = None,
         stop_after: int | None = None,
         edits: Plan | None = None,
         forward: Forward | None = None,
     ):
-        self.model, self.sites, self.on_site, self.stop_after = model, list(sites), on_site, stop_after
+        self.model, self.sites, self.stop_after = model, list(sites), stop_after
+        self.on_site: Callable = on_site if on_site is not None else _ignore  # edits only: nothing read
         self.plan = edits if isinstance(edits, Plan) or edits is None else bind(model, edits)
         self.forward = forward if forward is not None else Forward()
         self._track = forward is None
@@ -153,7 +155,7 @@ class Trace:
         self.forward.start(*forward_offset(args, kwargs))
 
     def _module(self, kind: str, layer: int | None) -> torch.nn.Module:
-        if kind == "block":
+        if kind == "block" and layer is not None:
             return self._layers[layer]
         return self.arch.module(self.model, kind, layer)
 
@@ -166,21 +168,23 @@ class Trace:
             block.forward = _passthrough
             self.skipped.append(block)
             return
-        bounds = [b for b in self.plan.skipped[layer]]
+        assert self.plan is not None  # only a plan skips blocks
+        bounds = list(self.plan.skipped[layer])
         forward = self.forward
 
         def masked(module, args, kwargs, output):
             inp, out = _hidden(args, kwargs), _first(output)
             for b in bounds:
                 m = forward.mask(b.edit.positions, out)
-                out = torch.where(m.unsqueeze(-1), inp, out)
+                out = inp if m is None else torch.where(m.unsqueeze(-1), inp, out)
             return _rewrap(output, out)
 
         self.handles.append(block.register_forward_hook(masked, with_kwargs=True))
 
     def _hook(self, site: Site, read: bool) -> None:
-        arch, emit, kind, plan, forward = self.arch, self.on_site, site.kind, self.plan, self.forward
-        edited = plan is not None and site in plan.by_site
+        arch, emit, kind, forward = self.arch, self.on_site, site.kind, self.forward
+        plan = self.plan if self.plan is not None else _NO_PLAN
+        edited = site in plan.by_site
         if arch.flat_mlp and kind in ("mlp_in", "mlp_out"):
             self._flat_hook(site, read, edited)
             return
@@ -232,7 +236,9 @@ class Trace:
     def _flat_hook(self, site: Site, read: bool, edited: bool) -> None:
         """OPT's MLP sees [batch * tokens, d]: the site is handed over as [batch, tokens, d] (the
         block's input shape, kept by a pre-hook) and written back flat."""
-        emit, plan, forward, shape = self.on_site, self.plan, self.forward, {}
+        emit, forward = self.on_site, self.forward
+        plan = self.plan if self.plan is not None else _NO_PLAN
+        shape: dict[str, torch.Size] = {}
 
         def keep(module, args, kwargs):
             shape["bt"] = _hidden(args, kwargs).shape[:2]
@@ -245,7 +251,7 @@ class Trace:
                 emit(site, x)
             return x.reshape(output.shape) if edited else None
 
-        self.handles.append(self._layers[site.layer].register_forward_pre_hook(keep, with_kwargs=True))
+        self.handles.append(self._module("block", site.layer).register_forward_pre_hook(keep, with_kwargs=True))
         self.handles.append(self._module(_OUTPUT_OF[site.kind], site.layer).register_forward_hook(post))
 
     def close(self) -> None:
@@ -280,12 +286,20 @@ def _raise_stop(module, args, output):
     raise _StopForward
 
 
+def _ignore(site: Site, x: torch.Tensor) -> None:
+    """The on_site of a Trace that only edits."""
+
+
+_NO_PLAN = Plan({}, {}, EditSet())
+
+
 class Attached:
     """Edits kept on a model until `remove()` (or the end of a `with` block)."""
 
     def __init__(self, model: torch.nn.Module, plan: Plan):
         self.model, self.plan = model, plan
         self._trace = Trace(model, edits=plan).__enter__()
+        self._removed = False
         model.__dict__.setdefault(ATTACHED, []).append(self)
 
     @property
@@ -293,9 +307,9 @@ class Attached:
         return self.plan.edits
 
     def remove(self) -> None:
-        if self._trace is not None:
+        if not self._removed:
             self._trace.close()
-            self._trace = None
+            self._removed = True
             stack = self.model.__dict__.get(ATTACHED, [])
             if self in stack:
                 stack.remove(self)

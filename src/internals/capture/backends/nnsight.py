@@ -199,10 +199,10 @@ def run(
         values: dict = {}
         for site in _visit_order(sites, edits):
             if site.kind == "skip":
-                site = make_site("resid_post", site.layer)
-                value = skip_block(
-                    nn_model, arch, site.layer, edits, forward, values.get(make_site("resid_pre", site.layer))
-                )
+                layer = site.layer
+                assert layer is not None  # a skip site names its block
+                site = make_site("resid_post", layer)
+                value = skip_block(nn_model, arch, layer, edits, forward, values.get(make_site("resid_pre", layer)))
             else:
                 value = values[site] = edit_site(nn_model, arch, site, edits, forward)
             if site in reads:

@@ -130,14 +130,14 @@ def run(
     reads = set(sites)
 
     def hook_for(site: Site):
-        edited = edits is not None and site in edits.by_site
+        apply = edits.apply if edits is not None and site in edits.by_site else None
 
         def fn(tensor, hook):
-            if edited:
-                tensor = edits.apply(site, tensor, forward)
+            if apply is not None:
+                tensor = apply(site, tensor, forward)
             if site in reads:
                 on_site(site, tensor)
-            return tensor if edited else None  # a TL hook that returns a value replaces the activation
+            return tensor if apply is not None else None  # a TL hook that returns a value replaces the activation
 
         return fn
 
