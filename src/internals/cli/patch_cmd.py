@@ -30,6 +30,13 @@ def register(sub) -> None:
         help="dataset of 'The <relation> of <subject> is' completions with answers (default qa_wikidata)",
     )
     p.add_argument(
+        "--field",
+        action="append",
+        default=None,
+        metavar="OURS=YOURS",
+        help="map a field of your data file to ours, e.g. --field question=input (repeatable)",
+    )
+    p.add_argument(
         "--limit", "--n", dest="n", type=int, default=100, help="clean/corrupted pairs to patch (default 100)"
     )
     p.add_argument(
@@ -96,9 +103,10 @@ def run(args) -> int:
     from ..analyses.patching.results import load_results, save_results
     from ..analyses.patching.runs import load_records, patching_run
     from ..data import load_dataset
+    from ..data.files import parse_field_options
     from ..models import load_model
 
-    data = load_dataset(args.data)
+    data = load_dataset(args.data, fields=parse_field_options(args.field))
     load_records(data)  # no parseable prompt: refused before the model loads
     lm = load_model(args.model, device=args.device)
     ckpt = checkpoint_path(args.out)

@@ -63,6 +63,9 @@ def register(sub) -> None:
     q = actions.add_parser("predict", help="probability that the model will hallucinate on a question")
     q.add_argument("probe", help="a probe dir written by `internals probe train`")
     q.add_argument("questions", nargs="+", help="one or more questions (quoted)")
+    q.add_argument("--model", default=None, help="a model path (default: the one the probe was trained on)")
+    q.add_argument("--device", default=None, help="auto | cpu | cuda | cuda:N (default: auto)")
+    add_threads(q)
     q.set_defaults(func=run_predict)
 
     r = actions.add_parser(
@@ -175,9 +178,14 @@ def run_eval(args) -> int:
 
 
 def run_predict(args) -> int:
-    from ..analyses.factcheckmate.pipeline import predict
+    from ..analyses.factcheckmate.pipeline import _card, model_of, predict
+    from ..models import load_model
 
-    for question, p in zip(args.questions, predict(args.probe, args.questions)):
+    apply_threads(args)
+    lm = None
+    if args.model or args.device:
+        lm = load_model(args.model or model_of(_card(args.probe)), device=args.device or "auto")
+    for question, p in zip(args.questions, predict(args.probe, args.questions, lm=lm)):
         print(json.dumps({"question": question, "p_hallucination": round(p, 4), "flagged": p >= 0.5}))
     return 0
 
