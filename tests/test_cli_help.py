@@ -32,6 +32,8 @@ def test_cli_reference_pages_are_current():
         f"CLI pages stale {stale} or orphaned {extra}: python -m internals.cli.reference docs"
     )
     assert reference().startswith(pages()["cli.md"])
+    nav = (ROOT / "mkdocs.yml").read_text()
+    assert [rel for rel in pages() if f" {rel}\n" not in nav] == [], "a CLI page missing from mkdocs.yml's nav"
 
 
 def _documented_commands(text: str):
