@@ -27,6 +27,14 @@ docs: setup
 notebooks: setup
 	for f in docs/tutorials/*.py; do $(BIN)/jupytext --to ipynb "$$f" -o "notebooks/$$(basename "$${f%.py}").ipynb"; done
 
+# Lint and types (docs/development.md): ruff's lint rules and its formatter over src/, tests/ and
+# benchmarks/, then mypy over src/ (settings in pyproject.toml). Any failure fails the target.
+.PHONY: lint
+lint: setup
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/mypy
+
 bench: setup
 	$(BIN)/python benchmarks/capture_overhead.py
 
