@@ -65,7 +65,7 @@ def knowing_dir(tmp_path_factory, tiny_dirs):
             rows.append(k), cols.append(len(p) + j - 1), targets.append(t)
     rows, cols, targets = torch.tensor(rows), torch.tensor(cols), torch.tensor(targets)
     opt = torch.optim.Adam(lm.model.parameters(), lr=3e-3)
-    for _ in range(60):
+    for _ in range(40):
         h = lm.model.model(input_ids=ids, attention_mask=mask).last_hidden_state
         loss = torch.nn.functional.cross_entropy(lm.model.lm_head(h[rows, cols]), targets)
         opt.zero_grad()
