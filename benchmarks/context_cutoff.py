@@ -146,6 +146,8 @@ _EVAL_KEYS = (
     "n_test",
     "test_offset",
     "target_tokens",
+    "pad_distractors",
+    "fields",
     "n_chunks",
     "kinds",
     "k",
