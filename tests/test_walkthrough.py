@@ -13,6 +13,8 @@ import pytest
 import torch
 
 from internals.cli import main
+from internals.data import load_dataset
+from internals.data.registry import split_of
 
 HERE = Path(__file__).parent / "data" / "walkthrough"
 FILES = {  # file -> its --field options (ours=yours)
@@ -22,6 +24,9 @@ FILES = {  # file -> its --field options (ours=yours)
     "passages.parquet": ["question=title", "context=passage"],
     "prompts_hf": ["question=prompt_text"],
 }
+
+
+FIELDS_JSON = {"question": "input", "evidence": "gold_evidence"}
 
 
 def _fields(name: str) -> list[str]:
@@ -117,7 +122,11 @@ def test_cutoff_train_and_eval_on_the_papers_json_layout(tiny_dirs, tmp_path, ca
     assert entry["skipped"] == {"train": {}, "validation": {}}
     capsys.readouterr()
     data = ["--data", str(HERE / "long_context.json"), *_fields("long_context.json")]
-    assert main(["cutoff", "eval", str(tmp_path / "probe"), *data, "--limit", "3", "--threads", "1"]) == 0
+    assert main(["cutoff", "eval", str(tmp_path / "probe"), *data, "--limit", "60", "--threads", "1"]) == 0
+    held = sum(split_of(r) == "test" for r in load_dataset(str(HERE / "long_context.json"), fields=FIELDS_JSON))
+    assert f"asked for 60 examples of {HERE / 'long_context.json'} (split test) but it holds {held}" in (
+        capsys.readouterr().err
+    )  # surprise 6 through the CLI: the real count, not silence
     result = json.loads((tmp_path / "probe" / "eval.json").read_text())
     manifest = result["manifest"]
     assert (
@@ -129,7 +138,7 @@ def test_cutoff_train_and_eval_on_the_papers_json_layout(tiny_dirs, tmp_path, ca
 
     tok = AutoTokenizer.from_pretrained(str(tiny_dirs["llama"]))
     longest = max(len(tok(g, add_special_tokens=False)["input_ids"]) for ex in table["examples"] for g in ex["gold"])
-    assert table["n_examples"] == 3 and table["max_new_tokens"] == longest + 4  # from the gold answers
+    assert table["n_examples"] == held and table["max_new_tokens"] == longest + 4  # from the gold answers
     assert all(len(ex["answers"]) for ex in table["examples"])
 
 
