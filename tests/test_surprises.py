@@ -102,15 +102,17 @@ def test_surprise_5_no_distractor_padding_for_your_files_unless_asked(tmp_path, 
 
 def test_surprise_5b_skipped_records_are_counted_with_their_reason(tmp_path, tok, capsys):
     no_gold = {**_rows(1)[0], "input": "A question without gold answers?", "answers": []}
-    rows = _rows(6) + [{"input": "No passage here?", "answers": ["x"]}, no_gold]
+    rows = _rows(6) + [{"input": "No passage here?", "answers": ["x"]}, no_gold, _rows(1)[0]]  # and a repeat
     path = _file(tmp_path, rows)
     info: dict = {}
     cfg = CutoffConfig(datasets=(path,), fields=FIELDS)
     examples = pipeline.load_examples(_LM(tok), path, "all", 6, cfg, info)
     assert len(examples) == 6
     assert info["skipped"] == {"no context": 1, "no gold answers": 1}
+    assert info["dropped_on_reading"] == {"a row that repeats an earlier row exactly": 1}
     err = capsys.readouterr().err
     assert "skipped 1 record(s) with no context" in err and "skipped 1 record(s) with no gold answers" in err
+    assert "dropped 1 row(s): a row that repeats an earlier row exactly" in err
 
 
 def test_surprise_6_more_items_than_the_split_holds_warns_with_the_real_count(tok, capsys):

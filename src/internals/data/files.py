@@ -21,13 +21,15 @@ Fields (keys or columns); only ``question`` is required:
 - ``meta``: an object (JSONL) or a JSON object string (CSV); other fields are added to it.
 
 In CSV cells a JSON list (``["a", "b|c"]``) is read as a list, for values that contain ``|``.
-Rows whose content repeats an earlier row exactly (and have no id) are dropped.
+Rows whose content repeats an earlier row exactly (and have no id) are dropped, counted on stderr
+and in `Dataset.dropped`.
 """
 
 from __future__ import annotations
 
 import csv
 import json
+import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -99,7 +101,13 @@ def read_file(path: str | Path, fields: dict[str, str] | None = None) -> Dataset
                 )
             explicit[record.id] = line
         records.append(record)
-    return Dataset(path.stem, unique(records), source=str(path.resolve()))
+    kept = unique(records)
+    dropped = (
+        {"a row that repeats an earlier row exactly": len(records) - len(kept)} if len(kept) < len(records) else {}
+    )
+    for reason, n in dropped.items():
+        print(f"internals: {path}: dropped {n} row(s): {reason}", file=sys.stderr)
+    return Dataset(path.stem, kept, source=str(path.resolve()), dropped=dropped)
 
 
 def write_csv(records: Iterable[Record], path: str | Path) -> Path:

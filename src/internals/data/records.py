@@ -110,12 +110,22 @@ class Dataset(Sequence[Record]):
         name: the registered name (or the file stem of a user file).
         split: "all", "train", "validation" or "test".
         source: where the records came from (file path and origin).
+        dropped: reason -> how many source rows were left out on reading (a user's file: rows that
+            repeat an earlier row exactly), printed when read and kept for manifests.
     """
 
-    def __init__(self, name: str, records: Iterable[Record], split: str = "all", source: str = "") -> None:
+    def __init__(
+        self,
+        name: str,
+        records: Iterable[Record],
+        split: str = "all",
+        source: str = "",
+        dropped: dict[str, int] | None = None,
+    ) -> None:
         self.name = name
         self.split = split
         self.source = source
+        self.dropped = dict(dropped or {})
         self._records: tuple[Record, ...] = tuple(records)
         self._fingerprint: str | None = None
 

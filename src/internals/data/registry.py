@@ -114,7 +114,7 @@ def load_dataset(
             f"dataset {dataset.name} is empty (split={split}, limit={limit}): "
             "check the file has rows, or ask for another split or a larger limit"
         )
-    return Dataset(dataset.name, records, split=split, source=dataset.source)
+    return Dataset(dataset.name, records, split=split, source=dataset.source, dropped=dataset.dropped)
 
 
 def split_of(record: Record, seed: int = 0) -> str:

@@ -40,7 +40,7 @@ def load_examples(lm, name: str, split: str, n: int, cfg: CutoffConfig, info: di
     report_skipped(name, split, counts)
     pad = cfg.pads(name)
     if info is not None:
-        info |= {"pad_distractors": pad, "skipped": counts}
+        info |= {"pad_distractors": pad, "skipped": counts, "dropped_on_reading": records.dropped}
     return build_examples(
         records,
         lm.tokenizer,
@@ -172,6 +172,7 @@ def train_cutoff_probes(lm, cfg: CutoffConfig, progress: bool = True) -> dict:
                 "validation": examples_fingerprint(va),
                 "pad_distractors": tr_info["pad_distractors"],
                 "skipped": {"train": tr_info["skipped"], "validation": va_info["skipped"]},
+                "dropped_on_reading": tr_info["dropped_on_reading"],
             }
         )
     tr_read, va_read = (
