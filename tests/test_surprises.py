@@ -149,6 +149,7 @@ MODEL_COMMANDS = (
     ("voids", "time"),
     ("depth", "trace"),
     ("patch",),
+    ("report",),
 )
 RUN_OPTIONS = ("--threads", "--device", "--seed", "--limit", "--model")
 

@@ -39,7 +39,12 @@ def register(sub) -> None:
         help=f"only these sections (default: all of {', '.join(section_names())})",
     )
     p.add_argument(
-        "--prompts", type=int, default=None, help="prompts (or examples) per section, overriding its default"
+        "--prompts",
+        "--limit",
+        dest="prompts",
+        type=int,
+        default=None,
+        help="prompts (or examples) per section, overriding its default",
     )
     p.add_argument("--max-tokens", type=int, default=None, help="longest prompt or context, overriding each section's")
     p.add_argument("--seed", type=int, default=0, help="seed of data sampling and training (default: 0)")
