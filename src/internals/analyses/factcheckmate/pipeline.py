@@ -3,7 +3,9 @@
     [probe]                      # probes/qa_wikidata.toml
     name = "qa_wikidata"         # the probe dir: <out>/<name>/
     model = "default"            # the embedded SmolLM2-135M-Instruct, or a checkpoint dir
-    dataset = "qa_wikidata"      # a registered dataset or a .jsonl/.csv file
+    dataset = "qa_wikidata"      # a registered dataset, or your .jsonl/.json/.csv/.parquet file or saved HF dir
+    fields = {question = "input", answers = "target"}  # your file's field names (`internals data schema`)
+    device = "auto"              # where the model runs (not part of the probe's identity)
     limit = 5000                 # questions drawn (seeded) from it; split 80/10/10 by record
     seed = 0                     # data split, sample, probe initialisation
     template = "auto"            # the chat template when the model has one, else raw
