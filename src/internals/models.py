@@ -25,9 +25,10 @@ from .paths import cache_dir
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-    from transformers import PreTrainedModel
+    from transformers import PretrainedConfig, PreTrainedModel
 
     from .capture.backends.hooks import Attached
+    from .capture.edits import Edit, EditSet
 
 DEFAULT_MODEL = "SmolLM2-135M-Instruct"
 DEFAULT_ALIASES = {None, "", "default", "smollm2", "smollm2-135m-instruct", DEFAULT_MODEL.lower()}
@@ -52,7 +53,8 @@ class LoadedModel:
     _backends: dict = field(default_factory=dict, repr=False)
 
     @property
-    def config(self):
+    def config(self) -> PretrainedConfig:
+        """The model's Hugging Face config (layers, widths, model_type, ...)."""
         return self.model.config
 
     @property
@@ -71,7 +73,7 @@ class LoadedModel:
             self._fingerprint = fingerprint(self.model)
         return self._fingerprint
 
-    def edit(self, *edits) -> Attached:
+    def edit(self, *edits: Edit | EditSet) -> Attached:
         """Apply edits (`internals.edits`) to every forward of this model inside the `with` block,
         `generate`'s decode steps included; undone on exit, also when the body raised.
 
@@ -82,7 +84,9 @@ class LoadedModel:
 
         return attach(self.model, list(edits))
 
-    def generate(self, prompt: str, max_new_tokens: int = 32, *, chat: bool | None = None, **generate_options) -> str:
+    def generate(
+        self, prompt: str, max_new_tokens: int = 32, *, chat: bool | None = None, **generate_options: Any
+    ) -> str:
         """Greedy continuation of `prompt` (the text after it). chat: wrap the prompt in the tokenizer's
         chat template (default: when it has one)."""
         tok = self.tokenizer

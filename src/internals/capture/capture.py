@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from functools import lru_cache
+from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import torch
 from tqdm.auto import tqdm
 
@@ -16,7 +18,11 @@ from .backends.hooks import suspended
 from .edits import as_edits
 from .inputs import Batch, Prompt, encode
 from .reducers import Moments, reducer
-from .sites import Site, parse_sites, stop_block
+from .sites import Site, SiteSpecs, parse_sites, stop_block
+
+if TYPE_CHECKING:
+    from ..models import LoadedModel
+    from .edits import EditsLike
 
 
 class Activations(dict):
@@ -43,14 +49,15 @@ class Activations(dict):
             self._model = self._model.fingerprint
         return self._model
 
-    def numpy(self) -> dict:
+    def numpy(self) -> dict[str, np.ndarray]:
+        """site -> the same array as numpy (every reducer but stats)."""
         return {k: v.numpy() for k, v in self.items() if isinstance(v, torch.Tensor)}
 
 
 def capture(
-    lm,
+    lm: LoadedModel,
     prompts: Sequence[Prompt] | str,
-    sites,
+    sites: SiteSpecs,
     reduce: str = "mean",
     *,
     span: str = "all",
@@ -59,8 +66,8 @@ def capture(
     stop_early: bool = True,
     max_tokens: int | None = None,
     progress: bool = False,
-    edits=None,
-    **backend_options,
+    edits: EditsLike = None,
+    **backend_options: Any,
 ) -> Activations:
     """Run `lm` over `prompts` and return the reduced hidden states at `sites`.
 
@@ -190,7 +197,8 @@ def edit_plan(lm, edits, backend: str):
     return bind(lm.model, chosen, fingerprint=lm.fingerprint if any(e.op == "patch" for e in chosen) else None)
 
 
-def resolve_sites(lm, sites) -> list[Site]:
+def resolve_sites(lm: LoadedModel, sites: SiteSpecs) -> list[Site]:
+    """The Sites that `sites` names on `lm`, in forward order."""
     from .arch import architecture
 
     if sites and isinstance(sites, (list, tuple)) and isinstance(sites[0], Site):
@@ -198,7 +206,7 @@ def resolve_sites(lm, sites) -> list[Site]:
     n_layers = architecture(lm.model).n_layers
     if isinstance(sites, str) or (isinstance(sites, (list, tuple)) and all(isinstance(s, str) for s in sites)):
         return list(_parsed(sites if isinstance(sites, str) else tuple(sites), n_layers))
-    return parse_sites(sites, n_layers)
+    return parse_sites([str(s) for s in sites], n_layers)  # raises for what is not a site spec
 
 
 @lru_cache(maxsize=256)

@@ -35,15 +35,28 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from dataclasses import replace as _dc_replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import torch
 
 from ..errors import InternalsError
 
+if TYPE_CHECKING:
+    import numpy as np
+
+    from ..models import LoadedModel
+    from .capture import Activations
+    from .inputs import Prompt
+
 OPS = ("add", "replace", "zero", "mean", "scale", "skip", "patch")
 SPAN_NAMES = ("all", "input", "output")
 Positions = str | Sequence[int] | torch.Tensor
+# a vector or array an edit writes: a tensor, a numpy array or a list of numbers
+Vector: TypeAlias = "torch.Tensor | np.ndarray | Sequence[float]"
+# attn_z heads an edit touches: one index, several, or None for all
+Heads: TypeAlias = "int | Sequence[int] | None"
+# what `edits=` takes: None, an Edit, an EditSet, or a list of them
+EditsLike: TypeAlias = "Edit | EditSet | Iterable[Edit | EditSet] | None"
 
 
 @dataclass(frozen=True, eq=False)
@@ -157,7 +170,7 @@ class EditSet(tuple):
         return path
 
 
-def as_edits(edits) -> EditSet:
+def as_edits(edits: EditsLike) -> EditSet:
     """None, an Edit, an EditSet or a list of them -> EditSet."""
     if edits is None:
         return EditSet()
@@ -200,31 +213,37 @@ def _check_positions(positions) -> Any:
         return (int(positions),)
 
 
-def add(site: str, vector, scale: float = 1.0, *, positions: Positions = "all", heads=None) -> Edit:
+def add(site: str, vector: Vector, scale: float = 1.0, *, positions: Positions = "all", heads: Heads = None) -> Edit:
     """x + scale * vector at `site` (every layer it names). vector [d], or [d_head] / [heads, d_head] for attn_z."""
     return Edit(
         "add", site, _check_positions(positions), _heads(heads), float(scale), _vector(vector, f"add({site!r})")
     )
 
 
-def replace(site: str, value, *, positions: Positions = "all", heads=None) -> Edit:
+def replace(
+    site: str,
+    value: Vector | Callable[[torch.Tensor], torch.Tensor],
+    *,
+    positions: Positions = "all",
+    heads: Heads = None,
+) -> Edit:
     """The value becomes `value`: a tensor (broadcast, or [n, tokens, ...] indexed by row and position) or fn(x)."""
     if callable(value) and not isinstance(value, torch.Tensor):
         return Edit("replace", site, _check_positions(positions), _heads(heads), fn=value)
     return Edit("replace", site, _check_positions(positions), _heads(heads), value=_vector(value, f"replace({site!r})"))
 
 
-def zero(site: str, *, heads=None, positions: Positions = "all") -> Edit:
+def zero(site: str, *, heads: Heads = None, positions: Positions = "all") -> Edit:
     """Zero-ablate `site` (only `heads` of attn_z when given)."""
     return Edit("zero", site, _check_positions(positions), _heads(heads))
 
 
-def mean_ablate(site: str, mean, *, heads=None, positions: Positions = "all") -> Edit:
+def mean_ablate(site: str, mean: Vector, *, heads: Heads = None, positions: Positions = "all") -> Edit:
     """Replace `site` by a mean activation ([d], or [heads, d_head] for attn_z); see `mean_of`."""
     return Edit("mean", site, _check_positions(positions), _heads(heads), value=_vector(mean, f"mean_ablate({site!r})"))
 
 
-def scale(site: str, factor, *, positions: Positions = "all") -> Edit:
+def scale(site: str, factor: float | Sequence[float], *, positions: Positions = "all") -> Edit:
     """Multiply `site` by `factor`: one number, or one per layer the site names (in layer order)."""
     factors = (float(factor),) if isinstance(factor, (int, float)) else tuple(float(f) for f in factor)
     return Edit("scale", site, _check_positions(positions), factor=factors)
@@ -250,20 +269,19 @@ def _block_index(b) -> int:
     return b
 
 
-def patch(site: str, source, *, positions: Positions = "all") -> Edit:
+def patch(site: str, source: Activations | Vector, *, positions: Positions = "all") -> Edit:
     """Patch `site` from a stored run: `source` is the `capture(..., reduce="none")` result of the
     clean prompts (same number of prompts and tokens) or its tensor [n, tokens, *feature]."""
     model = getattr(source, "model", None)
     mask = getattr(source, "mask", None)
     lengths = tuple(int(n) for n in mask.sum(1)) if isinstance(mask, torch.Tensor) else None
-    if hasattr(source, "reduce"):
-        if source.reduce != "none":
-            raise InternalsError(f"a patch source needs reduce='none' (per-token values), not {source.reduce!r}")
-        if site not in source:
-            raise InternalsError(
-                f"the patch source has no site {site!r} (it has {', '.join(source)}): capture that site"
-            )
-        source = source[site]
+    if hasattr(source, "reduce"):  # Activations, or anything shaped like it
+        acts: Any = source
+        if acts.reduce != "none":
+            raise InternalsError(f"a patch source needs reduce='none' (per-token values), not {acts.reduce!r}")
+        if site not in acts:
+            raise InternalsError(f"the patch source has no site {site!r} (it has {', '.join(acts)}): capture that site")
+        source = acts[site]
     return Edit(
         "patch",
         site,
@@ -281,8 +299,8 @@ def layernorm_scaling(n_layers: int) -> EditSet:
     return scale("attn_in.*", factors) | scale("mlp_in.*", factors)
 
 
-def mean_of(lm, prompts, site: str, **capture_options) -> torch.Tensor:
-    """The mean activation of `site` over every token of `prompts` (for `mean_ablate`)."""
+def mean_of(lm: LoadedModel, prompts: Sequence[Prompt], site: str, **capture_options: Any) -> torch.Tensor:
+    """The mean activation [*feature] of `site` over every token of `prompts` (for `mean_ablate`)."""
     from .capture import capture
 
     return capture(lm, prompts, site, reduce="stats", **capture_options)[site].mean

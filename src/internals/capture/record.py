@@ -23,13 +23,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 import torch
 
 from ..errors import InternalsError
 from .backends.hooks import Trace
 from .reducers import Moments, reducer
-from .sites import Site
+from .sites import Site, SiteSpecs
+
+if TYPE_CHECKING:
+    from ..models import LoadedModel
 
 # A call whose first site has at most this many elements is reduced once per call (all sites
 # together): 30 sites x 2**18 float32 values is 30 MiB held until the next call at most.
@@ -61,7 +65,7 @@ class Recording(dict):
 
 
 @contextmanager
-def record(lm, sites, reduce: str = "norm") -> Iterator[Recording]:
+def record(lm: LoadedModel, sites: SiteSpecs, reduce: str = "norm") -> Iterator[Recording]:
     """Hook `sites` of `lm` for the duration of the block; every forward call adds one entry per site.
 
     sites: site specs as for `capture` ("resid_post.*", "attn_z.3", ...).

@@ -21,7 +21,9 @@ L is a layer index (0-based), `*` (all layers), an inclusive range `a-b`, or a c
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TypeAlias
 
 from ..errors import InternalsError
 
@@ -32,6 +34,10 @@ GRAMMAR = (
     "(L: 3, *, 2-5 or 1,4)"
 )
 """The site grammar in one line, as error messages and `internals capture --help` print it."""
+
+
+# what `sites=` takes: specs ("resid_post.*", "attn_z.3-5 mlp_out.2", ...) or Sites
+SiteSpecs: TypeAlias = "str | Sequence[str] | Sequence[Site]"
 
 
 @dataclass(frozen=True, order=True)

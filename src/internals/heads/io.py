@@ -22,7 +22,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -32,6 +32,9 @@ from sklearn.preprocessing import StandardScaler
 
 from ..errors import InternalsError
 from .mlp import MLPProbe
+
+if TYPE_CHECKING:
+    from ..models import LoadedModel
 
 FORMAT = "internals.probe/1"
 WEIGHTS, CARD = "weights.safetensors", "card.json"
@@ -56,8 +59,8 @@ class LoadedProbe:
     versions: dict = field(default_factory=dict)
 
     @property
-    def estimator(self):
-        """The one estimator of a directory saved from a single estimator."""
+    def estimator(self) -> Any:
+        """The one fitted estimator of a directory saved from a single estimator."""
         if len(self.estimators) != 1:
             raise InternalsError(
                 f"probe {self.path} holds {len(self.estimators)} estimators "
@@ -66,7 +69,7 @@ class LoadedProbe:
         return next(iter(self.estimators.values()))
 
 
-def save_probe(estimator, directory: str | Path, card: dict | None = None) -> Path:
+def save_probe(estimator: Any, directory: str | Path, card: dict | None = None) -> Path:
     """Write `estimator` (or a dict name -> estimator) and `card` (JSON-able) to `directory`.
 
     Files are replaced atomically, weights first, so a reader never sees a card without its weights.
@@ -101,7 +104,7 @@ def save_probe(estimator, directory: str | Path, card: dict | None = None) -> Pa
     return path
 
 
-def load_probe(directory: str | Path, model=None) -> LoadedProbe:
+def load_probe(directory: str | Path, model: LoadedModel | str | None = None) -> LoadedProbe:
     """Load a probe directory written by `save_probe`.
 
     model: a LoadedModel (or its fingerprint string); when given, a probe trained on a model with
@@ -134,7 +137,7 @@ def load_probe(directory: str | Path, model=None) -> LoadedProbe:
     return LoadedProbe(estimators, card, path, doc.get("versions", {}))
 
 
-def check_model(card: dict, model, path: Path | str = "probe") -> None:
+def check_model(card: dict, model: LoadedModel | str | None, path: Path | str = "probe") -> None:
     """Raise unless `model` (LoadedModel or fingerprint) has the fingerprint the card records."""
     trained = card.get("model") or {}
     want = trained.get("fingerprint")

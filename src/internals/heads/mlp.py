@@ -20,11 +20,17 @@ It is a real estimator: `fit` returns self, learned state ends in `_`, `get_para
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
 import torch
+from numpy.typing import ArrayLike
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
+
+if TYPE_CHECKING:
+    from sklearn.pipeline import Pipeline
 
 
 class MLPProbe(ClassifierMixin, BaseEstimator):
@@ -89,28 +95,30 @@ class MLPProbe(ClassifierMixin, BaseEstimator):
             torch.nn.Sigmoid(),
         )
 
-    def fit(self, X, y, X_val=None, y_val=None) -> MLPProbe:
+    def fit(
+        self, X: ArrayLike, y: ArrayLike, X_val: ArrayLike | None = None, y_val: ArrayLike | None = None
+    ) -> MLPProbe:
         """Train on X [n, d], y [n] (two classes; `classes_[1]` is the positive class).
 
         X_val, y_val: explicit validation rows for early stopping (else `validation_fraction`
         of X is held out).
         """
-        X, y = validate_data(self, X, y)
-        check_classification_targets(y)
-        self.classes_ = np.unique(y)
+        X_arr, y_arr = validate_data(self, X, y)  # np.ndarray from here on
+        check_classification_targets(y_arr)
+        self.classes_ = np.unique(y_arr)
         if len(self.classes_) < 2:  # sklearn's wording, which check_estimator looks for
             raise ValueError("Classifier can't train when only one class is present: give rows of both classes")
         if len(self.classes_) > 2:
             raise ValueError(f"Only binary classification is supported. MLPProbe got {len(self.classes_)} classes")
         rng = np.random.default_rng(self.random_state)
-        target = (y == self.classes_[1]).astype(np.float32)
+        target = (y_arr == self.classes_[1]).astype(np.float32)
         if X_val is None:
             train_idx, val_idx = _stratified_split(target, self.validation_fraction, rng)
-            X_tr, y_tr, X_va, y_va = X[train_idx], target[train_idx], X[val_idx], target[val_idx]
+            X_tr, y_tr, X_va, y_va = X_arr[train_idx], target[train_idx], X_arr[val_idx], target[val_idx]
         else:
             X_va = validate_data(self, X_val, reset=False)
             y_va = (np.asarray(y_val) == self.classes_[1]).astype(np.float32)
-            X_tr, y_tr = X, target
+            X_tr, y_tr = X_arr, target
         if self.balance:
             keep = _downsample(y_tr, rng)
             X_tr, y_tr = X_tr[keep], y_tr[keep]
@@ -162,7 +170,7 @@ class MLPProbe(ClassifierMixin, BaseEstimator):
         module.eval()
         self.module_, self.best_epoch_, self.n_epochs_ = module, best_epoch, len(self.loss_curve_)
 
-    def decision_function(self, X) -> np.ndarray:
+    def decision_function(self, X: ArrayLike) -> np.ndarray:
         """Logits [n] (before the sigmoid); > 0 means `classes_[1]`."""
         check_is_fitted(self)
         X = validate_data(self, X, reset=False)
@@ -176,13 +184,13 @@ class MLPProbe(ClassifierMixin, BaseEstimator):
             logits = torch.nn.functional.linear(h, second.weight.double().cpu(), second.bias.double().cpu())
         return logits.squeeze(-1).numpy()
 
-    def predict_proba(self, X) -> np.ndarray:
+    def predict_proba(self, X: ArrayLike) -> np.ndarray:
         """[n, 2]: P(classes_[0]), P(classes_[1])."""
         p = 1.0 / (1.0 + np.exp(-self.decision_function(X)))
         return np.stack([1.0 - p, p], axis=1)
 
-    def predict(self, X) -> np.ndarray:
-        """classes_[1] where P(classes_[1]) >= 0.5 (the paper's rounding), else classes_[0]."""
+    def predict(self, X: ArrayLike) -> np.ndarray:
+        """Labels [n]: classes_[1] where P(classes_[1]) >= 0.5 (the paper's rounding), else classes_[0]."""
         positive = self.decision_function(X) >= 0
         return self.classes_[positive.astype(int)]
 
@@ -210,7 +218,7 @@ def _downsample(target: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.sort(np.concatenate([rng.permutation(i)[:n] for i in per_class]))
 
 
-def scaled_mlp_probe(random_state: int | None = 0, **mlp_params):
+def scaled_mlp_probe(random_state: int | None = 0, **mlp_params: Any) -> Pipeline:
     """OURS, not the paper's: `Pipeline(StandardScaler, MLPProbe)`. The paper's MLP sees the raw
     pooled states, whose few outlier dimensions (norms in the thousands on SmolLM2) dominate the
     first layer at lr 1e-4; standardising each feature on the training rows first is the usual
@@ -221,7 +229,9 @@ def scaled_mlp_probe(random_state: int | None = 0, **mlp_params):
     return Pipeline([("scale", StandardScaler()), ("mlp", MLPProbe(random_state=random_state, **mlp_params))])
 
 
-def fit_scaled_mlp(pipeline, X, y, X_val=None, y_val=None):
+def fit_scaled_mlp(
+    pipeline: Pipeline, X: ArrayLike, y: ArrayLike, X_val: ArrayLike | None = None, y_val: ArrayLike | None = None
+) -> Pipeline:
     """Fit a `scaled_mlp_probe`: the scaler on X, then the MLP on the scaled rows, early-stopping on
     the scaled X_val (a plain `Pipeline.fit` would hand the MLP unscaled validation rows)."""
     scale, mlp = pipeline.named_steps["scale"], pipeline.named_steps["mlp"]

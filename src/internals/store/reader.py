@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -119,10 +120,10 @@ class Store:
         """The ids of the stored rows in order: record ids for a Dataset, positions for plain prompts."""
         return [self._ids[i] for i in self._rows]
 
-    def __getitem__(self, site: str):
+    def __getitem__(self, site: str) -> np.ndarray | Moments:
         return self.site(site)
 
-    def site(self, name: str):
+    def site(self, name: str) -> np.ndarray | Moments:
         """One site over all rows; only that site's bytes are read (a single in-order shard is returned as its memmap)."""
         if name not in self.sites:
             raise InternalsError(f"site {name!r} is not in store {self.path.name}: it has {', '.join(self.sites)}")
@@ -135,7 +136,7 @@ class Store:
         """bool [n, tokens]: the tokens each row's none/norm arrays cover (None for other reducers)."""
         return self._assemble("mask") if self.reduce in ("none", "norm") else None
 
-    def shards(self, name: str):
+    def shards(self, name: str) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """Yield (row positions [k], memmap [k, ...]) per shard: process a site larger than memory piece by piece."""
         for part in self._parts:
             yield part.rows, part.shard.array(name)

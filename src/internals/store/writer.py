@@ -7,7 +7,7 @@ import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -25,13 +25,18 @@ from .dist import Dist
 from .files import append_jsonl, check_shard, pad_concat, read_jsonl, rewrite_jsonl, write_json, write_shard
 from .reader import MANIFEST, ROW_IDS, SHARDS, Store, index_files, load_json
 
+if TYPE_CHECKING:
+    from ..capture.edits import EditsLike
+    from ..capture.sites import SiteSpecs
+    from ..models import LoadedModel
+
 FORMAT = "internals.store/1"
 
 
 def capture_to_store(
-    lm,
+    lm: LoadedModel,
     data: Sequence[Any],
-    sites,
+    sites: SiteSpecs,
     reduce: str = "mean",
     out: str | Path = "stores",
     *,
@@ -44,7 +49,7 @@ def capture_to_store(
     max_tokens: int | None = None,
     limit: int | None = None,
     seed: int = 0,
-    edits=None,
+    edits: EditsLike = None,
 ) -> Store:
     """Capture `sites` of `lm` over every row of `data` into the store `<out>/<config hash>`.
 
