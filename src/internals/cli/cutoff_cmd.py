@@ -32,7 +32,11 @@ def register(sub) -> None:
 
     e = cmds.add_parser("eval", help="score cutoff, full context and the baselines on test examples")
     e.add_argument("probe", help="a folder written by `internals cutoff train`")
-    e.add_argument("--data", required=True, help="comma-separated dataset names (or .jsonl/.csv files)")
+    e.add_argument(
+        "--data",
+        required=True,
+        help="comma-separated dataset names, or your .jsonl/.json/.csv/.parquet file or saved HF dataset dirs",
+    )
     e.add_argument("--split", default="test", help="which split to read (default test)")
     e.add_argument(
         "--limit", "--n", dest="n", type=int, default=None, help="examples per dataset (default: the config's n_test)"

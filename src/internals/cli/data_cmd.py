@@ -22,8 +22,11 @@ def register(sub) -> None:
         "schema", help="the fields a dataset file may have, their types and which analyses need them"
     )
     sc.set_defaults(func=run_schema)
-    show = actions.add_parser("show", help="print the first records of a dataset (a name or a .jsonl/.csv file)")
-    show.add_argument("name", help="a dataset name from `internals data list`, or a .jsonl/.csv file")
+    show = actions.add_parser("show", help="print the first records of a dataset (a name or your file)")
+    show.add_argument(
+        "name",
+        help="a dataset name from `internals data list`, or your .jsonl/.json/.csv/.parquet file or saved HF dataset dir",
+    )
     show.add_argument("--split", default="all", help="all | train | validation | test (default: all)")
     show.add_argument("--limit", type=int, default=3, help="how many records to print (default: 3)")
     show.add_argument("--seed", type=int, default=0, help="seed of the split (default: 0)")

@@ -43,7 +43,11 @@ def register(sub) -> None:
 
     e = actions.add_parser("eval", help="metrics of a trained probe on a dataset split")
     e.add_argument("probe", help="a probe dir written by `internals probe train`")
-    e.add_argument("--data", required=True, help="a dataset name (see `internals data list`) or a .jsonl/.csv file")
+    e.add_argument(
+        "--data",
+        required=True,
+        help="a dataset name (see `internals data list`) or your .jsonl/.json/.csv/.parquet file or saved HF dataset dir",
+    )
     e.add_argument("--split", default="test", help="all | train | validation | test (default: test)")
     e.add_argument(
         "--field",

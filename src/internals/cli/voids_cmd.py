@@ -53,7 +53,7 @@ def register(sub) -> None:
         q.add_argument("--threads", type=int, default=None, help="torch CPU threads (1 is fastest on a busy machine)")
 
     t = vs.add_parser("trace", help="norm traces of prompt processing and greedy generation, LAC decisions")
-    common(t, "dataset name (internals data) or .jsonl/.csv path", 100)
+    common(t, "dataset name (internals data) or your .jsonl/.json/.csv/.parquet file or saved HF dataset dir", 100)
     t.add_argument(
         "--template",
         default="paper",

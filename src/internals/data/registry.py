@@ -95,7 +95,7 @@ def load_dataset(
     else:
         raise InternalsError(
             f"unknown dataset {name!r}: use one of {', '.join(_SPECS)}, bigbench:<task> (any BIG-bench task; "
-            "`internals data list --all`), or a path to a .jsonl or .csv file"
+            "`internals data list --all`), or a path to your .jsonl/.json/.csv/.parquet file or saved HF dataset dir"
         )
     records = [r for r in dataset if split == "all" or split_of(r, seed) == split]
     if limit is not None and limit > len(records):

@@ -143,7 +143,7 @@ def texts_for(
     """Prompts to trace and held-out texts for the ablation, from `data`:
 
     - "corpus": the passage corpus above (trace: training documents; ablation: validation ones);
-    - a dataset name of `internals.data` or a .jsonl/.csv path: records' context (else question),
+    - a dataset name of `internals.data` or your data file: records' context (else question),
       trace from its train split, ablation from its validation split;
     - a .txt file: one text per line, every 10th line (by a seeded hash) held out.
     fields: your file's field names (our field -> yours), as `internals.data.load_dataset` takes.
