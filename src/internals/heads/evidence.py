@@ -16,9 +16,11 @@ A reviewer's questions, each answered by one function:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 from sklearn.metrics import balanced_accuracy_score, roc_auc_score, roc_curve
 
 from ..errors import InternalsError
@@ -27,30 +29,33 @@ FPRS = (0.01, 0.05)
 MAJORITY = {"balanced_accuracy": 0.5, "auroc": 0.5, "why": "always the majority class: chance by construction"}
 
 
-def positive_scores(estimator, X: np.ndarray, positive=1) -> np.ndarray:
+def positive_scores(estimator: Any, X: ArrayLike, positive: Any = 1) -> np.ndarray:
     """P(positive class) [n] from a fitted classifier on X [n, ...]."""
     return estimator.predict_proba(X)[:, list(estimator.classes_).index(positive)]
 
 
-def metric_intervals(y, p, threshold: float = 0.5, n_boot: int = 1000, level: float = 0.95, seed: int = 0) -> dict:
+def metric_intervals(
+    y: ArrayLike, p: ArrayLike, threshold: float = 0.5, n_boot: int = 1000, level: float = 0.95, seed: int = 0
+) -> dict:
     """Balanced accuracy (at `threshold`) and AUROC of scores p [n] against labels y [n] in {0, 1},
     each {"value", "low", "high"} with a percentile-bootstrap interval over rows; draws with one
     class only are left out of the interval (counted in "n_boot_used")."""
-    y, p = np.asarray(y).astype(int), np.asarray(p, dtype=float)
-    if len(np.unique(y)) < 2:
+    labels, scores = np.asarray(y).astype(int), np.asarray(p, dtype=float)
+    if len(np.unique(labels)) < 2:
         raise InternalsError("metric intervals need both classes among the evaluated rows")
-    pred = (p >= threshold).astype(int)
+    pred = (scores >= threshold).astype(int)
     rng = np.random.default_rng(seed)
-    ba, au = [], []
+    ba: list[float] = []
+    au: list[float] = []
     for _ in range(n_boot):
-        idx = rng.integers(0, len(y), len(y))
-        if len(np.unique(y[idx])) < 2:
+        idx = rng.integers(0, len(labels), len(labels))
+        if len(np.unique(labels[idx])) < 2:
             continue
-        ba.append(balanced_accuracy_score(y[idx], pred[idx]))
-        au.append(roc_auc_score(y[idx], p[idx]))
+        ba.append(balanced_accuracy_score(labels[idx], pred[idx]))
+        au.append(roc_auc_score(labels[idx], scores[idx]))
     tail = (1 - level) / 2 * 100
 
-    def cell(value, draws):
+    def cell(value: float, draws: list[float]) -> dict[str, float]:
         return {
             "value": float(value),
             "low": float(np.percentile(draws, tail)),
@@ -58,29 +63,32 @@ def metric_intervals(y, p, threshold: float = 0.5, n_boot: int = 1000, level: fl
         }
 
     return {
-        "balanced_accuracy": cell(balanced_accuracy_score(y, pred), ba),
-        "auroc": cell(roc_auc_score(y, p), au),
-        "n": int(len(y)),
-        "n_positive": int(y.sum()),
+        "balanced_accuracy": cell(balanced_accuracy_score(labels, pred), ba),
+        "auroc": cell(roc_auc_score(labels, scores), au),
+        "n": int(len(labels)),
+        "n_positive": int(labels.sum()),
         "n_boot_used": len(ba),
         "level": level,
     }
 
 
-def recall_at_fpr(y, p, fprs=FPRS) -> dict[str, float]:
-    """Recall of the positive class at each false-positive rate in `fprs` ("0.01" -> recall)."""
+def recall_at_fpr(y: ArrayLike, p: ArrayLike, fprs: Sequence[float] = FPRS) -> dict[str, float]:
+    """Recall of the positive class (labels y [n], scores p [n]) at each false-positive rate in
+    `fprs` ("0.01" -> recall)."""
     fpr, tpr, _ = roc_curve(np.asarray(y).astype(int), np.asarray(p, dtype=float))
     return {f"{f:g}": float(tpr[fpr <= f].max()) if np.any(fpr <= f) else 0.0 for f in fprs}
 
 
-def shuffle_control(fit: Callable[[np.ndarray], object], y_train, X_test, y_test, seed: int = 0) -> dict:
+def shuffle_control(
+    fit: Callable[[np.ndarray], Any], y_train: ArrayLike, X_test: ArrayLike, y_test: ArrayLike, seed: int = 0
+) -> dict:
     """`fit(labels)` -> a head fitted as the probe was, on these training labels; here a seeded
     permutation of them. Scored on the test rows: a pipeline that does not leak scores near 0.5."""
     y_perm = np.random.default_rng(seed).permutation(np.asarray(y_train))
     return metric_intervals(y_test, positive_scores(fit(y_perm), X_test), seed=seed)
 
 
-def control_metrics(estimator, X_test, y_test, seed: int = 0) -> dict:
+def control_metrics(estimator: Any, X_test: ArrayLike, y_test: ArrayLike, seed: int = 0) -> dict:
     """Intervals of a control head (e.g. fitted on the random-init twin's features of the same rows)."""
     return metric_intervals(y_test, positive_scores(estimator, X_test), seed=seed)
 
@@ -91,11 +99,11 @@ def beats(real: dict, control: dict, metric: str = "balanced_accuracy") -> bool:
 
 
 def evidence(
-    estimator,
-    fit: Callable[[np.ndarray], object],
-    y_train,
-    X_test,
-    y_test,
+    estimator: Any,
+    fit: Callable[[np.ndarray], Any],
+    y_train: ArrayLike,
+    X_test: ArrayLike,
+    y_test: ArrayLike,
     *,
     seed: int = 0,
     controls: dict | None = None,
