@@ -22,16 +22,18 @@
 # (a capture over a dataset, streamed to disk, resumable, read back by memory map).
 
 # %% tags=["parameters"]
-# Sizes of this tutorial (the site is built with these)
+# Sizes of this tutorial: lower them for a quicker run
 N_QUESTIONS = 200  # qa_wikidata questions captured into the store
 N_PLOT = 64  # questions in the norm figures
 
 # %% tags=["remove_input"]
-# Hidden on the site: INTERNALS_TUTORIAL_SIZE=small (the docs-site test) shrinks the sizes above.
+# Hidden on the site: INTERNALS_TUTORIAL_SIZE=small (`make docs`' default) shrinks the sizes above;
+# `make docs DOCS_SIZE=full` builds the site with them.
 import os
 
 if os.environ.get("INTERNALS_TUTORIAL_SIZE") == "small":
     N_QUESTIONS, N_PLOT = 24, 8
+    print("This page was built with small sizes:", ", ".join(f"{k} = {v!r}" for k, v in {"N_QUESTIONS": N_QUESTIONS, "N_PLOT": N_PLOT}.items()))
 
 # %%
 import numpy as np

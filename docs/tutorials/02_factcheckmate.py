@@ -22,16 +22,18 @@
 # at every layer (`internals probe train` runs the same pipeline from a TOML file).
 
 # %% tags=["parameters"]
-# Sizes of this tutorial (the site is built with these)
+# Sizes of this tutorial: lower them for a quicker run
 N_QUESTIONS = 600  # qa_wikidata questions answered, labelled and captured
 HEADS = ["mlp_scaled", "mlp", "logistic"]  # probe heads fitted at every layer
 
 # %% tags=["remove_input"]
-# Hidden on the site: INTERNALS_TUTORIAL_SIZE=small (the docs-site test) shrinks the sizes above.
+# Hidden on the site: INTERNALS_TUTORIAL_SIZE=small (`make docs`' default) shrinks the sizes above;
+# `make docs DOCS_SIZE=full` builds the site with them.
 import os
 
 if os.environ.get("INTERNALS_TUTORIAL_SIZE") == "small":
     N_QUESTIONS, HEADS = 60, ["logistic"]
+    print("This page was built with small sizes:", ", ".join(f"{k} = {v!r}" for k, v in {"N_QUESTIONS": N_QUESTIONS, "HEADS": HEADS}.items()))
 
 # %%
 import tempfile

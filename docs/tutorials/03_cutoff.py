@@ -22,7 +22,7 @@
 # baselines, and runs it on one example.
 
 # %% tags=["parameters"]
-# Sizes of this tutorial (the site is built with these)
+# Sizes of this tutorial: lower them for a quicker run
 N_TRAIN = 40  # training contexts
 N_VAL = 12  # validation contexts (rank the heads)
 N_TEST = 16  # held-out contexts
@@ -30,11 +30,13 @@ TARGET_TOKENS = 512  # context length in tokens
 SELF_ASSESS = True  # also ask the model whether it has read enough (a baseline)
 
 # %% tags=["remove_input"]
-# Hidden on the site: INTERNALS_TUTORIAL_SIZE=small (the docs-site test) shrinks the sizes above.
+# Hidden on the site: INTERNALS_TUTORIAL_SIZE=small (`make docs`' default) shrinks the sizes above;
+# `make docs DOCS_SIZE=full` builds the site with them.
 import os
 
 if os.environ.get("INTERNALS_TUTORIAL_SIZE") == "small":
     N_TRAIN, N_VAL, N_TEST, TARGET_TOKENS, SELF_ASSESS = 6, 2, 2, 160, False
+    print("This page was built with small sizes:", ", ".join(f"{k} = {v!r}" for k, v in {"N_TRAIN": N_TRAIN, "N_VAL": N_VAL, "N_TEST": N_TEST, "TARGET_TOKENS": TARGET_TOKENS, "SELF_ASSESS": SELF_ASSESS}.items()))
 
 # %%
 import tempfile

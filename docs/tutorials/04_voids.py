@@ -21,18 +21,20 @@
 # the voids are, and then skips them to see what it costs in accuracy.
 
 # %% tags=["parameters"]
-# Sizes of this tutorial (the site is built with these)
+# Sizes of this tutorial: lower them for a quicker run
 N_PROMPTS = 40  # strategyqa questions traced
 MAX_NEW_TOKENS = 24  # tokens generated per question
 N_MC = 40  # multiple-choice questions scored
 MC_TOKENS = 8  # tokens generated per choice answer
 
 # %% tags=["remove_input"]
-# Hidden on the site: INTERNALS_TUTORIAL_SIZE=small (the docs-site test) shrinks the sizes above.
+# Hidden on the site: INTERNALS_TUTORIAL_SIZE=small (`make docs`' default) shrinks the sizes above;
+# `make docs DOCS_SIZE=full` builds the site with them.
 import os
 
 if os.environ.get("INTERNALS_TUTORIAL_SIZE") == "small":
     N_PROMPTS, MAX_NEW_TOKENS, N_MC, MC_TOKENS = 4, 6, 4, 4
+    print("This page was built with small sizes:", ", ".join(f"{k} = {v!r}" for k, v in {"N_PROMPTS": N_PROMPTS, "MAX_NEW_TOKENS": MAX_NEW_TOKENS, "N_MC": N_MC, "MC_TOKENS": MC_TOKENS}.items()))
 
 # %%
 import numpy as np

@@ -22,18 +22,20 @@
 # what LayerNorm Scaling (LNS, 1/√l on the pre-block norms) changes.
 
 # %% tags=["parameters"]
-# Sizes of this tutorial (the site is built with these)
+# Sizes of this tutorial: lower them for a quicker run
 N_TEXTS = 64  # passages traced
 N_HELDOUT = 8  # held-out passages for the ablation
 TRACE_TOKENS = 64  # tokens per traced passage
 ABLATE_TOKENS = 96  # tokens per held-out passage
 
 # %% tags=["remove_input"]
-# Hidden on the site: INTERNALS_TUTORIAL_SIZE=small (the docs-site test) shrinks the sizes above.
+# Hidden on the site: INTERNALS_TUTORIAL_SIZE=small (`make docs`' default) shrinks the sizes above;
+# `make docs DOCS_SIZE=full` builds the site with them.
 import os
 
 if os.environ.get("INTERNALS_TUTORIAL_SIZE") == "small":
     N_TEXTS, N_HELDOUT, TRACE_TOKENS, ABLATE_TOKENS = 6, 2, 32, 24
+    print("This page was built with small sizes:", ", ".join(f"{k} = {v!r}" for k, v in {"N_TEXTS": N_TEXTS, "N_HELDOUT": N_HELDOUT, "TRACE_TOKENS": TRACE_TOKENS, "ABLATE_TOKENS": ABLATE_TOKENS}.items()))
 
 # %%
 import numpy as np

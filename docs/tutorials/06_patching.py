@@ -23,18 +23,20 @@
 # causal tracing (Meng et al. 2022) with the subject replaced instead of noised (Zhang & Nanda 2023).
 
 # %% tags=["parameters"]
-# Sizes of this tutorial (the site is built with these)
+# Sizes of this tutorial: lower them for a quicker run
 N_FACTS = 12  # clean/corrupted pairs
 MIN_GAP = 0.1  # least p_clean - p_corrupt a pair must show
 CORRECT_ONLY = True  # keep only facts the model gets right
 
 # %% tags=["remove_input"]
-# Hidden on the site: INTERNALS_TUTORIAL_SIZE=small (the docs-site test) shrinks the sizes above.
+# Hidden on the site: INTERNALS_TUTORIAL_SIZE=small (`make docs`' default) shrinks the sizes above;
+# `make docs DOCS_SIZE=full` builds the site with them.
 # The test data slices hold 41 facts, too few that the model gets right: small also keeps wrong ones.
 import os
 
 if os.environ.get("INTERNALS_TUTORIAL_SIZE") == "small":
     N_FACTS, MIN_GAP, CORRECT_ONLY = 2, 0.0, False
+    print("This page was built with small sizes:", ", ".join(f"{k} = {v!r}" for k, v in {"N_FACTS": N_FACTS, "MIN_GAP": MIN_GAP, "CORRECT_ONLY": CORRECT_ONLY}.items()))
 
 # %%
 from internals import capture, load_model, patch
