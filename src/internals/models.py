@@ -387,7 +387,7 @@ def _convert_default(target: Path) -> None:
     os.replace(tmp, target)  # atomic: a killed conversion never leaves a half checkpoint behind
 
 
-def _pick_device(device: str, path) -> tuple[str, str | None]:
+def _pick_device(device: str, path: Path | str) -> tuple[str, str | None]:
     if device != "auto":
         if device.startswith("cuda") and not torch.cuda.is_available():
             raise InternalsError(f"device {device!r} asked for but CUDA is not available here: use device='cpu'")
@@ -399,12 +399,12 @@ def _pick_device(device: str, path) -> tuple[str, str | None]:
     return "cuda", None
 
 
-def _checkpoint_bytes(path) -> int:
+def _checkpoint_bytes(path: Path | str) -> int:
     p = Path(str(path))
     return sum(f.stat().st_size for f in p.glob("*.safetensors")) if p.is_dir() else 0
 
 
-def _pick_dtype(dtype, device: str) -> torch.dtype:
+def _pick_dtype(dtype: torch.dtype | str | None, device: str) -> torch.dtype:
     if dtype is None:
         return torch.bfloat16 if device.startswith("cuda") else torch.float32
     if isinstance(dtype, str):
@@ -415,7 +415,7 @@ def _pick_dtype(dtype, device: str) -> torch.dtype:
     return dtype
 
 
-def _prepare_tokenizer(tok) -> None:
+def _prepare_tokenizer(tok: Any) -> None:
     # Right padding keeps each prompt's positions 0..n-1, so a padded batch equals single calls.
     tok.padding_side = "right"
     if tok.pad_token is None:

@@ -26,7 +26,7 @@ from .errors import InternalsError
 TEMPLATES = 'raw | chat | a format string such as "Q: {question}\\nA:"'
 
 
-def render(items: Sequence[Any], template: str, tokenizer) -> list[Prompt]:
+def render(items: Sequence[Any], template: str, tokenizer: Any) -> list[Prompt]:
     """The prompt for each item (a Record, or a plain prompt: str, token ids, (input, output) pair)."""
     if template == "chat" and not getattr(tokenizer, "chat_template", None):
         raise InternalsError("this model's tokenizer has no chat template: use --template raw or a format string")
@@ -43,7 +43,7 @@ def prompts_sha256(prompts: Sequence[Prompt]) -> str:
     return digest.hexdigest()
 
 
-def _one(item: Any, template: str, tokenizer) -> Prompt:
+def _one(item: Any, template: str, tokenizer: Any) -> Prompt:
     record = is_dataclass(item) and hasattr(item, "question")
     if template == "raw":
         return item.question if record else item
@@ -64,7 +64,7 @@ def _one(item: Any, template: str, tokenizer) -> Prompt:
         ) from None
 
 
-def _fields(record) -> dict[str, Any]:
+def _fields(record: Any) -> dict[str, Any]:
     values = {f.name: getattr(record, f.name) for f in fields(record)}
     answers = values.get("answers") or ()
     values["answer"] = answers[0] if answers else ""

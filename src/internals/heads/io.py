@@ -166,7 +166,7 @@ def _versions() -> dict:
     return out
 
 
-def _encode(est, prefix: str, arrays: dict) -> dict:
+def _encode(est: Any, prefix: str, arrays: dict) -> dict:
     kind = type(est).__name__
     if _REGISTRY.get(kind) is not type(est):
         raise InternalsError(
@@ -198,7 +198,7 @@ def _encode(est, prefix: str, arrays: dict) -> dict:
     return {"type": kind, "params": params, "learned": learned}
 
 
-def _decode(spec: dict, arrays: dict, path: Path):
+def _decode(spec: dict, arrays: dict, path: Path) -> Any:
     kind = spec.get("type")
     cls = _REGISTRY.get(kind) if isinstance(kind, str) else None
     if cls is None:
@@ -228,7 +228,7 @@ def _decode(spec: dict, arrays: dict, path: Path):
     return est
 
 
-def _json(value, where: str):
+def _json(value: Any, where: str) -> Any:
     """A JSON-able form of a param or learned scalar (dicts with non-string keys kept as pairs)."""
     if isinstance(value, np.generic):
         return value.item()
@@ -248,7 +248,7 @@ def _json(value, where: str):
     )
 
 
-def _unjson(value):
+def _unjson(value: Any) -> Any:
     if isinstance(value, dict):
         if set(value) == {"__pairs__"}:
             return {_unjson(k): _unjson(v) for k, v in value["__pairs__"]}

@@ -80,7 +80,7 @@ class MLPProbe(ClassifierMixin, BaseEstimator):
         self.random_state = random_state
         self.device = device
 
-    def __sklearn_tags__(self):
+    def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
         tags.classifier_tags.multi_class = False
         return tags
@@ -131,7 +131,7 @@ class MLPProbe(ClassifierMixin, BaseEstimator):
             self._train(X_tr, y_tr, X_va, y_va, seed)
         return self
 
-    def _train(self, X_tr, y_tr, X_va, y_va, seed: int) -> None:
+    def _train(self, X_tr: np.ndarray, y_tr: np.ndarray, X_va: np.ndarray, y_va: np.ndarray, seed: int) -> None:
         device = torch.device(self.device)
         module = self._new_module(X_tr.shape[1]).to(device)
         optimiser = torch.optim.Adam(module.parameters(), lr=self.lr)

@@ -7,6 +7,7 @@ import json
 import platform
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
+from typing import Any
 
 PACKAGES = ("internals", "torch", "transformers", "numpy", "safetensors", "transformer-lens", "nnsight")
 
@@ -79,7 +80,7 @@ def package_versions() -> dict[str, str | None]:
     return out
 
 
-def dataset_part(data, prompts_sha: str, limit: int | None, seed: int) -> dict:
+def dataset_part(data: Any, prompts_sha: str, limit: int | None, seed: int) -> dict:
     """The manifest's dataset entry for a `Dataset` or a plain list of prompts."""
     is_dataset = hasattr(data, "fingerprint") and hasattr(data, "name")
     return {

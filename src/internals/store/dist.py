@@ -8,6 +8,7 @@ at the end; an already initialised group is used as it is and left alone.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -45,7 +46,7 @@ class Dist:
 
             td.barrier()
 
-    def from_rank0(self, fn):
+    def from_rank0(self, fn: Callable[[], Any]) -> Any:
         """Run `fn` on rank 0 only and hand its result to every rank; an error there is raised on all."""
         result: tuple[str, Any] | None = None
         error: BaseException | None = None

@@ -6,6 +6,7 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -19,7 +20,7 @@ ROW_IDS = "row_ids.json"
 SHARDS = "shards"
 
 
-def load_json(path: Path):
+def load_json(path: Path) -> Any:
     """The parsed file, or None when it does not exist."""
     if not path.is_file():
         return None

@@ -7,7 +7,7 @@ import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -296,8 +296,8 @@ def _now() -> str:
 class _Lock:
     """An exclusive lock on `<store>/.lock` while rank 0 writes (released by the OS if the process dies)."""
 
-    def __init__(self):
-        self.file = None
+    def __init__(self) -> None:
+        self.file: IO[str] | None = None
 
     def acquire(self, root: Path) -> None:
         try:
