@@ -31,7 +31,7 @@ import base64
 import hashlib
 import json
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from dataclasses import replace as _dc_replace
 from pathlib import Path
@@ -75,10 +75,10 @@ class Edit:
     source_model: str | None = None
     source_lengths: tuple[int, ...] | None = None  # patch: real tokens per prompt of the clean run
 
-    def __or__(self, other) -> EditSet:
+    def __or__(self, other: EditsLike) -> EditSet:
         return EditSet([self]) | other
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Edit]:
         return iter((self,))
 
     def to_dict(self) -> dict:
@@ -140,7 +140,7 @@ class Edit:
 class EditSet(tuple):
     """An ordered tuple of Edits (applied in this order where two write one site)."""
 
-    def __new__(cls, items: Iterable = ()):
+    def __new__(cls, items: Iterable = ()) -> EditSet:
         flat: list[Edit] = []
         for item in items:
             if isinstance(item, Edit):
@@ -151,7 +151,7 @@ class EditSet(tuple):
                 raise InternalsError(f"not an edit: {item!r}: build edits with internals.edits (add, zero, skip, ...)")
         return super().__new__(cls, flat)
 
-    def __or__(self, other) -> EditSet:
+    def __or__(self, other: EditsLike) -> EditSet:
         return EditSet([*self, *EditSet(other if isinstance(other, (list, tuple)) else [other])])
 
     def to_json(self) -> str:
@@ -182,7 +182,7 @@ def as_edits(edits: EditsLike) -> EditSet:
 # -- constructors ------------------------------------------------------------------------------
 
 
-def _vector(value, what: str) -> torch.Tensor:
+def _vector(value: Any, what: str) -> torch.Tensor:
     try:
         t = torch.as_tensor(value.detach() if isinstance(value, torch.Tensor) else value)
     except Exception as err:  # noqa: BLE001 - any unconvertible input
@@ -190,7 +190,7 @@ def _vector(value, what: str) -> torch.Tensor:
     return t.float() if not t.is_floating_point() else t
 
 
-def _heads(heads) -> tuple[int, ...] | None:
+def _heads(heads: Heads) -> tuple[int, ...] | None:
     if heads is None:
         return None
     if isinstance(heads, int):
@@ -198,7 +198,7 @@ def _heads(heads) -> tuple[int, ...] | None:
     return tuple(int(h) for h in heads)
 
 
-def _check_positions(positions) -> Any:
+def _check_positions(positions: Any) -> Any:
     if isinstance(positions, str):
         if positions in SPAN_NAMES or re.fullmatch(r"drop_last:\d+", positions):
             return positions
@@ -263,7 +263,7 @@ def skip(blocks: str | Iterable[int], *, positions: Positions = "all") -> Edit |
     return Edit("skip", blocks, _check_positions(positions))
 
 
-def _block_index(b) -> int:
+def _block_index(b: Any) -> int:
     if isinstance(b, bool) or not isinstance(b, int) or b < 0:
         raise InternalsError(f"block index {b!r} is not a layer number: pass 0-based block indices")
     return b
@@ -313,7 +313,7 @@ def _digest(t: torch.Tensor) -> str:
     return hashlib.sha256(t.detach().float().cpu().contiguous().numpy().tobytes()).hexdigest()[:16]
 
 
-def _positions_json(positions, digest: bool = False):
+def _positions_json(positions: Any, digest: bool = False) -> Any:
     if isinstance(positions, torch.Tensor):
         if digest:
             return {"mask_sha256": _digest(positions), "shape": list(positions.shape)}

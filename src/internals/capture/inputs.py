@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -24,7 +25,7 @@ class Batch:
     span_mask: torch.Tensor
     input_lengths: torch.Tensor | None = None  # [batch] tokens of each row's input part
 
-    def to(self, device) -> Batch:
+    def to(self, device: torch.device | str) -> Batch:
         return Batch(
             self.input_ids.to(device), self.attention_mask.to(device), self.span_mask.to(device), self.input_lengths
         )
@@ -35,13 +36,13 @@ class Batch:
         return self.attention_mask.sum(1).cpu()
 
 
-def _ids(tokenizer, text, special: bool) -> list[int]:
+def _ids(tokenizer: Any, text: str | Sequence[int], special: bool) -> list[int]:
     if isinstance(text, str):
         return tokenizer(text, add_special_tokens=special)["input_ids"]
     return [int(t) for t in text]
 
 
-def split_prompt(tokenizer, prompt: Prompt) -> tuple[list[int], list[int]]:
+def split_prompt(tokenizer: Any, prompt: Prompt) -> tuple[list[int], list[int]]:
     """A prompt's (input ids, output ids). A (input, output) pair marks a continuation, e.g. the
     model's answer for FactCheckmate's I+O setting; a plain prompt is all input."""
     if isinstance(prompt, tuple) and len(prompt) == 2 and not isinstance(prompt[0], int):
@@ -65,7 +66,7 @@ def span_range(span: str, n_in: int, n_out: int) -> tuple[int, int]:
     raise InternalsError(f"unknown span {span!r}: use {SPANS}")
 
 
-def encode(tokenizer, prompts: Sequence[Prompt], span: str = "all", max_tokens: int | None = None) -> Batch:
+def encode(tokenizer: Any, prompts: Sequence[Prompt], span: str = "all", max_tokens: int | None = None) -> Batch:
     """Tokenise prompts into one right-padded batch (positions stay 0..n-1 for every prompt)."""
     if len(prompts) == 0:
         raise InternalsError("no prompts given")
