@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
@@ -12,7 +12,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..errors import InternalsError
-from .apply import Forward
+from .apply import Forward, Plan
 from .backends import get_backend
 from .backends.hooks import suspended
 from .edits import as_edits
@@ -34,8 +34,13 @@ class Activations(dict):
     """
 
     def __init__(
-        self, data: dict, reduce: str, mask: torch.Tensor | None = None, model=None, edits: list | None = None
-    ):
+        self,
+        data: dict,
+        reduce: str,
+        mask: torch.Tensor | None = None,
+        model: LoadedModel | str | None = None,
+        edits: list | None = None,
+    ) -> None:
         super().__init__(data)
         self.reduce = reduce
         self.mask = mask
@@ -111,20 +116,20 @@ def capture(
 
 
 def _capture(
-    lm,
-    prompts,
-    site_list,
-    reduce,
-    reduce_fn,
-    span,
-    run,
-    batch_size,
-    stop,
-    max_tokens,
-    progress,
-    plan,
-    edits,
-    backend_options,
+    lm: LoadedModel,
+    prompts: Sequence[Prompt],
+    site_list: list[Site],
+    reduce: str,
+    reduce_fn: Callable,
+    span: str,
+    run: Callable,
+    batch_size: int,
+    stop: int | None,
+    max_tokens: int | None,
+    progress: bool,
+    plan: Plan | None,
+    edits: EditsLike,
+    backend_options: dict[str, Any],
 ) -> Activations:
     parts: dict[str, list] = {s.name: [] for s in site_list}
     moments = {s.name: Moments() for s in site_list}
@@ -143,16 +148,18 @@ def _capture(
                 parts[name].append(value)
         masks.append(batch.span_mask.cpu())
     # the fingerprint (identifying a patch source) is computed only when asked for
-    meta = {"model": lm._fingerprint or lm, "edits": as_edits(edits).describe() + attached_described(lm)}
+    model = lm._fingerprint or lm
+    described = as_edits(edits).describe() + attached_described(lm)
     if reduce == "stats":
-        return Activations({k: m.cpu() for k, m in moments.items()}, reduce, **meta)
+        return Activations({k: m.cpu() for k, m in moments.items()}, reduce, model=model, edits=described)
     if reduce in ("none", "norm"):
-        return Activations({k: _pad_cat(v) for k, v in parts.items()}, reduce, _pad_cat(masks), **meta)
-    return Activations({k: _cat(v) for k, v in parts.items()}, reduce, **meta)
+        padded = {k: _pad_cat(v) for k, v in parts.items()}
+        return Activations(padded, reduce, _pad_cat(masks), model=model, edits=described)
+    return Activations({k: _cat(v) for k, v in parts.items()}, reduce, model=model, edits=described)
 
 
 @contextmanager
-def _untouched(lm) -> Iterator[None]:
+def _untouched(lm: LoadedModel) -> Iterator[None]:
     """Leave the user's tokenizer and model as they were: a backend may change them (nnsight sets the
     tokenizer's padding_side to "left"), and our batches are right-padded on purpose."""
     tok, model = lm.tokenizer, lm.model
@@ -174,14 +181,14 @@ def _untouched(lm) -> Iterator[None]:
             model.config._attn_implementation = before[3]
 
 
-def attached_described(lm) -> list:
+def attached_described(lm: LoadedModel) -> list:
     """describe() of the edits attached to `lm`'s model now (lm.edit, LayerNorm Scaling)."""
     from .backends.hooks import attached
 
     return [e.describe() for e in attached(lm.model)]
 
 
-def edit_plan(lm, edits, backend: str):
+def edit_plan(lm: LoadedModel, edits: EditsLike, backend: str) -> Plan | None:
     """The bound edits a backend applies itself (None: none). The hooks and nnsight backends run
     `lm.model`, on which attached edits already act; TransformerLens runs its own copy, so they
     are passed to it as well."""
@@ -215,11 +222,20 @@ def _parsed(specs: str | tuple[str, ...], n_layers: int) -> tuple[Site, ...]:
     return tuple(parse_sites(specs if isinstance(specs, str) else list(specs), n_layers))
 
 
-def run_batch(lm, batch: Batch, sites: list[Site], reduce: str, reduce_fn, run, stop, options) -> dict:
+def run_batch(
+    lm: LoadedModel,
+    batch: Batch,
+    sites: list[Site],
+    reduce: str,
+    reduce_fn: Callable,
+    run: Callable,
+    stop: int | None,
+    options: dict[str, Any],
+) -> dict:
     """One forward over one batch; returns site name -> reduced tensor on the CPU (or Moments)."""
     out: dict = {}
 
-    def on_site(site: Site, x: torch.Tensor):
+    def on_site(site: Site, x: torch.Tensor) -> torch.Tensor | Moments:
         value = Moments().add(x, batch.span_mask) if reduce == "stats" else reduce_fn(x, batch.span_mask)
         out[site.name] = value
         return value
