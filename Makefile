@@ -18,8 +18,8 @@ test: setup
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 # The docs site (mkdocs.yml), offline, into site/: executes the six tutorials (docs/tutorials/*.py).
-# Small sizes by default: at full sizes (each tutorial's first cell) the build took more than 15 minutes
-# on one CPU thread; DOCS_SIZE=full builds those. Open site/index.html.
+# Small sizes by default: at full sizes (each tutorial's first cell) the build took 34.6 minutes on one
+# thread of a busy 2-core machine, small about 6; DOCS_SIZE=full builds those. Open site/index.html.
 DOCS_SIZE ?= small
 docs: setup
 	INTERNALS_TUTORIAL_SIZE=$(DOCS_SIZE) PYTHON=$(BIN)/python bash scripts/docs.sh site
