@@ -99,9 +99,8 @@ for q, p in zip(questions, predict(probe_dir, questions, lm=lm)):
 # measured 0.033 -> 0.079 on 366 flagged test questions.
 
 # %%
-from internals.analyses.factcheckmate import Detector, factcheckmate_answers, steering_vector
+from internals.analyses.factcheckmate import Detector, factcheckmate_answers, prepare, steering_vector
 from internals.answers import match
-from internals.analyses.factcheckmate.pipeline import prepare
 from internals.data import load_dataset
 from internals.heads import load_probe
 

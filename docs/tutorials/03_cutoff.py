@@ -42,10 +42,17 @@ if os.environ.get("INTERNALS_TUTORIAL_SIZE") == "small":
 import tempfile
 
 from internals import load_model
-from internals.analyses.cutoff import CutoffConfig, cutoff, evaluate_cutoff, load_cutoff_probes, load_examples, train_cutoff_probes
-from internals.analyses.cutoff.baselines import PositionBaseline
+from internals.analyses.cutoff import (
+    CutoffConfig,
+    PositionBaseline,
+    cutoff,
+    evaluate_cutoff,
+    load_cutoff_probes,
+    load_examples,
+    results_summary,
+    train_cutoff_probes,
+)
 from internals.analyses.cutoff.figures import head_f1_figures, tradeoff_figure
-from internals.analyses.cutoff.pipeline import results_summary
 
 lm = load_model()
 cfg = CutoffConfig(datasets=("disfl_qa",), n_train=N_TRAIN, n_val=N_VAL, n_test=N_TEST,

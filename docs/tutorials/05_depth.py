@@ -41,8 +41,7 @@ if os.environ.get("INTERNALS_TUTORIAL_SIZE") == "small":
 import numpy as np
 
 from internals import load_model
-from internals.analyses.depth import ablate, apply_layernorm_scaling, trace_depth
-from internals.analyses.depth.corpus import texts_for
+from internals.analyses.depth import ablate, apply_layernorm_scaling, texts_for, trace_depth
 from internals.analyses.depth.figures import trace_figures
 
 lm = load_model()

@@ -10,15 +10,18 @@ infer (stop at the first confident chunk, answer) -> baselines, evaluation, figu
     result = cutoff(lm, probes["attn_z"], question, context, threshold=0.95)
 """
 
+from .baselines import PositionBaseline
 from .config import CutoffConfig
 from .contexts import Example, build_examples
 from .evaluation import evaluate_cutoff
 from .features import FEATURE_KINDS, prefix_features, stream
 from .infer import CutoffResult, Reading, cutoff, read
-from .pipeline import load_cutoff_probes, load_examples, train_cutoff_probes
+from .pipeline import load_cutoff_probes, load_examples, results_summary, train_cutoff_probes
 from .probes import HeadEnsemble, load_cutoff_probe, save_cutoff_probe
 
 __all__ = [
+    "PositionBaseline",
+    "results_summary",
     "FEATURE_KINDS",
     "CutoffConfig",
     "CutoffResult",

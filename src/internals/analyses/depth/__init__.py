@@ -6,7 +6,7 @@ Pre-LN vs LNS pre-training comparison.
     >>> with apply_layernorm_scaling(model): ...           # 1/sqrt(l) on the two pre-block norms
 """
 
-from .corpus import Corpus, load_corpus
+from .corpus import Corpus, load_corpus, texts_for
 from .lns import (
     apply_layernorm_scaling,
     build_model,
@@ -19,6 +19,7 @@ from .pretrain import PRESETS, PretrainConfig, PretrainResult, compare, pretrain
 from .trace import Ablation, DepthTrace, ablate, angular_distance, cosine, trace_depth
 
 __all__ = [
+    "texts_for",
     "Ablation",
     "Corpus",
     "DepthTrace",

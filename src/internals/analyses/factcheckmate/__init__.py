@@ -16,11 +16,12 @@ the per-layer sweep, the logistic baseline, cross-dataset transfer and the steer
 from .features import Features, pooled_features, setting_span
 from .generate import GenerationSettings, greedy_answers
 from .labels import Labels, label_dataset
-from .pipeline import ProbeConfig, evaluate_probe, predict, train_factcheckmate_probe
+from .pipeline import ProbeConfig, evaluate_probe, predict, prepare, train_factcheckmate_probe
 from .steer import Detector, factcheckmate_answers, steering, steering_vector
 from .sweep import Split, probe_metrics, split_indices, sweep
 
 __all__ = [
+    "prepare",
     "Detector",
     "Features",
     "GenerationSettings",
