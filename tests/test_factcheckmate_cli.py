@@ -11,9 +11,9 @@ import json
 from pathlib import Path
 
 import pytest
-import torch
 
 from _data_env import BIGBENCH_SLICES
+from _teach import teach_answers
 from internals.cli import main
 
 pytestmark = pytest.mark.usefixtures("data_env")  # the committed slices, a fresh cache
@@ -22,43 +22,13 @@ pytestmark = pytest.mark.usefixtures("data_env")  # the committed slices, a fres
 @pytest.fixture(scope="module")
 def knowing_dir(tmp_path_factory, tiny_dirs):
     """A tiny Llama checkpoint that knows the answers to half of the qa_wikidata slice."""
-    from internals import load_model
     from internals.data import load_dataset
-    from internals.prompts import render
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("INTERNALS_BIGBENCH_DIR", str(BIGBENCH_SLICES))
         mp.setenv("INTERNALS_CACHE", str(tmp_path_factory.mktemp("cache")))
         data = load_dataset("qa_wikidata")
-    torch.manual_seed(0)
-    lm = load_model(tiny_dirs["llama"], device="cpu")
-    tok = lm.tokenizer
-    prompts = render(data, "chat", tok)
-    pairs = [
-        (prompts[i], tok(data[i].answers[0] + ".", add_special_tokens=False)["input_ids"])
-        for i in range(0, len(data), 2)
-    ]
-    width = max(len(p) + len(a) for p, a in pairs)
-    ids = torch.full((len(pairs), width), tok.pad_token_id)
-    mask = torch.zeros((len(pairs), width), dtype=torch.long)
-    rows, cols, targets = [], [], []
-    for k, (p, a) in enumerate(pairs):
-        ids[k, : len(p) + len(a)] = torch.tensor(p + a)
-        mask[k, : len(p) + len(a)] = 1
-        for j, t in enumerate(a):  # the logits at position len(p)+j-1 predict answer token j
-            rows.append(k), cols.append(len(p) + j - 1), targets.append(t)
-    rows, cols, targets = torch.tensor(rows), torch.tensor(cols), torch.tensor(targets)
-    opt = torch.optim.Adam(lm.model.parameters(), lr=3e-3)
-    for _ in range(60):  # logits only at answer positions: the 49k-word head is the costly part
-        h = lm.model.model(input_ids=ids, attention_mask=mask).last_hidden_state
-        loss = torch.nn.functional.cross_entropy(lm.model.lm_head(h[rows, cols]), targets)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    out = tmp_path_factory.mktemp("knowing-llama")
-    lm.model.save_pretrained(out)
-    tok.save_pretrained(out)
-    return out
+    return teach_answers(tiny_dirs["llama"], data, tmp_path_factory.mktemp("knowing-llama"), steps=60)
 
 
 def _config(tmp_path: Path, model: Path, **extra) -> Path:

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from _teach import teach_answers
 from internals.cli import main
 from internals.data import load_dataset
 from internals.data.registry import split_of
@@ -46,40 +47,10 @@ def one_thread(monkeypatch, tmp_path):
 def knowing_dir(tmp_path_factory, tiny_dirs):
     """A tiny Llama taught the answers of every other closed_book.jsonl question (a random model
     gets every answer wrong, and a probe needs both classes)."""
-    from internals import load_model
     from internals.data import load_dataset
-    from internals.prompts import render
 
     data = load_dataset(str(HERE / "closed_book.jsonl"), fields={"question": "input", "answers": "target"})
-    torch.manual_seed(0)
-    lm = load_model(tiny_dirs["llama"], device="cpu")
-    tok = lm.tokenizer
-    prompts = render(data, "chat", tok)
-    pairs = [
-        (prompts[i], tok(data[i].answers[0] + ".", add_special_tokens=False)["input_ids"])
-        for i in range(0, len(data), 2)
-    ]
-    width = max(len(p) + len(a) for p, a in pairs)
-    ids = torch.full((len(pairs), width), tok.pad_token_id)
-    mask = torch.zeros((len(pairs), width), dtype=torch.long)
-    rows, cols, targets = [], [], []
-    for k, (p, a) in enumerate(pairs):
-        ids[k, : len(p) + len(a)] = torch.tensor(p + a)
-        mask[k, : len(p) + len(a)] = 1
-        for j, t in enumerate(a):  # the logits at position len(p)+j-1 predict answer token j
-            rows.append(k), cols.append(len(p) + j - 1), targets.append(t)
-    rows, cols, targets = torch.tensor(rows), torch.tensor(cols), torch.tensor(targets)
-    opt = torch.optim.Adam(lm.model.parameters(), lr=3e-3)
-    for _ in range(40):
-        h = lm.model.model(input_ids=ids, attention_mask=mask).last_hidden_state
-        loss = torch.nn.functional.cross_entropy(lm.model.lm_head(h[rows, cols]), targets)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    out = tmp_path_factory.mktemp("knowing-llama")
-    lm.model.save_pretrained(out)
-    tok.save_pretrained(out)
-    return out
+    return teach_answers(tiny_dirs["llama"], data, tmp_path_factory.mktemp("knowing-llama"), steps=40)
 
 
 @pytest.mark.parametrize("name", list(FILES))
