@@ -152,6 +152,7 @@ def _section_doc(s: Section) -> dict:
         "figures": list(s.figures),
         "tables": [t.to_dict() for t in s.tables],
         "manifest": s.manifest,
+        "data": s.data,
         "error": s.error,
         "wall_s": round(s.wall_s or 0.0, 2),
         "cpu_s": round(s.cpu_s or 0.0, 2),

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import tempfile
 
-from .section import ReportSettings, Section, Table
+from .section import ReportSettings, Section, Table, plain
 
 TITLE = "Cutoff: when has the model read enough context?"
 DATASET = "disfl_qa"
@@ -38,6 +38,7 @@ def section(lm, settings: ReportSettings) -> Section:
     from ..analyses.cutoff.baselines import PositionBaseline
     from ..analyses.cutoff.figures import head_f1_figures, tradeoff_figure
     from ..analyses.cutoff.pipeline import results_summary
+    from ..analyses.cutoff.probes import feature_kind
 
     with tempfile.TemporaryDirectory(prefix="internals-cutoff-") as out:
         cfg = config(settings, out)
@@ -81,6 +82,11 @@ def section(lm, settings: ReportSettings) -> Section:
         figures,
         [methods],
         text=text,
+        data={  # validation F1 of each head's probe, [layers, heads] per feature kind
+            "n_layers": lm.n_layers,
+            "f1_val_position": plain(report["f1_val_position"]),
+            "head_f1": {k: plain(r["head_f1"]) for k, r in report["kinds"].items() if k == feature_kind(k)},
+        },
         manifest={
             "config": {k: v for k, v in cfg.to_dict().items() if k != "out"},
             "data": report["data"],

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .section import ReportSettings, Section, Table
+from .section import ReportSettings, Section, Table, plain
 
 TITLE = "Depth: variance growth, angular distance, layer ablation"
 
@@ -67,11 +67,21 @@ def section(lm, settings: ReportSettings) -> Section:
         f"{ablation.n_texts} held-out passages ({ablation.n_tokens} tokens). The Curse of Depth predicts variance "
         "growing with depth in Pre-LN models and deep blocks that change little (small influence, small Δ loss)."
     )
+    data = {  # residual index i: after i blocks (0 = embedding); block lists: one value per block
+        "n_layers": lm.n_layers,
+        "variance": plain(trace.variance),
+        "variance_rest": plain(trace.variance_rest),
+        "prompt_variance": plain(trace.prompt_variance.T),  # [L+1, prompts]
+        "influence": plain(trace.influence),
+        "ablation_blocks": plain(ablation.blocks),
+        "ablation_delta": plain(ablation.delta),
+    }
     return Section(
         TITLE,
         figures,
         [summary],
         text=text,
+        data=data,
         manifest={
             "data": {**data, "n_prompts": len(prompts), "n_heldout": len(heldout)},
             "max_tokens": max_tokens,

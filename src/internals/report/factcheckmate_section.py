@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .section import ReportSettings, Section, Table
+from .section import ReportSettings, Section, Table, plain
 
 TITLE = "FactCheckmate: predicting hallucinations before the answer"
 DATASET = "qa_wikidata"
@@ -93,6 +93,13 @@ def section(lm, settings: ReportSettings) -> Section:
         figures,
         [table, examples],
         text=text,
+        data={  # layer l: resid_post.l, the output of block l
+            "n_layers": lm.n_layers,
+            "sweep": {
+                head: plain({k: r[k] for k in ("layers", "validation", "test", "best_layer")})
+                for head, r in result.results.items()
+            },
+        },
         manifest={
             "dataset": {"name": data.name, "split": data.split, "fingerprint": data.fingerprint, "n": len(data)},
             "template": prep.template,

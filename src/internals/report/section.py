@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+import numpy as np
 
 from ..errors import InternalsError
 
@@ -79,7 +82,9 @@ class Section:
 
     title: the heading; text: a paragraph saying what was run and how to read it;
     figures: caption -> plotly Figure; tables: `Table`s; manifest: what was run (datasets
-    with fingerprints, settings, sites ...), written into the page and report.json.
+    with fingerprints, settings, sites ...), written into the page and report.json;
+    data: the numbers behind the figures that a comparison of models redraws (per-layer lists,
+    JSON-safe), written into report.json only (`report.compare`).
     """
 
     title: str
@@ -87,6 +92,26 @@ class Section:
     tables: list[Table] = field(default_factory=list)
     manifest: dict = field(default_factory=dict)
     text: str = ""
+    data: dict = field(default_factory=dict)
     error: str | None = None  # set by the builder when the section raised
     wall_s: float | None = None
     cpu_s: float | None = None  # CPU seconds of this process (all its threads)
+
+
+def plain(values: Any, digits: int = 6) -> Any:
+    """`values` (numpy arrays and scalars, nested in lists, tuples and dicts) as JSON-safe Python:
+    lists, floats to `digits` significant digits, NaN and inf as None (JSON has no NaN)."""
+    if isinstance(values, dict):
+        return {str(k): plain(v, digits) for k, v in values.items()}
+    if isinstance(values, np.ndarray) and values.ndim == 0:
+        return plain(values.item(), digits)
+    if isinstance(values, (list, tuple, np.ndarray)):
+        return [plain(v, digits) for v in values]
+    if isinstance(values, (bool, np.bool_)):
+        return bool(values)
+    if isinstance(values, (int, np.integer)):
+        return int(values)
+    if isinstance(values, (float, np.floating)):
+        v = float(values)
+        return float(f"{v:.{digits}g}") if math.isfinite(v) else None
+    return values

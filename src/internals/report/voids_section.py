@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import tempfile
 
-from .section import ReportSettings, Section, Table
+from .section import ReportSettings, Section, Table, plain
 
 TITLE = "Voids: LAC void detection and skipping"
 TRACE_DATA, EVAL_DATA = "strategyqa", "general_knowledge"
@@ -72,6 +72,12 @@ def section(lm, settings: ReportSettings) -> Section:
         figures,
         [share, acc],
         text=text,
+        data={  # per block, at the figures' alpha: share of the phase's tokens that use it
+            "n_layers": lm.n_layers,
+            "alpha": FIGURE_ALPHA,
+            "layer_rates": {p: plain(r["layer_rates"]) for p, r in summary["alphas"][str(FIGURE_ALPHA)].items()},
+            "void_share": {p: plain(r["void_share"]) for p, r in summary["alphas"][str(FIGURE_ALPHA)].items()},
+        },
         manifest={
             "trace": {"dataset": _data(trace_data), "template": "chat", "max_new_tokens": new_tokens, "alphas": ALPHAS},
             "eval": {"dataset": _data(eval_data), "config": cfg.to_dict()},
