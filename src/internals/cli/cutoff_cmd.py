@@ -154,7 +154,7 @@ def run_eval(args) -> int:
     from ..analyses.cutoff.evaluation import evaluate_cutoff
     from ..analyses.cutoff.pipeline import load_cutoff_probes, load_examples, results_summary
     from ..errors import InternalsError
-    from ..models import load_model
+    from ..models import load_model, model_reference
 
     if args.offset and args.split != "test":
         raise InternalsError(
@@ -174,7 +174,7 @@ def run_eval(args) -> int:
             **_data_overrides(args),
         }
     )
-    lm = load_model(args.model or card["model"].get("path") or card["model"]["name"], device=cfg.device)
+    lm = load_model(args.model or model_reference(card["model"]), device=cfg.device)
     probes, card = load_cutoff_probes(args.probe, lm)
     main = card["config"].get("main") or "attn_z"
     kind = args.kind or (main if main in probes else next(iter(probes)))

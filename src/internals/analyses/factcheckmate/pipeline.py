@@ -339,11 +339,10 @@ def predict(probe_dir: str | Path, questions: list[str], *, lm=None) -> list[flo
 
 
 def model_of(card: dict) -> str | None:
-    """What to pass to `load_model` for the model a card was trained on (None: the embedded default)."""
-    from ...models import DEFAULT_MODEL
+    """What to pass to `load_model` for the model a card was trained on (`internals.models.model_reference`)."""
+    from ...models import model_reference
 
-    model = card.get("model") or {}
-    return None if model.get("name") == DEFAULT_MODEL else model.get("path")
+    return model_reference(card.get("model") or {})
 
 
 def _card(probe_dir) -> dict:
