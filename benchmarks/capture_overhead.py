@@ -40,6 +40,8 @@ from pathlib import Path
 
 import torch
 
+from bench_models import results_path
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from overhead_variants import BACKENDS, VARIANTS, build_calls, make_inputs  # noqa: E402
 
@@ -392,7 +394,9 @@ def parse_args(argv=None):
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quick", action="store_true", help="tiny inputs and 2 repeats: a smoke test")
     p.add_argument(
-        "--out", default=None, help="result JSON (default benchmarks/results/capture_overhead_<device>.json)"
+        "--out",
+        default=None,
+        help="result JSON (default benchmarks/results/capture_overhead_<device>.json; another --model: capture_overhead_<device>.<model>.json)",
     )
     p.add_argument("--_memory-child", nargs=2, default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -421,7 +425,7 @@ def main(argv=None) -> None:
             memory[r.name] = cpu_memory(r, args)
     summary, detail = summarise(lm, results, memory, notes, args)
     print_table(results, summary, detail, args)
-    out = Path(args.out) if args.out else RESULTS / f"capture_overhead_{summary['device']}.json"
+    out = Path(args.out) if args.out else results_path(f"capture_overhead_{summary['device']}", args.model)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({**summary, **detail}, indent=1) + "\n")
     print(json.dumps(summary))

@@ -29,6 +29,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from bench_models import add_model_option, assets_dir, model_key, results_path
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
 PAPER = {"130M": (26.73, 25.76), "250M": (21.92, 20.35), "350M": (19.58, 18.20), "1B": (17.02, 15.71)}
@@ -46,10 +48,10 @@ def run(args) -> None:
     from internals.analyses.depth.runs import pretrain_run, trace_run
     from internals.paths import cache_dir
 
-    trace_path, pretrain_path = RESULTS / "depth_trace.json", RESULTS / "depth_pretrain.json"
+    trace_path, pretrain_path = results_path("depth_trace", args.model), RESULTS / "depth_pretrain.json"
     if not (args.reuse and trace_path.exists()):
         doc = trace_run(
-            None,
+            args.model,
             "corpus",
             n=args.n,
             max_tokens=args.max_tokens,
@@ -61,7 +63,8 @@ def run(args) -> None:
             seed=args.seed,
         )
         save_results(trace_path, "depth.trace", doc["manifest"], doc["results"])
-    if not (args.reuse and pretrain_path.exists()):
+    if not (args.reuse and pretrain_path.exists()) and model_key(args.model) is None:
+        # the pre-training comparison trains its own small model: it does not depend on --model
         preset = args.preset or ("gpu" if torch.cuda.is_available() and args.device != "cpu" else "cpu")
         cfg = replace(
             PRESETS[preset], device=args.device, seed=args.seed, **({"steps": args.steps} if args.steps else {})
@@ -77,7 +80,7 @@ def summarise(args) -> dict:
     from internals.analyses.depth.results import load_results
     from internals.analyses.depth.trace import Ablation, DepthTrace
 
-    trace_doc = load_results(RESULTS / "depth_trace.json")
+    trace_doc = load_results(results_path("depth_trace", args.model))
     pre_doc = load_results(RESULTS / "depth_pretrain.json")
     traces = {k: DepthTrace.from_dict(v) for k, v in trace_doc["results"]["traces"].items()}
     print(
@@ -118,12 +121,23 @@ def summarise(args) -> dict:
         )
     print("paper (Pre-LN -> LNS): " + ", ".join(f"{k} {a} -> {b}" for k, (a, b) in PAPER.items()))
     if not args.no_figures:
-        for doc in (trace_doc, pre_doc):
-            for path in export_figures(doc, ROOT / "assets"):
+        docs = (trace_doc, pre_doc) if model_key(args.model) is None else (trace_doc,)
+        for doc in docs:
+            for path in export_figures(doc, assets_dir(args.model)):
                 print(f"wrote {path.relative_to(ROOT)}")
-    smollm2 = next(t for n, t in traces.items() if "random" not in n)
-    twin = next(t for n, t in traces.items() if "random" in n)
+    real_name = next(n for n in traces if "random" not in n)
+    real, twin = traces[real_name], next(t for n, t in traces.items() if "random" in n)
+    traced = {
+        "model": real_name,
+        "variance_last_over_first_model": real.growth(),
+        "variance_last_over_first_model_random_init": twin.growth(),
+        "variance_last_over_first_model_without_first_token": real.variance_rest[-1] / real.variance_rest[1],
+    }
+    if model_key(args.model) is not None:
+        return traced  # the pre-training comparison is the default model's file only
+    smollm2 = real
     return {
+        **traced,
         "ppl_preln": runs["pre-ln"]["val_ppl"][-1],
         "ppl_lns": runs["lns"]["val_ppl"][-1],
         "steps": cfg["steps"],
@@ -139,6 +153,7 @@ def summarise(args) -> dict:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_model_option(p)
     p.add_argument("--n", type=int, default=1000)
     p.add_argument("--max-tokens", type=int, default=64)
     p.add_argument("--ablation-texts", type=int, default=32)
@@ -156,7 +171,7 @@ def main(argv=None) -> int:
         torch.set_num_threads(args.threads)
     run(args)
     summary = summarise(args)
-    (RESULTS / "depth.json").write_text(json.dumps(summary, indent=1) + "\n")
+    results_path("depth", args.model).write_text(json.dumps(summary, indent=1) + "\n")
     print(json.dumps(summary))
     return 0
 

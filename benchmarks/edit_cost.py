@@ -39,6 +39,8 @@ from pathlib import Path
 
 import torch
 
+from bench_models import results_path
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from capture_overhead import Clock, cpu_name  # noqa: E402
 from overhead_variants import _gen_kwargs, make_inputs  # noqa: E402
@@ -318,7 +320,11 @@ def parse_args(argv=None):
     )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quick", action="store_true", help="tiny inputs and 2 repeats: a smoke test")
-    p.add_argument("--out", default=None, help="result JSON (default benchmarks/results/edit_cost_<device>.json)")
+    p.add_argument(
+        "--out",
+        default=None,
+        help="result JSON (default benchmarks/results/edit_cost_<device>.json; another --model: edit_cost_<device>.<model>.json)",
+    )
     args = p.parse_args(argv)
     cuda = args.device.startswith("cuda")
     if args.clock is None:
@@ -341,7 +347,7 @@ def main(argv=None) -> dict:
         notes.update(more)
     doc = summarise(lm, results, found, notes, args)
     print_table(doc)
-    out = Path(args.out) if args.out else RESULTS / f"edit_cost_{doc['device']}.json"
+    out = Path(args.out) if args.out else results_path(f"edit_cost_{doc['device']}", args.model)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(doc, indent=1) + "\n")
     print(json.dumps({k: doc[k] for k in ("regimes", "steer_hooks_worst", "target_met", "clock")}))

@@ -2,6 +2,8 @@
 
     python benchmarks/factcheckmate.py                 # the committed run (probes/*.toml, cached labels/features)
     python benchmarks/factcheckmate.py --quick         # smoke run: small samples, 2 alphas
+    python benchmarks/factcheckmate.py --model gemma3-270m --val-flagged 60
+        # probes/gemma3-270m/*.toml -> results/factcheckmate.gemma3-270m.json, assets/gemma3-270m/
 
 1. Trains (or reuses, when the probe dir holds the same config) the probes of
    probes/qa_wikidata.toml and probes/fanoutqa_sub.toml: per-layer sweep of each head the config
@@ -19,7 +21,9 @@
    pass and steered generation.
 
 Prints the tables and, last, one JSON line; writes benchmarks/results/factcheckmate.json and the
-sweep figures to assets/factcheckmate_sweep_<dataset>.{png,pdf}.
+sweep figures to assets/factcheckmate_sweep_<dataset>.{png,pdf} (another --model: its own probe
+configs probes/<model>/<dataset>.toml, results/factcheckmate.<model>.json, assets/<model>/; the
+steering layers at the same relative depths as SmolLM2's 4, 6, 8, 10 of 30).
 """
 
 from __future__ import annotations
@@ -34,12 +38,25 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from bench_models import add_model_option, assets_dir, model_key, results_path
+
 ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "benchmarks" / "results" / "factcheckmate.json"
 CONFIGS = ("qa_wikidata", "fanoutqa_sub")
 ALPHAS = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0)
-# steering at other blocks than the probed one (ours, `steer_layer`): swept with ALPHAS on validation
+# steering at other blocks than the probed one (ours, `steer_layer`): swept with ALPHAS on validation;
+# chosen for SmolLM2's 30 blocks, and at the same relative depths for a model with another depth
 STEER_LAYERS = (4, 6, 8, 10)
+STEER_LAYERS_OF = 30
+
+
+def config_path(name: str, model: str | None) -> Path:
+    """probes/<name>.toml for the default model, probes/<model>/<name>.toml for another."""
+    key = model_key(model)
+    return ROOT / "probes" / (f"{name}.toml" if key is None else f"{key}/{name}.toml")
+
+
+def steer_layers(n_layers: int) -> tuple[int, ...]:
+    return tuple(sorted({round(layer * n_layers / STEER_LAYERS_OF) for layer in STEER_LAYERS}))
 
 
 def main() -> int:
@@ -49,10 +66,10 @@ def main() -> int:
     from internals.models import load_model
 
     started, cpu0 = time.time(), time.process_time()
-    lm = load_model(None, device="cpu")
+    lm = load_model(args.model, device="cpu")
     configs = {}
     for name in CONFIGS:
-        config = ProbeConfig.from_toml(ROOT / "probes" / f"{name}.toml")
+        config = ProbeConfig.from_toml(config_path(name, args.model))
         if args.quick:
             config.limit, config.name, config.out = min(config.limit or 400, 400), f"{name}_quick", str(args.tmp)
         train_factcheckmate_probe(config, progress=not args.quiet, lm=lm)
@@ -61,7 +78,7 @@ def main() -> int:
     detection = {name: _detection(c) for name, c in configs.items()}
     transfer = _transfer(configs, prepared, detection)
     mitigation = _mitigation(lm, configs["qa_wikidata"], prepared["qa_wikidata"], detection["qa_wikidata"], args)
-    figures = [] if args.quick else _figures(configs)
+    figures = [] if args.quick else _figures(configs, args.model)
     saved = configs["qa_wikidata"].heads[0]  # the head the probe directory holds (and the detector uses)
     qa = detection["qa_wikidata"][saved]
     summary = {
@@ -97,14 +114,14 @@ def main() -> int:
     }
     _print_tables(detection, transfer, mitigation, configs)
     if not args.quick:
-        RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        RESULTS.write_text(json.dumps(result, indent=1, default=_json_default) + "\n")
+        results_path("factcheckmate", args.model).write_text(json.dumps(result, indent=1, default=_json_default) + "\n")
     print(json.dumps(summary, default=_json_default))
     return 0
 
 
 def parse_args():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_model_option(p)
     p.add_argument("--quick", action="store_true", help="small samples into a temp dir; writes no results")
     p.add_argument("--tmp", default="/tmp/factcheckmate_quick", help="probe dir parent for --quick")
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1: the machine is shared)")
@@ -181,8 +198,8 @@ def _mitigation(lm, config, prep, detection, args) -> dict:
     flagged = detector.scores(prep.features.layer(layer)) >= detector.threshold
     correct = prep.labels.correct
     gen = config.generation
-    steer_layers = (layer, *(l for l in STEER_LAYERS if l != layer))
-    vectors = {l: steering_vector(prep.features.layer(l)[split.train], y[split.train]) for l in steer_layers}
+    steer_layers_ = (layer, *(l for l in steer_layers(lm.n_layers) if l != layer))
+    vectors = {l: steering_vector(prep.features.layer(l)[split.train], y[split.train]) for l in steer_layers_}
 
     def steered_correct(rows, at, alpha):
         if not len(rows):
@@ -200,12 +217,12 @@ def _mitigation(lm, config, prep, detection, args) -> dict:
     rng = np.random.default_rng(config.seed)
     val_flagged = split.validation[flagged[split.validation]]
     val_rows = np.sort(rng.permutation(val_flagged)[: args.val_flagged])
-    grid = {at: {alpha: _rate(steered_correct(val_rows, at, alpha)) for alpha in ALPHAS} for at in steer_layers}
+    grid = {at: {alpha: _rate(steered_correct(val_rows, at, alpha)) for alpha in ALPHAS} for at in steer_layers_}
 
     def pick(layers):  # best validation rate; ties: the probed layer, then the smaller alpha
         return max(((at, a) for at in layers for a in ALPHAS), key=lambda p: (grid[p[0]][p[1]], p[0] == layer, -p[1]))
 
-    probed_pick, (steer_at, best_alpha) = pick([layer]), pick(steer_layers)
+    probed_pick, (steer_at, best_alpha) = pick([layer]), pick(steer_layers_)
     test_flagged = split.test[flagged[split.test]]
     test_unflagged = split.test[~flagged[split.test]]
     after_probed = steered_correct(test_flagged, *probed_pick)
@@ -264,7 +281,7 @@ def _mitigation(lm, config, prep, detection, args) -> dict:
     }
 
 
-def _figures(configs) -> list[str]:
+def _figures(configs, model) -> list[str]:
     from internals.analyses.factcheckmate.figures import sweep_figure
     from internals.plots import export
 
@@ -272,7 +289,7 @@ def _figures(configs) -> list[str]:
     for name, c in configs.items():
         path = Path(c.out) / c.name / "sweep.json"
         figs.append(sweep_figure(path))
-        stems.append(ROOT / "assets" / f"factcheckmate_sweep_{name}")
+        stems.append(assets_dir(model) / f"factcheckmate_sweep_{name}")
     return [str(p.relative_to(ROOT)) for p in export(figs, stems, formats=("png", "pdf"))]
 
 
