@@ -8,6 +8,8 @@
 
 A config other than probes/cutoff.toml writes results/context_<config stem>.json, keeps its saved
 evaluations under runs/cutoff/bench/<config stem>/ and names its tradeoff figure <config stem>_tradeoff.
+Another model: `--model gemma3-270m` runs probes/gemma3-270m/cutoff.toml (its own probes and
+sizes) -> results/context_cutoff.gemma3-270m.json, runs/cutoff/bench/cutoff.gemma3-270m/, assets/gemma3-270m/.
 
 1. train: long contexts (gold passage among real distractors, ~1K tokens) from the train and
    validation splits of each dataset; per-head probes for both feature kinds (attn_z, the
@@ -32,13 +34,9 @@ from pathlib import Path
 
 import torch
 
+from bench_models import add_model_option, assets_dir, model_key, results_path
+
 ROOT = Path(__file__).resolve().parent.parent
-ASSETS = ROOT / "assets"
-
-
-def results_path(stem: str) -> Path:
-    """benchmarks/results/context_<config stem>.json (probes/cutoff.toml: context_cutoff.json)."""
-    return ROOT / "benchmarks" / "results" / f"context_{stem}.json"
 
 
 def work_dir(stem: str) -> Path:
@@ -231,7 +229,12 @@ def main() -> int:
     from internals.models import load_model
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config", default=str(ROOT / "probes" / "cutoff.toml"))
+    add_model_option(parser)
+    parser.add_argument(
+        "--config",
+        default=None,
+        help="probe config (default probes/cutoff.toml; another --model: probes/<model>/cutoff.toml)",
+    )
     parser.add_argument("--reuse", action="store_true", help="only re-summarise and redraw from the saved results")
     parser.add_argument(
         "--only",
@@ -241,12 +244,19 @@ def main() -> int:
     )
     args = parser.parse_args()
     torch.set_num_threads(1)  # the machine's 2 cores are shared: one thread wastes less on waiting
-    stem = Path(args.config).stem
-    results = results_path(stem)
+    key = model_key(args.model)
+    config = Path(args.config or ROOT / "probes" / (f"{key}/cutoff.toml" if key else "cutoff.toml"))
+    cfg = CutoffConfig.from_toml(config)
+    if model_key(cfg.model) != key and args.model is not None:
+        parser.error(f"{config} is for model {cfg.model or 'default'}, not {args.model}: give that model's config")
+    model = cfg.model
+    stem = config.stem
+    results = results_path(f"context_{stem}", model)
+    if model_key(model) is not None:
+        stem = f"{stem}.{model_key(model)}"  # the saved evaluations of another model's config
     if args.reuse:
         result = json.loads(results.read_text())
     else:
-        cfg = CutoffConfig.from_toml(args.config)
         cfg.out = str(ROOT / cfg.out) if not Path(cfg.out).is_absolute() else cfg.out
         lm = load_model(cfg.model, device=cfg.device)
         result = run(cfg, lm, args.only, stem)
@@ -260,7 +270,8 @@ def main() -> int:
         f"\n{result['manifest']['config']['main']} head probes on validation prefixes, scaled or not:",
         json.dumps(result.get("scaling_ablation")),
     )
-    for path in write_figures(results, ROOT / result["manifest"]["probe"] / "train.json", ASSETS, prefix=stem):
+    figure_dir, prefix = assets_dir(model), config.stem
+    for path in write_figures(results, ROOT / result["manifest"]["probe"] / "train.json", figure_dir, prefix=prefix):
         print(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path)
     cal, picked = result.get("calibrated"), result.get("validation_picked")
     if cal:
