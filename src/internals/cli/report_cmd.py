@@ -3,6 +3,12 @@
 Example:
     internals report --out report            # the embedded SmolLM2, quick settings -> report/index.html
     internals report --model path/to/checkpoint --out report --sections capture depth
+    internals report --model SmolLM2-135M-Instruct --model gemma3-270m --out report-compare
+    internals report --compare report-compare/SmolLM2-135M-Instruct other/report --out report-compare
+
+With several --model, each model's report goes to OUT/<model>/ and OUT/index.html shows them side
+by side (figures on a relative-depth axis, each model's tables); --compare builds that page from
+report folders already written, running no model.
 """
 
 from __future__ import annotations
@@ -16,12 +22,26 @@ def register(sub) -> None:
         help="run the analyses with quick settings and write one HTML page",
         description=__doc__.split("\n\n")[0],
     )
-    p.add_argument(
+    models = p.add_mutually_exclusive_group()
+    models.add_argument(
         "--model",
+        action="append",
         default=None,
-        help="local HF checkpoint dir or hub name (default: the embedded SmolLM2-135M-Instruct)",
+        help="local HF checkpoint dir, hub name or bundled model (default: the embedded SmolLM2-135M-Instruct); "
+        "repeat it to compare models: each report goes to OUT/<model>/, the comparison to OUT/index.html",
     )
-    p.add_argument("--out", default="report", help="folder for index.html and report.json (default: report)")
+    models.add_argument(
+        "--compare",
+        nargs="+",
+        default=None,
+        metavar="DIR",
+        help="write only the comparison page OUT/index.html from these finished report folders (no model runs)",
+    )
+    p.add_argument(
+        "--out",
+        default="report",
+        help="folder for index.html and report.json, or for the comparison (default: report)",
+    )
     speed = p.add_mutually_exclusive_group()
     speed.add_argument(
         "--quick",
@@ -65,6 +85,8 @@ def run(args) -> int:
 
     from ..report import ReportSettings, build_report
 
+    if args.compare:
+        return _compare(args.compare, args.out)
     settings = ReportSettings(
         quick=args.quick,
         prompts=args.prompts,
@@ -75,15 +97,63 @@ def run(args) -> int:
         threads=args.threads,
         progress=not args.quiet,
     )
-    report = build_report(args.model, args.out, settings, args.sections)
-    for s in report.sections:
-        status = f"FAILED: {s.error}" if s.error else "ok"
-        print(f"  {s.title}: {s.wall_s:.1f} s ({s.cpu_s:.1f} s CPU), {status}", file=sys.stderr)
+    models = args.model or [None]
+    if len(models) > 1:
+        return _compare_models(models, args.out, settings, args.sections)
+    report = build_report(models[0], args.out, settings, args.sections)
+    _print_sections(report.sections)
     print(f"report written in {report.wall_s:.0f} s ({report.cpu_s:.0f} s CPU): {report.path}")
     if report.failed:
         print(
             f"internals: error: {len(report.failed)} section(s) failed ({', '.join(report.failed)}); "
             f"the page shows why: {report.path}",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+def _print_sections(sections) -> None:
+    import sys
+
+    for s in sections:
+        status = f"FAILED: {s.error}" if s.error else "ok"
+        print(f"  {s.title}: {s.wall_s:.1f} s ({s.cpu_s:.1f} s CPU), {status}", file=sys.stderr)
+
+
+def _compare_models(models, out, settings, sections) -> int:
+    import time
+
+    from ..report import compare_models
+
+    def done(label, report):
+        _print_sections(report.sections)
+        print(f"{label}: report written in {report.wall_s:.0f} s ({report.cpu_s:.0f} s CPU): {report.path}")
+
+    start = time.perf_counter()
+    comparison = compare_models(models, out, settings, sections, on_report=done)
+    print(f"comparison of {len(models)} models written in {time.perf_counter() - start:.0f} s: {comparison.path}")
+    return _failures(comparison)
+
+
+def _compare(dirs, out) -> int:
+    from ..report.compare import load_reports, write_comparison
+
+    comparison = write_comparison(load_reports(dirs), out)
+    print(f"comparison written: {comparison.path}")
+    return _failures(comparison)
+
+
+def _failures(comparison) -> int:
+    """Each model's failed sections on stderr; 1 when any failed."""
+    import sys
+
+    for label, failed in comparison.failed.items():
+        print(f"  {label}: FAILED: {', '.join(failed)}", file=sys.stderr)
+    if comparison.failed:
+        print(
+            f"internals: error: {len(comparison.failed)} model(s) with failures "
+            f"({', '.join(comparison.failed)}); the page shows why: {comparison.path}",
             file=sys.stderr,
         )
         return 1

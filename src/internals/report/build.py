@@ -106,6 +106,7 @@ def build_report(
     wall = time.perf_counter() - start
     manifest = {
         "model": lm.describe(),
+        "architecture": _architecture(lm),
         "sections": names,
         "settings": settings.to_dict(),
         "seed": settings.seed,
@@ -130,6 +131,22 @@ def build_report(
     doc = {"manifest": manifest, "sections": {n: _section_doc(s) for n, s in zip(names, sections)}}
     _atomic_write(json_path, json.dumps(doc, indent=1, default=str))
     return Report(path, json_path, sections, wall, manifest["cpu_s"])
+
+
+def _architecture(lm) -> dict:
+    """Widths and where the norms sit, for the page header and comparisons of models."""
+    from ..capture.arch import architecture
+
+    arch = architecture(lm.model)
+    pre = bool(arch.attn_norm_name or arch.mlp_norm_name)
+    post = bool(arch.post_attn_norm_name or arch.post_mlp_norm_name)
+    norms = {(True, True): "pre- and post-norms", (True, False): "Pre-LN", (False, True): "post-norms"}
+    return {
+        "d_model": arch.d_model,
+        "n_heads": arch.n_heads,
+        "d_head": arch.d_head,
+        "norms": norms.get((pre, post), "no block norms found"),
+    }
 
 
 def _versions(base: dict) -> dict:

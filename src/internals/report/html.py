@@ -54,7 +54,8 @@ def table_html(table: Table) -> str:
     )
 
 
-def _figure_html(fig, div_id: str, caption: str) -> str:
+def figure_html(fig, div_id: str, caption: str) -> str:
+    """One figure as a plotly div (plotly.js is inlined once by `page`) with its caption."""
     import plotly.io as pio
 
     div = pio.to_html(
@@ -83,41 +84,48 @@ def section_html(section: Section, index: int) -> str:
         parts.append(f"<p>{html.escape(section.text)}</p>")
     if section.figures:
         figs = [
-            _figure_html(fig, f"fig-{index}-{i}", caption) for i, (caption, fig) in enumerate(section.figures.items())
+            figure_html(fig, f"fig-{index}-{i}", caption) for i, (caption, fig) in enumerate(section.figures.items())
         ]
         parts.append(f'<div class="figures">{"".join(figs)}</div>')
     parts.extend(table_html(t) for t in section.tables)
     if section.manifest:
-        parts.append(f"<details><summary>What was run</summary><pre>{_json(section.manifest)}</pre></details>")
+        parts.append(f"<details><summary>What was run</summary><pre>{json_block(section.manifest)}</pre></details>")
     parts.append("</section>")
     return "\n".join(parts)
 
 
-def _json(obj) -> str:
+def json_block(obj) -> str:
+    """`obj` as indented JSON, escaped for a <pre>."""
     return html.escape(json.dumps(obj, indent=1, default=str))
 
 
 def render_page(title: str, subtitle: str, sections: list[Section], manifest: dict) -> str:
     """The whole page as a string."""
-    from plotly.offline import get_plotlyjs
-
     toc = "".join(
         f'<li><a href="#{slug(s.title)}">{html.escape(s.title)}</a>{" (failed)" if s.error else ""}</li>'
         for s in sections
     )
     body = "\n".join(section_html(s, i + 1) for i, s in enumerate(sections))
+    body += f"""
+<section id="manifest"><h2>Manifest</h2>
+<p>The model, settings, package versions and seed of this report; each section lists its own data above.</p>
+<pre>{json_block(manifest)}</pre></section>"""
+    return page(title, subtitle, toc, body)
+
+
+def page(title: str, subtitle: str, toc: str, body: str, css: str = "") -> str:
+    """A self-contained page: the style, plotly.js inlined once, a header, `toc` (<li> items) and `body`."""
+    from plotly.offline import get_plotlyjs
+
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{html.escape(title)}</title>
-<style>{CSS}</style>
+<style>{CSS}{css}</style>
 <script type="text/javascript">{get_plotlyjs()}</script>
 </head><body>
 <header><h1>{html.escape(title)}</h1><p class="meta">{html.escape(subtitle)}</p></header>
 <nav><ol>{toc}</ol></nav>
 {body}
-<section id="manifest"><h2>Manifest</h2>
-<p>The model, settings, package versions and seed of this report; each section lists its own data above.</p>
-<pre>{_json(manifest)}</pre></section>
 </body></html>
 """
