@@ -55,8 +55,9 @@ def register(sub) -> None:
     p.add_argument(
         "--template",
         default="raw",
-        help="raw (the question), chat (the chat template, user turn + generation prompt), or a format "
-        'string over record fields such as "Q: {question}\\nA:" (default: raw)',
+        help="raw (the question), chat (the chat template, user turn + generation prompt), auto (chat when "
+        'the model has a chat template, else "Question: {question}\\nAnswer:", for a base model; the manifest '
+        'records which), or a format string over record fields such as "Q: {question}\\nA:" (default: raw)',
     )
     p.add_argument("--max-tokens", type=int, default=None, help="truncate each prompt to this many tokens")
     p.add_argument("--batch-size", type=int, default=8, help="prompts per forward (default: 8)")

@@ -19,7 +19,7 @@ from ..capture.edits import as_edits
 from ..capture.inputs import span_range
 from ..capture.reducers import Moments, reducer
 from ..errors import InternalsError
-from ..prompts import prompts_sha256, render
+from ..prompts import prompts_sha256, render, resolve_template
 from .config import StoreConfig, dataset_part, package_versions
 from .dist import Dist
 from .files import append_jsonl, check_shard, pad_concat, read_jsonl, rewrite_jsonl, write_json, write_shard
@@ -54,7 +54,8 @@ def capture_to_store(
     """Capture `sites` of `lm` over every row of `data` into the store `<out>/<config hash>`.
 
     data: a `Dataset` (rows keep its record ids) or a list of prompts (row ids are 0..n-1);
-        records become prompts through `template` (see `internals.prompts`).
+        records become prompts through `template` (see `internals.prompts`; "auto" is recorded
+        as what it resolves to, "chat" or the base model's format string).
     shard_rows: rows per shard file, and what is held in memory before a write (mind it for
         reduce "none" over long prompts); a killed run loses at most one shard per rank. Keep it
         a multiple of batch_size (the default is) so the batches are those an in-memory `capture`
@@ -81,6 +82,7 @@ def capture_to_store(
         raise InternalsError(
             f"dataset {name!r} has no records: nothing to capture" if name else "no prompts given: nothing to capture"
         )
+    template = resolve_template(template, lm.tokenizer)
     prompts = render(data, template, lm.tokenizer)
     edit_set = as_edits(edits)
     bind(lm.model, edit_set)  # a bad edit fails now, before any store is made

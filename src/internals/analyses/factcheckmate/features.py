@@ -9,7 +9,8 @@ Settings (the paper's names):
 | `I-n`   | the input without its last n tokens (even earlier)      | `drop_last:n` |
 
 With a chat template the input ends in the constant generation prompt
-("<|im_end|>\\n<|im_start|>assistant\\n"), so I-1 .. I-5 drop those tokens, not question tokens.
+("<|im_end|>\\n<|im_start|>assistant\\n"), so I-1 .. I-5 drop those tokens, not question tokens;
+with a base model's template ("Question: {question}\\nAnswer:") the constant end is "\\nAnswer:".
 
 Features come from `internals.capture` via `capture_to_store` (reduce "mean", sites
 "resid_post.<layers>"), so they are cached under `cache_dir("factcheckmate", "features")`, named

@@ -25,18 +25,11 @@ import numpy as np
 from ...answers import describe, match
 from ...errors import InternalsError
 from ...paths import cache_dir
-from ...prompts import check_closed_book, prompts_sha256, render
+from ...prompts import check_closed_book, prompts_sha256, render, resolve_template
 from .generate import GenerationSettings, greedy_answers
 
 RULE = "lenient-em/1: lowercase, drop punctuation and articles, containment either way; empty never matches"
 MATCHING = "substring"  # internals.answers: FactCheckmate's public rule (RULE above)
-
-
-def resolve_template(template: str, tokenizer) -> str:
-    """ "auto" -> "chat" when the tokenizer has a chat template, else "raw"; others unchanged."""
-    if template == "auto":
-        return "chat" if getattr(tokenizer, "chat_template", None) else "raw"
-    return template
 
 
 @dataclass
@@ -71,8 +64,9 @@ def label_dataset(
 ) -> Labels:
     """Answer every record of `dataset` greedily and label it (reusing cached answers).
 
-    template: "auto" (the model's chat template when it has one, else raw), "chat", "raw" or a
-        format string (see `internals.prompts`).
+    template: "auto" (the model's chat template when it has one, else the base model's
+        `internals.prompts.BASE_TEMPLATE` "Question: {question}\\nAnswer:"), "chat", "raw" or a
+        format string (see `internals.prompts`); the manifest records the one used.
     chunk: records answered between two appends to the cache (what a kill can lose).
     """
     template = resolve_template(template, lm.tokenizer)
