@@ -8,7 +8,7 @@
     device = "auto"              # where the model runs (not part of the probe's identity)
     limit = 5000                 # questions drawn (seeded) from it; split 80/10/10 by record
     seed = 0                     # data split, sample, probe initialisation
-    template = "auto"            # the chat template when the model has one, else raw
+    template = "auto"            # the chat template when the model has one, else "Question: {question}\\nAnswer:"
     layer = "sweep"              # or an int
     setting = "I"                # I, I+O or I-n
     heads = ["mlp", "logistic"]  # the first is saved; the others are trained beside it
