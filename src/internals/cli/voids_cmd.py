@@ -57,7 +57,8 @@ def register(sub) -> None:
     t.add_argument(
         "--template",
         default="paper",
-        help="paper (the evaluation prompt; chat for records without choices) | chat | raw | a format string",
+        help="paper (the evaluation prompt; for records without choices, auto) | auto (chat when the model "
+        'has a chat template, else "Question: {question}\\nAnswer:") | chat | raw | a format string (default paper)',
     )
     t.add_argument("--max-new-tokens", type=int, default=24, help="greedy tokens per prompt (0: prompt only)")
     t.add_argument("--batch-size", type=int, default=8, help="prompts per forward in prompt processing (default 8)")
@@ -90,6 +91,12 @@ def register(sub) -> None:
     )
     e.add_argument("--max-new-tokens", type=int, default=8, help="greedy reply length per question (default 8)")
     e.add_argument("--no-shuffle", action="store_true", help="keep the source's choice order")
+    e.add_argument(
+        "--template",
+        default="auto",
+        help="the user turn around the paper's message: auto (chat when the model has a chat template, else "
+        '"{question}\\nAnswer:", the message for {question}) | chat | raw | a format string over {question} (default auto)',
+    )
     e.add_argument(
         "--out", default="runs/voids/eval", help="output directory; a rerun resumes there (default runs/voids/eval)"
     )
@@ -130,16 +137,26 @@ def _setup(args):
 
 
 def _prompts(lm, data, template: str) -> list:
-    from ..analyses.voids.protocol import chat_prompt
-    from ..prompts import render
+    from ..analyses.voids.protocol import eval_prompt
+    from ..prompts import render_ids
 
     if template == "paper":
         return [
-            chat_prompt(lm.tokenizer, r.shuffled_choices()) if r.choices else render([r], "chat", lm.tokenizer)[0]
+            eval_prompt(lm.tokenizer, r.shuffled_choices()) if r.choices else render_ids([r], "auto", lm.tokenizer)[0]
             for r in data
         ]
-    out = render(list(data), template, lm.tokenizer)
-    return [p if isinstance(p, list) else lm.tokenizer(p)["input_ids"] for p in out]
+    return render_ids(list(data), template, lm.tokenizer)
+
+
+def _template_used(lm, template: str) -> dict:
+    """What the manifest records: the template, resolved ("auto" -> "chat" or the base format), and
+    for "paper" the user turn around the paper's message."""
+    from ..analyses.voids.protocol import turn_template
+    from ..prompts import resolve_template
+
+    if template == "paper":
+        return {"template": "paper", "turn_template": turn_template("auto", lm.tokenizer)}
+    return {"template": resolve_template(template, lm.tokenizer)}
 
 
 def _manifest(lm, extra: dict) -> dict:
@@ -170,7 +187,7 @@ def run_trace(args) -> int:
                 "limit": args.limit,
                 "seed": args.seed,
             },
-            "template": args.template,
+            **_template_used(lm, args.template),
         },
     )
     result = trace(lm, prompts, args.max_new_tokens, args.batch_size, progress=True, manifest=meta)
@@ -205,6 +222,7 @@ def run_eval(args) -> int:
         max_new_tokens=args.max_new_tokens,
         shuffle=not args.no_shuffle,
         seed=args.seed,
+        template=args.template,
     )
     datasets = [
         load_dataset(n, split=args.split, limit=args.limit, seed=args.seed, fields=_fields(args))
@@ -238,7 +256,15 @@ def run_time(args) -> int:
 
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(
-            json.dumps({"manifest": _manifest(lm, {"dataset": data.name, "steps": args.steps}), "rows": rows}, indent=2)
+            json.dumps(
+                {
+                    "manifest": _manifest(
+                        lm, {"dataset": data.name, "steps": args.steps, **_template_used(lm, "paper")}
+                    ),
+                    "rows": rows,
+                },
+                indent=2,
+            )
             + "\n"
         )
     return 0

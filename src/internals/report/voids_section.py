@@ -23,13 +23,16 @@ CAPTIONS = {
 
 def section(lm, settings: ReportSettings) -> Section:
     from ..analyses.voids import EvalConfig, evaluate_voids, trace
+    from ..analyses.voids.protocol import turn_template
     from ..analyses.voids.report import eval_plots, trace_plots, trace_summary
     from ..data import load_dataset
-    from ..prompts import render
+    from ..prompts import render_ids, resolve_template
 
     trace_data = load_dataset(TRACE_DATA, limit=settings.n(12, 100), seed=settings.seed)
     new_tokens = min(settings.tokens(12, 24), 24)
-    prompts = [p for p in render(trace_data, "chat", lm.tokenizer) if isinstance(p, list)]  # chat: token ids
+    template = resolve_template("auto", lm.tokenizer)  # chat, or the base model's question template
+    kind = "chat" if template == "chat" else "question/answer"
+    prompts = render_ids(trace_data, template, lm.tokenizer)
     tr = trace(lm, prompts, new_tokens, settings.batch_size, progress=settings.progress)
     summary = trace_summary(tr, ALPHAS)
     eval_data = load_dataset(EVAL_DATA, limit=settings.n(12, 70), seed=settings.seed)
@@ -52,7 +55,7 @@ def section(lm, settings: ReportSettings) -> Section:
             [float(a), *[row[p]["void_share"] for p in phases], *[row[p]["layers_used"] for p in phases]]
             for a, row in summary["alphas"].items()
         ],
-        note=f"{summary['n_prompts']} {TRACE_DATA} chat prompts; tokens: "
+        note=f"{summary['n_prompts']} {TRACE_DATA} {kind} prompts; tokens: "
         + ", ".join(f"{p.upper()} {n}" for p, n in summary["tokens"].items()),
     )
     acc = Table(
@@ -63,7 +66,7 @@ def section(lm, settings: ReportSettings) -> Section:
     )
     text = (
         f"LAC (L2 Adaptive Computation) marks a block as used for a token when the token's residual norm "
-        f"changes enough there. Traced: {len(prompts)} {TRACE_DATA} questions as chat prompts plus up to "
+        f"changes enough there. Traced: {len(prompts)} {TRACE_DATA} questions as {kind} prompts plus up to "
         f"{new_tokens} greedy tokens each; evaluated: {len(eval_data)} {EVAL_DATA} questions with the full model "
         f"and with voids skipped (paper and skip kinds at alphas {', '.join(map(str, EVAL_ALPHAS))})."
     )
@@ -79,8 +82,17 @@ def section(lm, settings: ReportSettings) -> Section:
             "void_share": {p: plain(r["void_share"]) for p, r in summary["alphas"][str(FIGURE_ALPHA)].items()},
         },
         manifest={
-            "trace": {"dataset": _data(trace_data), "template": "chat", "max_new_tokens": new_tokens, "alphas": ALPHAS},
-            "eval": {"dataset": _data(eval_data), "config": cfg.to_dict()},
+            "trace": {
+                "dataset": _data(trace_data),
+                "template": template,
+                "max_new_tokens": new_tokens,
+                "alphas": ALPHAS,
+            },
+            "eval": {
+                "dataset": _data(eval_data),
+                "config": cfg.to_dict(),
+                "template": turn_template(cfg.template, lm.tokenizer),
+            },
             "functions": [
                 "internals.analyses.voids.trace",
                 "internals.analyses.voids.evaluate_voids",

@@ -5,6 +5,10 @@
   the option parsed from the reply; an unparsed reply counts as wrong.
 - ``loglik``: the option whose text has the highest summed log-probability as the reply.
 
+A model without a chat template (a base model) gets the same message in the base wrapping
+(`protocol.turn_template`; `EvalConfig.template` overrides it); the manifest records the
+template used ("chat" or the format string).
+
 Every question runs the full model and, per alpha, the kinds asked for (see `skip`). Results
 are written per question (JSON lines, so an interrupted run resumes) and summarised per
 (dataset, protocol, configuration) with the share of (token, block) pairs used.
@@ -22,7 +26,7 @@ from tqdm.auto import tqdm
 from ...errors import InternalsError
 from .decode import stop_ids
 from .lac import check_alpha
-from .protocol import chat_prompt, option_ids, parse_choice
+from .protocol import eval_prompt, option_ids, parse_choice, reply_text, turn_template
 from .runs import Run, drop_run, shared_runs, skip_runs
 from .skip import PHASES, SkipConfig
 
@@ -35,7 +39,9 @@ class EvalConfig:
     """alphas: the sweep (each in (0, 1]); kinds: any of paper, drop, skip (the full model always
     runs); drop_phases: where `drop` acts (pp, rg, both; one run each); drop_alphas: alphas for
     `drop` (default: all); prompt_share: the `skip` kind's rule; max_new_tokens: reply length;
-    shuffle: shuffle each record's choices (seeded) before lettering them."""
+    shuffle: shuffle each record's choices (seeded) before lettering them; template: the user
+    turn, "auto" (the chat template when the model has one, else "{question}\\nAnswer:"),
+    "chat", "raw" or a format string over {question} (`protocol.turn_template`)."""
 
     alphas: tuple[float, ...] = (0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.8)
     kinds: tuple[str, ...] = EVAL_KINDS
@@ -46,6 +52,7 @@ class EvalConfig:
     max_new_tokens: int = 8
     shuffle: bool = True
     seed: int = 0
+    template: str = "auto"
 
     def __post_init__(self):
         if not self.alphas:
@@ -68,7 +75,9 @@ class EvalConfig:
 
 def question_runs(lm, record, cfg: EvalConfig) -> list[Run]:
     """Every configuration on one record (choices already in the order shown)."""
-    prompt, options, stops = chat_prompt(lm.tokenizer, record), option_ids(lm.tokenizer, record), stop_ids(lm)
+    tok = lm.tokenizer
+    template = turn_template(cfg.template, tok)
+    prompt, options, stops = eval_prompt(tok, record, template), option_ids(tok, record, template), stop_ids(lm)
     alphas = list(cfg.alphas)
     skip_alphas = list(cfg.skip_alphas or alphas) if "skip" in cfg.kinds else []
     paper_alphas = alphas if "paper" in cfg.kinds else []
@@ -90,9 +99,10 @@ def question_result(lm, record, cfg: EvalConfig) -> dict:
     if cfg.shuffle:
         record = record.shuffled_choices(cfg.seed)
     out = []
+    template = turn_template(cfg.template, lm.tokenizer)
     for run in question_runs(lm, record, cfg):
         text = lm.tokenizer.decode(run.tokens, skip_special_tokens=True)
-        pick = parse_choice(text, record)
+        pick = parse_choice(reply_text(text, template), record)
         best = int(np.argmax(run.scores))
         out.append(
             {
@@ -178,7 +188,7 @@ def evaluate_voids(
 ) -> list[dict]:
     """Run `cfg` over each dataset (a `Dataset` of multiple-choice or yes/no records), writing
     `<out>/<dataset>.jsonl` (one line per question, resumed when present), `manifest.json` and
-    `summary.json`; returns the summary rows."""
+    `summary.json` (both record the user-turn template used); returns the summary rows."""
     from ...store.files import write_json
 
     out = Path(out)
@@ -186,6 +196,7 @@ def evaluate_voids(
     meta = {
         **(manifest or {}),
         "config": cfg.to_dict(),
+        "template": turn_template(cfg.template, lm.tokenizer),
         "datasets": [{"name": d.name, "split": d.split, "fingerprint": d.fingerprint, "n": len(d)} for d in datasets],
     }
     _check_resume(out / "manifest.json", meta)
@@ -232,7 +243,12 @@ def _check_resume(path: Path, meta: dict) -> None:
         return
     old = json.loads(path.read_text())
     new = json.loads(json.dumps(meta, default=str))  # tuples as lists, as they were saved
-    if any(old.get(k) != new.get(k) for k in ("config", "datasets", "model")):
+    # results from before the template was a setting were made with the chat prompt: compare what
+    # was used, not how it was asked for
+    old.setdefault("template", "chat")
+    for m in (old, new):
+        m.get("config", {}).pop("template", None)
+    if any(old.get(k) != new.get(k) for k in ("config", "datasets", "model", "template")):
         raise InternalsError(
             f"{path.parent} holds results of another model, data or config: give a new --out directory"
         )

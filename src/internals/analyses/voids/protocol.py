@@ -1,12 +1,19 @@
 """The evaluation prompts and answer parsing of the paper's protocol, for our datasets.
 
-The chat prompts copy the public `eval.py` word for word, indentation included: lettered
+The user messages copy the public `eval.py` word for word, indentation included: lettered
 options with "Output format: [Option]" for multiple choice, and "Respond to the given question
 ... with True or False" for BoolQ, which we word with the record's own two choices (strategyqa:
 Yes / No) and without a passage when the record has none. The paper's answer parser is not
 public: ours is `parse_choice` below. The second protocol scores each option's text as the
 assistant's reply to the same prompt (sum of token log-probabilities), so both share one
 prompt forward.
+
+The message is the user turn of the chat template (the paper's prompt) when the tokenizer has
+one. A base model (no chat template; template "auto") gets it as `internals.prompts.BASE_TURN`:
+the message stripped, then "\\nAnswer:" (it states its own "Question:" and "Output format:
+[Option]"), after the tokenizer's BOS. Its reply goes on past the answer ("[B]\\nQuestion: ...")
+and often opens with a newline (Gemma 3 270M: "\\n    Yes\\n    No"), so only the reply's first
+non-empty line is parsed (`reply_text`); options are scored with the space that follows "Answer:".
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ import re
 import string
 
 from ...errors import InternalsError
+from ...prompts import BASE_TURN, reply_lead, resolve_template, user_turn
 
 LETTERS = string.ascii_uppercase
 
@@ -56,21 +64,36 @@ def user_message(record) -> str:
     )
 
 
+def turn_template(template: str, tokenizer) -> str:
+    """The user-turn template the evaluation uses: "auto" is "chat" when the tokenizer has a chat
+    template, else `BASE_TURN` ("{question}\\nAnswer:"); "chat", "raw" or a format string over
+    {question} (the message) are themselves (`internals.prompts.user_turn`)."""
+    return resolve_template(template, tokenizer, BASE_TURN)
+
+
+def eval_prompt(tokenizer, record, template: str = "auto") -> list[int]:
+    """Token ids of the evaluation prompt: `user_message` as a user turn (see `turn_template`)."""
+    return user_turn(tokenizer, user_message(record), turn_template(template, tokenizer))
+
+
 def chat_prompt(tokenizer, record) -> list[int]:
-    """Token ids of the chat prompt (generation prompt appended)."""
-    if not getattr(tokenizer, "chat_template", None):
-        raise InternalsError("the voids evaluation uses the paper's chat prompt: this tokenizer has no chat template")
-    text = tokenizer.apply_chat_template(
-        [{"role": "user", "content": user_message(record)}], tokenize=False, add_generation_prompt=True
-    )
-    return list(tokenizer(text, add_special_tokens=False)["input_ids"])
+    """Token ids of the paper's chat prompt (generation prompt appended); raises without a chat template."""
+    return eval_prompt(tokenizer, record, "chat")
 
 
-def option_ids(tokenizer, record) -> list[list[int]]:
-    """Token ids of each option's text as the start of the assistant's reply (never empty)."""
+def reply_text(text: str, template: str) -> str:
+    """The part of a reply `parse_choice` reads: all of it after the chat template (the turn's end
+    stops it), else its first non-empty line (a base model goes on with the next question)."""
+    return text if template == "chat" else text.strip().split("\n", 1)[0]
+
+
+def option_ids(tokenizer, record, template: str = "chat") -> list[list[int]]:
+    """Token ids of each option's text as the start of the reply after a resolved `template`'s
+    prompt (with `internals.prompts.reply_lead`'s space after "Answer:"; never empty)."""
     out = []
+    lead = reply_lead(template)
     for choice in record.choices:
-        ids = list(tokenizer(choice.strip(), add_special_tokens=False)["input_ids"])
+        ids = list(tokenizer(lead + choice.strip(), add_special_tokens=False)["input_ids"])
         if not ids:
             raise InternalsError(f"record {record.id}: option {choice!r} has no tokens")
         out.append(ids)

@@ -152,7 +152,7 @@ def trace(
 ) -> NormTrace:
     """Norm traces of PP (all prompts, batched) and RG (greedy, `max_new_tokens`, 0 = none).
 
-    prompts: token-id lists (e.g. from `internals.prompts.render(records, "chat", tok)`).
+    prompts: token-id lists (e.g. from `internals.prompts.render_ids(records, "auto", tok)`).
     """
     if len(prompts) == 0:
         raise InternalsError("no prompts to trace")
