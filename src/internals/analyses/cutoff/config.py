@@ -13,6 +13,8 @@ Example (every key optional):
                                  # built-in datasets, as the paper does; off for your files: your own text)
     fields = {question = "input", answers = "target"}  # your files' field names (see `internals data schema`)
     max_new_tokens = 16          # answer length (default: the longest gold answer in tokens + 4, at most 64)
+    template = "auto"            # the user turn: the chat template when the model has one, else (a base
+                                 # model) "{question}\\nAnswer:" after the BOS; or "chat", "raw", a format string
     kinds = ["attn_z", "o_proj_slices"]  # or "attn_z_query" (ours: heads read at the question asked again)
     k = 5                        # heads in the ensemble (the paper's code uses 4 classifiers)
     combine = ["mean", "logistic"]  # top-k heads: average their probes, and/or a final classifier on their vectors
@@ -63,6 +65,7 @@ class CutoffConfig:
     self_assess: bool = True
     answer_from: str = "cache"
     max_new_tokens: int | None = None
+    template: str = "auto"
     seed: int = 0
     out: str = "probes/cutoff"
 
@@ -155,5 +158,6 @@ TRAIN_KEYS = (
     "threshold",
     "thresholds",
     "target_precision",
+    "template",
     "seed",
 )

@@ -23,7 +23,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ...answers import match
-from . import infer
+from . import infer, prompting
 from .baselines import PositionBaseline, fixed_chunk
 from .config import CutoffConfig
 from .contexts import Example
@@ -59,7 +59,8 @@ def evaluate_cutoff(
     budget_guess: float | None = None,
     progress: bool = True,
 ) -> dict:
-    """Read every example once with all probes and score every method; returns the dataset's results.
+    """Read every example once with all probes and score every method; returns the dataset's results
+    (with the answer length and the user-turn template used, `prompting.turn_template`).
 
     budget_guess: the main probe's expected share of the context (from validation), so the fixed
     truncation chunk is usually answered during the pass; any chunk still missing afterwards is
@@ -83,6 +84,7 @@ def evaluate_cutoff(
             extra=extra,
             answer_from=cfg.answer_from,
             max_new_tokens=new_tokens,
+            template=cfg.template,
         )
         for ex in tqdm(examples, desc=f"eval {examples[0].dataset}", unit="example", disable=not progress)
     ]
@@ -95,9 +97,12 @@ def evaluate_cutoff(
         for chunk in set(s.values()) - set(r.answers):
             ids = lm.tokenizer(ex.context, add_special_tokens=False)["input_ids"]
             r.answers[chunk] = infer.answer_prefix(
-                lm, ex.question, ids, r.boundaries[chunk], cfg.answer_from, new_tokens
+                lm, ex.question, ids, r.boundaries[chunk], cfg.answer_from, new_tokens, cfg.template
             )
-    return score(readings, stops, examples, position, main, budget) | {"max_new_tokens": new_tokens}
+    return score(readings, stops, examples, position, main, budget) | {
+        "max_new_tokens": new_tokens,
+        "template": prompting.turn_template(cfg.template, lm.tokenizer),
+    }
 
 
 def probe_of(method: str) -> str | None:

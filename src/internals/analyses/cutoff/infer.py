@@ -9,7 +9,9 @@ same pass. Both iterate `features.stream`, and both answer through `answer_from_
 
 Answers (greedy) come either from the reading cache (``answer_from="cache"``: question, passage
 prefix, question again, then the assistant turn; no re-encoding) or from a new passage-then-question
-prompt (``answer_from="fresh"``: re-encodes the prefix).
+prompt (``answer_from="fresh"``: re-encodes the prefix). `template` is the user turn around them
+(`prompting.turn_template`: "auto" is the chat template when the model has one, else the base
+wrapping "{question}\\nAnswer:").
 """
 
 from __future__ import annotations
@@ -63,28 +65,41 @@ class Reading:
 
 
 def answer_from_cache(
-    lm, lay, question: str, context_ids: list[int], step, answer_from: str = "cache", max_new_tokens: int = 16
+    lm,
+    lay,
+    question: str,
+    context_ids: list[int],
+    step,
+    answer_from: str = "cache",
+    max_new_tokens: int = 16,
+    template: str = "auto",
 ) -> str:
     """The greedy answer from the prefix `step` has read (the cache is left as it was)."""
     if answer_from == "cache":
         with prompting.branch(step.cache):
             return prompting.greedy(lm, step.cache, lay.answer, max_new_tokens)
     if answer_from == "fresh":
-        ids = prompting.fresh_answer_ids(lm.tokenizer, question, context_ids[: step.n_context])
+        ids = prompting.fresh_answer_ids(lm.tokenizer, question, context_ids[: step.n_context], template)
         return prompting.greedy(lm, prompting.new_cache(lm), ids, max_new_tokens)
     raise InternalsError(f"unknown answer_from {answer_from!r}: use {' or '.join(ANSWER_FROM)}")
 
 
 def answer_prefix(
-    lm, question: str, context_ids: list[int], n_context: int, answer_from: str = "cache", max_new_tokens: int = 16
+    lm,
+    question: str,
+    context_ids: list[int],
+    n_context: int,
+    answer_from: str = "cache",
+    max_new_tokens: int = 16,
+    template: str = "auto",
 ) -> str:
     """The same answer as `answer_from_cache` at `n_context` tokens, by encoding that prefix afresh."""
-    lay = prompting.layout(lm.tokenizer, question)
+    lay = prompting.layout(lm.tokenizer, question, template)
     cache = prompting.new_cache(lm)
     if answer_from == "cache":
         ids = lay.header + list(context_ids[:n_context]) + lay.answer
     else:
-        ids = prompting.fresh_answer_ids(lm.tokenizer, question, context_ids[:n_context])
+        ids = prompting.fresh_answer_ids(lm.tokenizer, question, context_ids[:n_context], template)
     return prompting.greedy(lm, cache, ids, max_new_tokens)
 
 
@@ -101,16 +116,17 @@ def read(
     extra: Collection[int] = (),
     answer_from: str = "cache",
     max_new_tokens: int = 16,
+    template: str = "auto",
 ) -> Reading:
     """Read `example` to the end (features of `kinds`; `probes`: probe name -> probe, each reading
     its `feature_kind`). answer: "none", "all" chunks, or "needed": the last chunk, the
     first sufficient one (oracle), the `extra` chunk indices, and each chunk where a probe first
     reaches one of `thresholds` (one list for all probes, or kind -> list) or the self-assessment
-    first says Yes."""
+    first says Yes. template: the user turn (see the module docstring)."""
     if answer not in ("none", "all", "needed"):
         raise InternalsError(f"unknown answer mode {answer!r}: use none, all or needed")
     ch = chunks.chunk(lm.tokenizer, example.context, example.evidence, n_chunks)
-    lay = prompting.layout(lm.tokenizer, example.question)
+    lay = prompting.layout(lm.tokenizer, example.question, template)
     feats: dict[str, list[np.ndarray]] = {k: [] for k in features.check_kinds(kinds)}
     probs: dict[str, list[float]] = {k: [] for k in (probes or {})}
     yes: list[float] = []
@@ -131,7 +147,7 @@ def read(
             need |= answer == "needed" and yes[-1] >= 0.5 and max(yes[:-1], default=0.0) < 0.5
         if need:
             out.answers[step.index] = answer_from_cache(
-                lm, lay, example.question, ch.ids, step, answer_from, max_new_tokens
+                lm, lay, example.question, ch.ids, step, answer_from, max_new_tokens, template
             )
     out.features = {k: np.stack(v) for k, v in feats.items()}
     out.probs = {k: np.asarray(v) for k, v in probs.items()}
@@ -169,13 +185,16 @@ def cutoff(
     n_chunks: int = chunks.N_CHUNKS,
     answer_from: str = "cache",
     max_new_tokens: int = 16,
+    template: str = "auto",
 ) -> CutoffResult:
     """Read `context` chunk by chunk and answer `question` from the first prefix the probe finds sufficient.
 
     probe: a fitted `HeadEnsemble` for `kind` features of this model (a probe name such as
     "attn_z+logistic" names its kind too). kind defaults to the kind a loaded probe was trained on
     (else "attn_z"); a loaded probe asked to read another kind is refused. Nothing after the stopping
-    chunk is encoded. Raises InternalsError for an empty context or a threshold outside (0, 1].
+    chunk is encoded. template: the user turn, as the probe was trained with (its card's
+    "template"; "auto" resolves the same way on the same model). Raises InternalsError for an
+    empty context or a threshold outside (0, 1].
     """
     if not 0 < threshold <= 1:
         raise InternalsError(f"threshold must be in (0, 1], got {threshold}")
@@ -183,7 +202,7 @@ def cutoff(
         raise InternalsError("the context is empty: give the passage(s) to read")
     ids = list(lm.tokenizer(context, add_special_tokens=False)["input_ids"])
     ends = chunks.boundaries(len(ids), n_chunks)
-    lay = prompting.layout(lm.tokenizer, question)
+    lay = prompting.layout(lm.tokenizer, question, template)
     probs: list[float] = []
     trained_on = getattr(probe, "kind_", None)
     kind = feature_kind(kind or trained_on or "attn_z")
@@ -192,7 +211,7 @@ def cutoff(
     for step in features.stream(lm, lay.header, ids, ends, (kind,), query=lay.answer):
         probs.append(float(probe.predict_proba(step.features[kind][None])[0, 1]))
         if probs[-1] >= threshold or step.index == len(ends) - 1:
-            text = answer_from_cache(lm, lay, question, ids, step, answer_from, max_new_tokens)
+            text = answer_from_cache(lm, lay, question, ids, step, answer_from, max_new_tokens, template)
             return CutoffResult(
                 text,
                 step.index,

@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 from ...answers import describe, match
 from ...errors import InternalsError
 from ...paths import cache_dir
-from . import infer
+from . import infer, prompting
 from .baselines import PositionBaseline
 from .config import CutoffConfig
 from .contexts import Example, build_examples, examples_fingerprint, report_skipped, skipped
@@ -92,9 +92,10 @@ def read_all(
     """
     from safetensors.numpy import load_file
 
-    key = hashlib.sha256(
-        json.dumps([lm.fingerprint, examples_fingerprint(examples), list(cfg.kinds), cfg.n_chunks]).encode()
-    ).hexdigest()[:20]
+    template = prompting.turn_template(cfg.template, lm.tokenizer)
+    # the template joins the key only when it is not the chat template (chat-template caches keep their names)
+    ident = [lm.fingerprint, examples_fingerprint(examples), list(cfg.kinds), cfg.n_chunks]
+    key = hashlib.sha256(json.dumps(ident + ([] if template == "chat" else [template])).encode()).hexdigest()[:20]
     whole = cache_dir("cutoff", "features") / f"{key}.safetensors"  # one file per split, before shards
     if whole.exists():
         t = load_file(str(whole))
@@ -110,7 +111,7 @@ def read_all(
                 table = Table({k: t[f"X.{k}"] for k in cfg.kinds}, t["y"], t["group"], t["chunk"])
             else:
                 part = examples[first : first + shard_size]
-                table = Table.of([infer.read(lm, ex, cfg.kinds, cfg.n_chunks) for ex in part])
+                table = Table.of([infer.read(lm, ex, cfg.kinds, cfg.n_chunks, template=template) for ex in part])
                 table.group = table.group + first
                 _save_table(table, path)
             tables.append(table)
@@ -180,8 +181,10 @@ def train_cutoff_probes(lm, cfg: CutoffConfig, progress: bool = True) -> dict:
         read_all(lm, val_ex, cfg, "read validation", progress),
     )
     position = PositionBaseline(cfg.n_chunks).fit(tr_read.chunk, tr_read.y)
+    template = prompting.turn_template(cfg.template, lm.tokenizer)
     report = {
         "config": cfg.to_dict(),
+        "template": template,
         "model": lm.describe(),
         "data": data,
         "versions": _versions(),
@@ -202,6 +205,7 @@ def train_cutoff_probes(lm, cfg: CutoffConfig, progress: bool = True) -> dict:
                 "threshold": cfg.threshold,
                 "position": position.to_dict(),
                 "config": cfg.to_dict(),
+                "template": template,
                 "data": data,
                 "versions": _versions(),
                 "f1_val_ensemble": f1(va_read.y, probe.predict(va_read.X[kind])),
@@ -355,6 +359,8 @@ def results_summary(
     out["manifest"] = {
         "model": lm.describe(),
         "config": cfg.to_dict(),
+        # the user turn the evaluation used (`evaluate_cutoff` records it, resolved, per dataset)
+        "template": next((r["template"] for r in per_dataset.values() if "template" in r), cfg.template),
         "probe": probe_dir,
         "versions": _versions(),
         "answers": describe("first_line", MATCHING, truncated=True),

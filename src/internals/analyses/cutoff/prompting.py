@@ -12,6 +12,11 @@ far answers it (the paper's `prepare_sufficiency_input`: query, then context):
 question the model answers (passage first, then question, which a 135M model needs: see
 SOURCES.md). `fresh_answer_ids` builds the plain passage-then-question prompt instead, for
 `answer_from="fresh"` (re-encodes the prefix).
+
+The user turn is the chat template's when the tokenizer has one (template "auto"); a base model
+gets `internals.prompts.BASE_TURN`: the tokenizer's BOS, the same user text, then "\\nAnswer:"
+(`CutoffConfig.template` overrides it). Its answer then reads " Paris\\nQuestion: ...": `greedy`
+stops at the newline, and the Yes/No of the self-assessment are the tokens of " Yes" / " No".
 """
 
 from __future__ import annotations
@@ -20,6 +25,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
+
+from ...prompts import BASE_TURN, reply_lead, resolve_template, start_ids, turn_text
 
 ANSWER_INSTRUCTION = "Answer in as few words as possible, using words from the context."
 ASSESS_QUESTION = "Is the context so far sufficient to answer the question? Answer Yes or No."
@@ -41,15 +48,15 @@ class Layout:
     no: int
 
 
-def _wrap(tokenizer, user: str) -> tuple[str, str]:
-    """The chat-formatted text before and after the marker in `user` (plain text without a template)."""
-    if getattr(tokenizer, "chat_template", None):
-        text = tokenizer.apply_chat_template(
-            [{"role": "user", "content": user}], tokenize=False, add_generation_prompt=True
-        )
-    else:
-        text = user + "\n"
-    before, _, after = text.partition(_MARK)
+def turn_template(template: str, tokenizer) -> str:
+    """The user-turn template the reading prompt uses: "auto" is "chat" when the tokenizer has a
+    chat template, else `BASE_TURN`; others are themselves (`internals.prompts.user_turn`)."""
+    return resolve_template(template, tokenizer, BASE_TURN)
+
+
+def _wrap(tokenizer, user: str, template: str) -> tuple[str, str]:
+    """The user-turn text before and after the marker in `user`, for a resolved `template`."""
+    before, _, after = turn_text(tokenizer, user, template).partition(_MARK)
     return before, after
 
 
@@ -57,22 +64,31 @@ def _ids(tokenizer, text: str) -> list[int]:
     return list(tokenizer(text, add_special_tokens=False)["input_ids"]) if text else []
 
 
-def layout(tokenizer, question: str) -> Layout:
-    """The reading prompt's pieces for `question` (chat template when the tokenizer has one)."""
+def layout(tokenizer, question: str, template: str = "auto") -> Layout:
+    """The reading prompt's pieces for `question` (the user turn of `turn_template(template)`)."""
+    template = turn_template(template, tokenizer)
     head, tail = _wrap(
-        tokenizer, f"Question: {question}\n\nContext:\n{_MARK}\n\nQuestion: {question}\n{ANSWER_INSTRUCTION}"
+        tokenizer,
+        f"Question: {question}\n\nContext:\n{_MARK}\n\nQuestion: {question}\n{ANSWER_INSTRUCTION}",
+        template,
     )
-    _, assess_tail = _wrap(tokenizer, f"Question: {question}\n\nContext:\n{_MARK}\n\n{ASSESS_QUESTION}")
-    # Without a chat template, start the way the tokenizer starts a text (a BOS for most models).
-    bos = [] if getattr(tokenizer, "chat_template", None) else list(tokenizer("", add_special_tokens=True)["input_ids"])
-    yes, no = _ids(tokenizer, "Yes")[0], _ids(tokenizer, "No")[0]
-    return Layout(bos + _ids(tokenizer, head), _ids(tokenizer, tail), _ids(tokenizer, assess_tail), yes, no)
+    _, assess_tail = _wrap(tokenizer, f"Question: {question}\n\nContext:\n{_MARK}\n\n{ASSESS_QUESTION}", template)
+    lead = reply_lead(template)
+    yes, no = _ids(tokenizer, lead + "Yes")[0], _ids(tokenizer, lead + "No")[0]
+    return Layout(
+        start_ids(tokenizer, template) + _ids(tokenizer, head),
+        _ids(tokenizer, tail),
+        _ids(tokenizer, assess_tail),
+        yes,
+        no,
+    )
 
 
-def fresh_answer_ids(tokenizer, question: str, context_ids: list[int]) -> list[int]:
-    """The passage-then-question chat prompt over a context prefix (token ids)."""
-    head, tail = _wrap(tokenizer, f"{_MARK}\n\nQuestion: {question}\n{ANSWER_INSTRUCTION}")
-    return _ids(tokenizer, head) + list(context_ids) + _ids(tokenizer, tail)
+def fresh_answer_ids(tokenizer, question: str, context_ids: list[int], template: str = "auto") -> list[int]:
+    """The passage-then-question prompt over a context prefix (token ids; see `layout`)."""
+    template = turn_template(template, tokenizer)
+    head, tail = _wrap(tokenizer, f"{_MARK}\n\nQuestion: {question}\n{ANSWER_INSTRUCTION}", template)
+    return start_ids(tokenizer, template) + _ids(tokenizer, head) + list(context_ids) + _ids(tokenizer, tail)
 
 
 def forward(lm, ids: list[int], cache) -> torch.Tensor:
