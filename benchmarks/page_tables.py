@@ -690,6 +690,86 @@ def reproducing() -> str:
     return _rows(["analysis", "paper", "ours (SmolLM2-135M-Instruct)", "command"], rows)
 
 
+# ---- two models --------------------------------------------------------------------------------
+
+SECOND_MODEL = "gemma3-270m"
+
+
+def _both(stem: str) -> list[dict | None]:
+    """The default model's results file `<stem>.json` and the second model's `<stem>.<model>.json`
+    (None where that run is not committed)."""
+    out: list[dict | None] = []
+    for name in (f"{stem}.json", f"{stem}.{SECOND_MODEL}.json"):
+        path = RESULTS / name
+        out.append(json.loads(path.read_text()) if path.exists() else None)
+    return out
+
+
+def _cell(doc: dict | None, fn: Callable[[dict], str]) -> str:
+    return "not run" if doc is None else fn(doc)
+
+
+def _capture_cell(d: dict) -> str:
+    return f"{_x(d['hooks_worst'])} (stop at the middle block: {_x(d['mid_layer_stop'])})"
+
+
+def _fcm_cell(d: dict) -> str:
+    t = d["detection"]["qa_wikidata"]["mlp_scaled"]
+    lo, hi, n1, n0 = balanced_accuracy_interval(t["test"])
+    n_layers = d["manifest"]["model"]["n_layers"]
+    rate = d["detection"]["qa_wikidata"]["data"]["hallucination_rate"]
+    return (
+        f"{t['test']['balanced_accuracy']:.3f} {_ci(lo, hi)} at layer {t['layer']} of {n_layers} "
+        f"(n = {t['test']['n']}; {rate:.0%} of answers hallucinated)"
+    )
+
+
+def _cutoff_cell(d: dict) -> str:
+    v = d["vs_full"]
+    return (
+        f"{d['token_reduction']:.3f}x fewer tokens, accuracy {d['accuracy_cutoff']:.3f} vs {d['accuracy_full']:.3f} "
+        f"(n = {v['n']}; {v['wins']} won, {v['losses']} lost, McNemar p = {v['p_value']:.2f}); probe F1 "
+        f"{d['f1_probe']:.3f} vs position-only {d['f1_position']:.3f}"
+    )
+
+
+def _voids_cell(d: dict) -> str:
+    p = d["paired"]
+    lo, hi = wilson(count(d["accuracy_skip"], d["n"]), d["n"])
+    return (
+        f"{d['trace']['alphas']['0.8']['pp']['void_share']:.1%} of prompt pairs are voids at alpha 0.8; best skip "
+        f"({d['label']}, {d['dataset']}, {d['protocol']}): {d['layers_skipped']:.0%} skipped, accuracy "
+        f"{d['accuracy_skip']:.3f} {_ci(lo, hi)} vs {d['accuracy_full']:.3f} (n = {d['n']}; McNemar p = "
+        f"{p['p_value']:.2f})"
+    )
+
+
+def _depth_cell(d: dict) -> str:
+    traces = d["results"]["traces"]
+    name = next(n for n in traces if "random" not in n)
+    twin = next(n for n in traces if "random" in n)
+    b, bt = _per_prompt_ratio(traces[name]), _per_prompt_ratio(traces[twin])
+    return (
+        f"{float(b['mean']):.0f}x {_ci(float(b['lo']), float(b['hi']), 0)} (random-init twin "
+        f"{float(bt['mean']):.1f}x; n = {traces[name]['n_prompts']:,} passages)"
+    )
+
+
+def two_models() -> str:
+    rows = [
+        ["capture: hooks backend's cost, worst regime", "capture_overhead_cpu", _capture_cell],
+        ["FactCheckmate: qa_wikidata probe, balanced accuracy [95% CI]", "factcheckmate", _fcm_cell],
+        ["context cutoff: `attn_z` probe at 0.95 vs the full context", "context_cutoff", _cutoff_cell],
+        ["voids: LAC voids and the paper's skipping", "voids", _voids_cell],
+        ["depth: variance after the last block / after the first, within a passage", "depth_trace", _depth_cell],
+    ]
+    out = []
+    for label, stem, fn in rows:
+        a, b = _both(stem)
+        out.append([label, _cell(a, fn), _cell(b, fn)])
+    return _rows(["measure", "SmolLM2-135M-Instruct", "Gemma 3 270M (base, Q4_K_M)"], out)
+
+
 REGIONS: dict[str, Callable[[], str]] = {
     f.__name__: f
     for f in (
@@ -720,5 +800,6 @@ REGIONS: dict[str, Callable[[], str]] = {
         families,
         families_list,
         reproducing,
+        two_models,
     )
 }

@@ -2,9 +2,11 @@
 
     python benchmarks/voids.py              # full run (resumes an interrupted evaluation)
     python benchmarks/voids.py --reuse      # only re-summarise and redraw from the saved results
+    python benchmarks/voids.py --model gemma3-270m   # -> results/voids.gemma3-270m.json, voids_trace.gemma3-270m/,
+                                                     #    runs/voids/bench.gemma3-270m/, assets/gemma3-270m/
 
 Stages (numbers saved with a manifest before any figure is drawn):
-1. trace: norm traces of --trace-n strategyqa questions as chat prompts (PP + up to
+1. trace: norm traces of --trace-n strategyqa questions as chat prompts (a base model: the Q/A template) (PP + up to
    --trace-tokens greedy RG tokens),
    LAC void shares and per-block activation rates per phase over the alpha sweep;
 2. eval: zero-shot accuracy of the full model vs `paper`, `drop` and `skip` (see
@@ -32,13 +34,23 @@ from pathlib import Path
 
 import torch
 
+from bench_models import add_model_option, assets_dir, model_key, results_path
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
 WORK = ROOT / "runs" / "voids" / "bench"
-ASSETS = ROOT / "assets"
 ALPHAS = (0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 0.8)
 DROP_ALPHAS = (0.01, 0.02, 0.05, 0.1, 0.2)  # `drop` removes whole block outputs: it needs small alphas
 TRACE = RESULTS / "voids_trace"
+
+
+def paths(model: str | None) -> tuple[Path, Path]:
+    """(work dir, committed trace dir) of `model`: runs/voids/bench and results/voids_trace for the
+    default model, runs/voids/bench.<model> and results/voids_trace.<model> for another."""
+    key = model_key(model)
+    return (WORK, TRACE) if key is None else (WORK.with_name(f"bench.{key}"), TRACE.with_name(f"voids_trace.{key}"))
+
+
 SETS = {"general_knowledge": 70, "hindu_knowledge": 50, "strategyqa": 50}
 TARGET_SKIPPED = 0.30
 
@@ -73,35 +85,37 @@ def best_tradeoff(rows: list[dict]) -> dict:
 
 def run_stages(args) -> None:
     from internals.analyses.voids.evaluate import EvalConfig, evaluate_voids
-    from internals.analyses.voids.protocol import chat_prompt
+    from internals.analyses.voids.protocol import eval_prompt
     from internals.analyses.voids.report import trace_summary
     from internals.analyses.voids.timing import decode_timing
     from internals.analyses.voids.trace import NormTrace, trace
     from internals.data import load_dataset
     from internals.models import load_model
-    from internals.prompts import render
+    from internals.prompts import render_ids, resolve_template
     from internals.store.config import package_versions
 
-    lm = load_model(None, device=args.device)
+    lm = load_model(args.model, device=args.device)
     base = {"model": lm.describe(), "versions": package_versions(), "threads": torch.get_num_threads(), "seed": 0}
-    trace_dir = TRACE
+    work, trace_dir = paths(args.model)
+    work.mkdir(parents=True, exist_ok=True)
     if not (trace_dir / "manifest.json").exists():
         data = load_dataset("strategyqa", limit=args.trace_n)
-        prompts = render(data, "chat", lm.tokenizer)  # the question as a user turn: replies run long enough for RG
+        template = resolve_template("auto", lm.tokenizer)  # the chat template, or a base model's Q/A template
+        prompts = render_ids(data, template, lm.tokenizer)  # a user turn: replies run long enough for RG
         meta = {
             **base,
             "dataset": {"name": data.name, "fingerprint": data.fingerprint, "n": len(data)},
-            "template": "chat",
+            "template": template,
         }
         trace(lm, prompts, args.trace_tokens, batch_size=8, progress=True, manifest=meta).save(trace_dir)
     tr = NormTrace.load(trace_dir)
-    (WORK / "trace_summary.json").write_text(
+    (work / "trace_summary.json").write_text(
         json.dumps({"manifest": tr.manifest, **trace_summary(tr, ALPHAS)}, indent=1)
     )
 
     cfg = EvalConfig(
-        alphas=ALPHAS,
-        kinds=("paper", "drop", "skip"),
+        alphas=tuple(args.alphas),
+        kinds=tuple(args.kinds),
         drop_phases=("both", "rg"),
         drop_alphas=(0.05,),
         skip_alphas=(0.05, 0.1, 0.2, 0.3),
@@ -109,15 +123,16 @@ def run_stages(args) -> None:
     )
     datasets = [load_dataset(name, limit=n) for name, n in SETS.items()]
     meta = {"model": base["model"], "versions": base["versions"]}
-    evaluate_voids(lm, datasets, cfg, WORK / "eval", manifest=meta, progress=True)
-    rest = tuple(a for a in DROP_ALPHAS if a not in cfg.drop_alphas)
-    drop = EvalConfig(alphas=rest, kinds=("drop",), drop_phases=("both", "rg"), max_new_tokens=8)
-    evaluate_voids(lm, datasets, drop, WORK / "eval_drop", manifest=meta, progress=True)
+    evaluate_voids(lm, datasets, cfg, work / "eval", manifest=meta, progress=True)
+    if "drop" in cfg.kinds:
+        rest = tuple(a for a in DROP_ALPHAS if a not in (cfg.drop_alphas or ()))
+        drop = EvalConfig(alphas=rest, kinds=("drop",), drop_phases=("both", "rg"), max_new_tokens=8)
+        evaluate_voids(lm, datasets, drop, work / "eval_drop", manifest=meta, progress=True)
 
-    timing_path = WORK / "timing.json"
+    timing_path = work / "timing.json"
     if not timing_path.exists():
         prompts = [
-            chat_prompt(lm.tokenizer, r.shuffled_choices())
+            eval_prompt(lm.tokenizer, r.shuffled_choices())
             for r in load_dataset("strategyqa", limit=args.time_n, seed=1)
         ]
         rows = [t.to_dict() for t in decode_timing(lm, prompts, [0.1, 0.2, 0.3], steps=16, progress=True)]
@@ -132,19 +147,23 @@ def run_stages(args) -> None:
         )
 
 
-def summarise() -> dict:
+def summarise(model: str | None) -> dict:
     from internals.analyses.voids.evaluate import paired
 
-    trace_summary = json.loads((WORK / "trace_summary.json").read_text())
-    eval_summary = json.loads((WORK / "eval" / "summary.json").read_text())
-    drop_summary = json.loads((WORK / "eval_drop" / "summary.json").read_text())
-    timing = json.loads((WORK / "timing.json").read_text())
+    work, _ = paths(model)
+    trace_summary = json.loads((work / "trace_summary.json").read_text())
+    eval_summary = json.loads((work / "eval" / "summary.json").read_text())
+    drop_path = work / "eval_drop" / "summary.json"  # absent when the run left `drop` out (--kinds)
+    drop_summary = (
+        json.loads(drop_path.read_text()) if drop_path.exists() else {"rows": [], "manifest": {"config": None}}
+    )
+    timing = json.loads((work / "timing.json").read_text())
     # the full model's rows come from the main evaluation (the drop evaluation reruns the same full model)
     raw = eval_summary["rows"] + [r for r in drop_summary["rows"] if r["kind"] == "drop"]
     rows = [{k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.items()} for r in raw]
     best = best_tradeoff(raw)
     main_labels = {r["label"] for r in eval_summary["rows"]}
-    where = WORK / ("eval" if best["label"] in main_labels else "eval_drop")
+    where = work / ("eval" if best["label"] in main_labels else "eval_drop")
     lines = [json.loads(x) for x in (where / f"{best['dataset']}.jsonl").read_text().splitlines()]
     best["paired"] = paired(lines, best["label"], best["protocol"])
     trace_manifest = trace_summary.pop("manifest")
@@ -160,16 +179,25 @@ def summarise() -> dict:
     }
 
 
-def figures(result: dict) -> list[Path]:
+def figures(result: dict, model: str | None) -> list[Path]:
     from transformers import AutoTokenizer
 
     from internals.analyses.voids.report import eval_figures, trace_figures
     from internals.analyses.voids.trace import NormTrace
+    from internals.models import model_reference
 
-    tr = NormTrace.load(TRACE)
-    tok = AutoTokenizer.from_pretrained(tr.manifest["model"]["path"])
-    paths = trace_figures(tr, 0.8, ALPHAS, ASSETS, tokenizer=tok)
-    return paths + eval_figures(result["sweep"], ASSETS)
+    tr = NormTrace.load(paths(model)[1])
+    reference = model_reference(tr.manifest["model"])
+    tok = AutoTokenizer.from_pretrained(str(bundled_dir(reference) or reference))
+    out = assets_dir(model)
+    out.mkdir(parents=True, exist_ok=True)
+    return trace_figures(tr, 0.8, ALPHAS, out, tokenizer=tok) + eval_figures(result["sweep"], out)
+
+
+def bundled_dir(reference: str | None) -> Path | None:
+    from internals.models import bundled_model, bundled_model_dir
+
+    return bundled_model_dir(reference) if reference and bundled_model(reference) else None
 
 
 def print_targets(result: dict) -> None:
@@ -207,22 +235,30 @@ def print_targets(result: dict) -> None:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_model_option(p)
     p.add_argument("--reuse", action="store_true", help="only summarise and redraw from saved results")
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on a shared CPU)")
     p.add_argument("--trace-n", type=int, default=100)
     p.add_argument("--trace-tokens", type=int, default=24)
     p.add_argument("--time-n", type=int, default=8)
+    p.add_argument("--alphas", type=float, nargs="+", default=list(ALPHAS), help="the evaluation's alpha sweep")
+    p.add_argument(
+        "--kinds",
+        nargs="+",
+        default=["paper", "drop", "skip"],
+        choices=["paper", "drop", "skip"],
+        help="skipping kinds evaluated (default all three; `drop` adds a second evaluation at DROP_ALPHAS)",
+    )
     p.add_argument("--no-figures", action="store_true")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     if not args.reuse:
         run_stages(args)
-    result = summarise()
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "voids.json").write_text(json.dumps(result, indent=1) + "\n")
+    result = summarise(args.model)
+    results_path("voids", args.model).write_text(json.dumps(result, indent=1) + "\n")
     if not args.no_figures:
-        for path in figures(result):
+        for path in figures(result, args.model):
             print(f"wrote {path}")
     print_targets(result)
     keys = ("alpha", "layers_skipped", "accuracy_skip", "accuracy_full", "dataset", "protocol", "kind", "target_met")
