@@ -222,6 +222,80 @@ def test_cutoff_head_features_on_gemma(gemma, question, context, evidence):
     assert not np.allclose(steps[0].features["attn_z"], steps[-1].features["attn_z"])
 
 
+# -- voids evaluation (the base model's template) ----------------------------------------------
+
+
+def test_voids_skipping_eval_on_gemma(gemma, data_env, tmp_path):
+    """The paper's skipping at alpha 0.8 on 4 hindu_knowledge questions (the committed slice); the
+    base model gets the message as "{question}\\nAnswer:" after its BOS (template "auto")."""
+    import json
+
+    from internals.analyses.voids.evaluate import EvalConfig, evaluate_voids
+    from internals.analyses.voids.protocol import eval_prompt, option_ids, turn_template
+    from internals.data import load_dataset
+    from internals.prompts import BASE_TURN
+
+    data = load_dataset("hindu_knowledge", limit=4)
+    cfg = EvalConfig(alphas=(0.8,), kinds=("paper",), max_new_tokens=4)
+    rows = evaluate_voids(gemma, [data], cfg, tmp_path / "eval", progress=False)
+    assert json.loads((tmp_path / "eval" / "manifest.json").read_text())["template"] == BASE_TURN
+    by = {(r["protocol"], r["label"]): r for r in rows}
+    assert set(by) == {(p, label) for p in ("generate", "loglik") for label in ("full", "paper a=0.8 both")}
+    for (protocol, label), row in by.items():
+        assert row["n"] == 4 and 0 <= row["accuracy"] <= 1, (protocol, label)
+    assert by["loglik", "full"]["used"] == 1.0
+    # measured: at alpha 0.8 about 44% of Gemma's (token, block) pairs are used
+    assert 0.1 < by["loglik", "paper a=0.8 both"]["used"] < 0.9
+    assert by["generate", "full"]["parsed"] >= 0.5  # replies open with "\n    B": the first line is parsed
+    # loglik: the full model's option scores are the summed log-probabilities of a plain forward
+    template = turn_template("auto", gemma.tokenizer)
+    lines = [json.loads(x) for x in (tmp_path / "eval" / "hindu_knowledge.jsonl").read_text().splitlines()]
+    for record, line in zip(data, lines):
+        record = record.shuffled_choices(cfg.seed)
+        prompt = eval_prompt(gemma.tokenizer, record, "auto")
+        assert prompt[0] == gemma.tokenizer.bos_token_id and prompt[1] != gemma.tokenizer.bos_token_id
+        scores = []
+        for option in option_ids(gemma.tokenizer, record, template):
+            with torch.no_grad():
+                logits = gemma.model(torch.tensor([prompt + option]), use_cache=False).logits[0]
+            logp = torch.log_softmax(logits[len(prompt) - 1 : -1].double(), -1)
+            scores.append(float(logp[torch.arange(len(option)), torch.tensor(option)].sum()))
+        full = next(r for r in line["runs"] if r["kind"] == "none")
+        np.testing.assert_allclose(full["scores"], scores, atol=2e-3)
+        assert full["pick_loglik"] == int(np.argmax(scores))
+
+
+# -- FactCheckmate (the base model's template) -------------------------------------------------
+
+
+def test_factcheckmate_labels_and_features_on_gemma(gemma, data_env, tmp_path):
+    from internals.analyses.factcheckmate import GenerationSettings, label_dataset, pooled_features
+    from internals.answers import cut_answer, match
+    from internals.data import load_dataset
+    from internals.prompts import BASE_TEMPLATE, render
+
+    data = load_dataset("qa_wikidata", limit=6)
+    settings = GenerationSettings(max_new_tokens=8)
+    labels = label_dataset(gemma, data, "auto", settings, progress=False)
+    assert labels.manifest["template"] == BASE_TEMPLATE and labels.ids == [r.id for r in data]
+    prompts = render(data, "auto", gemma.tokenizer)
+    assert prompts[0] == BASE_TEMPLATE.format(question=data[0].question)
+    for record, prompt, answer, correct in zip(data, prompts, labels.answers, labels.correct):
+        # the batched, left-padded, prefix-shared greedy answer is HF's greedy continuation, cut
+        assert answer == cut_answer(gemma.generate(prompt, max_new_tokens=8, chat=False), settings.stop)
+        assert correct == match(answer, record.answers, "substring")
+    # measured: the base model answers some (" Ukraine" for the Donetsk question), not all
+    assert 0 < labels.hallucination_rate < 1
+    features = pooled_features(gemma, prompts, "I", progress=False, out=tmp_path / "features")
+    assert len(features) == 6 and features.layers == list(range(N_LAYERS))
+    for layer in (0, 9):
+        x = features.layer(layer)
+        assert x.shape == (6, D_MODEL) and np.isfinite(x).all()
+        for i in (0, 5):  # the mean over the prompt's tokens of HF's hidden state
+            hs, _ = _hidden_states(gemma, [prompts[i]])
+            np.testing.assert_allclose(x[i], hs[layer + 1][0].mean(0).numpy(), rtol=1e-4, atol=1e-3)
+
+
 # -- not installed -----------------------------------------------------------------------------
 
 
