@@ -87,7 +87,8 @@ def test_repository_results_redraw_every_readme_figure(tmp_path):
     """On a fresh clone, the committed results files alone redraw every figure README links to."""
     repo = Path(__file__).resolve().parent.parent
     outcomes = regenerate(repo / "benchmarks/results", tmp_path, formats=("html",), root=repo)
-    assert not [o.source.name for o in outcomes if o.skipped]
+    # a comparison waits for the other model's results; a README link to it is still checked below
+    assert not [o.source.name for o in outcomes if o.skipped and not o.source.name.startswith("compare ")]
     made = {p.stem for p in tmp_path.iterdir()}
     wanted = set(readme_assets(repo / "README.md"))
     assert wanted and wanted <= made, sorted(wanted - made)

@@ -3,6 +3,7 @@
 Example (in a clone: benchmarks/results/*.json -> assets/*.png|pdf):
     internals figures
     internals figures --results my_results --out figures --only depth --formats png pdf svg
+    internals figures --only compare   # the default model beside gemma3-270m, on relative depth
 """
 
 from __future__ import annotations

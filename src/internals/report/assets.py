@@ -6,7 +6,10 @@ them without running a model: `write(paths, out, formats, root) -> [written file
 the analysis's own figure code. Paths recorded inside a results file (the probe folder it used,
 e.g. "probes/cutoff") are relative to where the benchmark ran: `root`. Nothing here assumes a
 repository layout; every location is an argument. A source whose files are absent is skipped
-with a note.
+with a note, as is one whose write function raises `SkipSource`.
+
+The "compare ..." sources draw two models on one relative-depth axis (`compare_assets`): the default
+model's results file and `COMPARED`'s beside it (`<stem>.<model>.json`).
 """
 
 from __future__ import annotations
@@ -17,6 +20,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import InternalsError
+
+COMPARED = "gemma3-270m"  # the model the comparison figures draw beside the default one
+
+
+class SkipSource(Exception):
+    """Raised by a write function whose results files are there but lack what it needs (a probe
+    folder they point to): the source is skipped with the message as its note."""
 
 
 @dataclass(frozen=True)
@@ -135,6 +145,17 @@ SOURCES: tuple[FigureSource, ...] = (
     ),
     FigureSource("patching", ("patching.json",), f"{__name__}:write_patching"),
     FigureSource("patching window", ("patching_window10.json",), f"{__name__}:write_patching"),
+    *(
+        FigureSource(
+            f"compare {name}", (f"{stem}.json", f"{stem}.{COMPARED}.json"), f"{__package__}.compare_assets:{func}"
+        )
+        for name, stem, func in (
+            ("depth", "depth_trace", "write_depth"),
+            ("factcheckmate", "factcheckmate", "write_factcheckmate"),
+            ("voids", "voids", "write_voids"),
+            ("cutoff", "context_cutoff", "write_cutoff"),
+        )
+    ),
 )
 
 
@@ -188,6 +209,10 @@ def regenerate(
             outcome.skipped = f"{missing[0]} not found in {results} (run the analysis's benchmark to make it)"
             continue
         paths = [results / p for p in source.results]
-        outcome.written = list(source.function()(paths, out, tuple(formats), root))
+        try:
+            outcome.written = list(source.function()(paths, out, tuple(formats), root))
+        except SkipSource as why:
+            outcome.skipped = str(why)
+            continue
         outcome.stems = list(dict.fromkeys(p.stem for p in outcome.written))
     return outcomes
