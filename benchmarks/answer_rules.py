@@ -2,16 +2,20 @@
 
     python benchmarks/answer_rules.py                 # SmolLM2, 300 questions per closed-book set
     python benchmarks/answer_rules.py --n 40 --quick  # a smoke test (writes no results)
+    python benchmarks/answer_rules.py --model gemma3-270m   # -> results/answer_rules.gemma3-270m.json
 
 For each closed-book question-answer set of the registry (qa_wikidata, truthful_qa, fanoutqa_sub;
 the multiple-choice sets are refused closed-book, see internals.prompts.check_closed_book) the
-embedded model answers a seeded sample greedily (the chat template, 16 new tokens, the FactCheckmate settings), and every answer is judged
-under each (extraction, matching) rule of `internals.answers`. Reported per set: n; how many paper
-answers only echo the question (`echoes_question`); the hallucination rate under each rule with a
-95% bootstrap interval; and, against the paper's rule (paper extraction, substring matching), how many
-labels each other rule changes (both directions, with McNemar's exact p on the paired verdicts).
-The rules were fixed (internals.answers) before these answers were scored. Results ->
-benchmarks/results/answer_rules.json with a manifest.
+embedded model (or --model) answers a seeded sample greedily (template "auto": the chat template,
+or for a base model without one "Question: {question}\\nAnswer:"; 16 new tokens, the FactCheckmate
+settings), and every answer is judged under each (extraction, matching) rule of `internals.answers`.
+Reported per set: n; how many paper answers only echo the question (`echoes_question`); the
+hallucination rate under each rule with a 95% bootstrap interval; and, against the paper's rule
+(paper extraction, substring matching), how many labels each other rule changes (both directions,
+with McNemar's exact p on the paired verdicts). The rules were fixed (internals.answers) before
+these answers were scored. Results -> benchmarks/results/answer_rules.json with a manifest (another
+--model: answer_rules.<model>.json; "auto" on every set, so Gemma 3's qa_wikidata questions are not
+prompted as its FactCheckmate config probes/gemma3-270m/qa_wikidata.toml prompts them, with "?").
 """
 
 from __future__ import annotations
@@ -19,13 +23,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 
 import numpy as np
 import torch
 
-ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "benchmarks" / "results" / "answer_rules.json"
+from bench_models import add_model_option, results_path
+
 SETS = ("qa_wikidata", "truthful_qa", "fanoutqa_sub")
 RULES = (
     ("paper", "substring"),
@@ -46,7 +49,7 @@ def judge(answers_raw: list[str], records, extraction: str, matching: str) -> np
     )
 
 
-def one_set(lm, name: str, n: int, seed: int, progress: bool) -> dict:
+def one_set(lm, name: str, n: int, seed: int, template: str, progress: bool) -> dict:
     from internals.analyses.factcheckmate.generate import GenerationSettings, greedy_answers
     from internals.answers import echoes_question
     from internals.data import load_dataset
@@ -54,7 +57,7 @@ def one_set(lm, name: str, n: int, seed: int, progress: bool) -> dict:
     from internals.stats import bootstrap_mean, mcnemar
 
     data = load_dataset(name, limit=n, seed=seed)
-    prompts = render(data, "chat", lm.tokenizer)
+    prompts = render(data, template, lm.tokenizer)
     gen = greedy_answers(lm, prompts, GenerationSettings(max_new_tokens=16), progress=progress, desc=name)
     base = judge(gen.raw, data, "paper", "substring")
     out = {
@@ -86,6 +89,7 @@ def one_set(lm, name: str, n: int, seed: int, progress: bool) -> dict:
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_model_option(p)
     p.add_argument("--n", type=int, default=300, help="questions per set (a seeded sample)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
@@ -94,17 +98,19 @@ def main() -> int:
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     from internals import load_model
+    from internals.prompts import resolve_template
     from internals.store import package_versions
 
-    lm = load_model(device="cpu")
-    sets = {name: one_set(lm, name, args.n, args.seed, not args.quiet) for name in SETS}
+    lm = load_model(args.model, device="cpu")
+    template = resolve_template("auto", lm.tokenizer)  # "chat" for SmolLM2
+    sets = {name: one_set(lm, name, args.n, args.seed, template, not args.quiet) for name in SETS}
     doc = {
         "manifest": {
             "model": lm.describe(),
             "data": {name: {"n": s["n"], "seed": args.seed} for name, s in sets.items()},
             "config": {
                 "n": args.n,
-                "template": "chat",
+                "template": template,
                 "max_new_tokens": 16,
                 "rules": [list(r) for r in RULES],
                 "threads": args.threads,
@@ -124,8 +130,9 @@ def main() -> int:
             f"{echo['hallucination_rate']:.3f} ({echo['labels_changed_vs_paper']} labels changed, p={echo['mcnemar_p']:.3g})"
         )
     if not args.quick:
-        RESULTS.write_text(json.dumps(doc, indent=1) + "\n")
-        print(f"wrote {RESULTS}", file=sys.stderr)
+        out = results_path("answer_rules", args.model)
+        out.write_text(json.dumps(doc, indent=1) + "\n")
+        print(f"wrote {out}", file=sys.stderr)
     return 0
 
 

@@ -3,6 +3,8 @@
     python benchmarks/patching.py --threads 2          # full run (resumes from patching.partial.jsonl)
     python benchmarks/patching.py --reuse              # only re-summarise and redraw the saved results
     python benchmarks/patching.py --threads 2 --window 10 --sites attn_out mlp_out   # ROME's 10-layer window
+    python benchmarks/patching.py --model gemma3-270m  # -> results/patching.gemma3-270m.json (resumes from
+                                                       #    patching.gemma3-270m.partial.jsonl), assets/gemma3-270m/
 
 Clean prompts "The <relation> of <subject> is" whose greedy next token is the first token of a gold
 answer; corrupted prompts the same relation with another subject of as many tokens (internals.
@@ -13,6 +15,8 @@ category with a bootstrap 95% interval over prompts.
 Writes benchmarks/results/patching.json (manifest, per-pair restorations, summary, wall time) and
 assets/patching_<site>.png|pdf (with --window w: patching_window<w>.json, assets/patching_window<w>_<site>);
 prints the peak cell of each site (overall and on the subject's tokens) and, last, one line of JSON.
+Another --model (the prompts are raw text for every model, no template): the same run on that model,
+results/patching[_window<w>].<model>.json with its own partial file, figures under assets/<model>/.
 """
 
 from __future__ import annotations
@@ -27,24 +31,26 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from bench_models import add_model_option, assets_dir, results_path
+
 ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "benchmarks" / "results"
 
 
-def out_path(window: int) -> Path:
-    """benchmarks/results/patching.json, or patching_window<w>.json for ROME's windowed restorations."""
-    return RESULTS / ("patching.json" if window == 1 else f"patching_window{window}.json")
+def out_path(window: int, model: str | None = None) -> Path:
+    """benchmarks/results/patching.json, or patching_window<w>.json for ROME's windowed restorations
+    (another model: patching[_window<w>].<model>.json)."""
+    return results_path("patching" if window == 1 else f"patching_window{window}", model)
 
 
 def run(args) -> None:
     from internals import load_model
     from internals.analyses.patching import PatchConfig, patching_run, save_results
 
-    lm = load_model(None, device=args.device)
+    lm = load_model(args.model, device=args.device)
     config = PatchConfig(tuple(args.sites), args.window, args.batch_size)
     start = time.perf_counter()
-    out = out_path(args.window)
-    partial = out.with_name(out.stem + ".partial.jsonl")
+    out = out_path(args.window, args.model)
+    partial = out.with_name(out.stem + ".partial.jsonl")  # per model: <stem>[.<model>].partial.jsonl
     doc = patching_run(
         lm,
         "qa_wikidata",
@@ -72,7 +78,7 @@ def summarise(args) -> dict:
     from internals.analyses.patching import load_results
     from internals.analyses.patching.figures import export_figures
 
-    doc = load_results(out_path(args.window))
+    doc = load_results(out_path(args.window, args.model))
     m, res = doc["manifest"], doc["results"]
     d = m["data"]
     print(
@@ -98,13 +104,14 @@ def summarise(args) -> dict:
             )
             headline[f"{key}_{site}"] = pk
     if not args.no_figures:
-        for path in export_figures(doc, ROOT / "assets"):
+        for path in export_figures(doc, assets_dir(args.model)):
             print(f"wrote {path.relative_to(ROOT)}")
     return headline
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_model_option(p)
     p.add_argument("--n", type=int, default=100, help="pairs (default 100)")
     p.add_argument("--sites", nargs="+", default=["resid_post", "attn_out", "mlp_out"])
     p.add_argument("--window", type=int, default=1, help="layers restored around each layer for attn_out / mlp_out")
@@ -120,7 +127,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    if not (args.reuse and out_path(args.window).exists()):
+    if not (args.reuse and out_path(args.window, args.model).exists()):
         run(args)
     print(json.dumps(summarise(args)))
     return 0

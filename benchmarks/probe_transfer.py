@@ -2,6 +2,7 @@
 
     python benchmarks/probe_transfer.py            # SmolLM2, the five registered closed-book sets
     python benchmarks/probe_transfer.py --quick    # a smoke run on 60 questions per set (writes no results)
+    python benchmarks/probe_transfer.py --model gemma3-270m   # -> results/probe_transfer.gemma3-270m.json
 
 The rule, fixed before any of these data were scored (issue 20, part 3): on each closed-book
 question-answer set (SETS, at most N questions, a seeded sample) the embedded model answers greedily
@@ -19,7 +20,10 @@ hallucination rate. Controls per source: the label-shuffle control and the rando
 (the same head on the random-init twin's features at the same layer; the labels stay the real
 model's), with whether the probe's interval lies wholly above the control's.
 
-Results -> benchmarks/results/probe_transfer.json with a manifest.
+Results -> benchmarks/results/probe_transfer.json with a manifest. Another --model: the same rule
+on that model (template "auto" is the base Q/A template "Question: {question}\\nAnswer:" for a model
+without a chat template, also on qa_wikidata, where probes/gemma3-270m/qa_wikidata.toml adds "?"; its
+own random-init twin), results/probe_transfer.<model>.json.
 """
 
 from __future__ import annotations
@@ -34,8 +38,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from bench_models import add_model_option, results_path
+
 ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "benchmarks" / "results" / "probe_transfer.json"
 SETS = ("qa_wikidata", "fanoutqa_sub", "truthful_qa", "fanoutqa", "bigbench:auto_categorization")
 HEAD = "mlp_scaled"
 
@@ -50,7 +55,7 @@ def main() -> int:
     from internals.store import package_versions
 
     started = time.time()
-    lm = load_model(None, device="cpu")
+    lm = load_model(args.model, device="cpu")
     twin = random_twin(lm, args.seed)
     gen = GenerationSettings(max_new_tokens=16)
     prepared = {}
@@ -84,13 +89,15 @@ def main() -> int:
     }
     _print(result)
     if not args.quick:
-        RESULTS.write_text(json.dumps(result, indent=1, default=float) + "\n")
-        print(f"wrote {RESULTS.relative_to(ROOT)}")
+        out = results_path("probe_transfer", args.model)
+        out.write_text(json.dumps(result, indent=1, default=float) + "\n")
+        print(f"wrote {out.relative_to(ROOT)}")
     return 0
 
 
 def parse_args():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_model_option(p)
     p.add_argument("--n", type=int, default=1000, help="questions per set at most (a seeded sample)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)

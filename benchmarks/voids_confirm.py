@@ -2,6 +2,8 @@
 
     python benchmarks/voids_confirm.py            # 200 fresh questions on each of four sets (resumes)
     python benchmarks/voids_confirm.py --quick    # 6 questions per set into a temp dir (writes no results)
+    python benchmarks/voids_confirm.py --model gemma3-270m   # -> results/voids_confirm.gemma3-270m.json,
+                                                             #    runs/voids/confirm.gemma3-270m/
 
 benchmarks/voids.py found one configuration that met the target (>= 30% of (token, block) pairs
 skipped with accuracy >= the full model): the paper's LAC skipping at alpha 0.8 in both phases,
@@ -18,7 +20,10 @@ scored by option log-likelihood, on 50 hindu_knowledge questions (0.38 vs 0.28, 
 
 Results -> benchmarks/results/voids_confirm.json (accuracies with Wilson 95% intervals, wins,
 losses, McNemar p, share skipped, the verdict per set) with a manifest; per-question lines in
-runs/voids/confirm/ (a killed run resumes there).
+runs/voids/confirm/ (a killed run resumes there). Another --model: the same declared configuration
+and rule (chosen on SmolLM2, not on that model's voids.py run) on the same questions, each prompt
+in that model's template ("auto": the chat template, or the base Q/A turn for a model without one),
+results/voids_confirm.<model>.json, per-question lines in runs/voids/confirm.<model>/.
 """
 
 from __future__ import annotations
@@ -33,13 +38,22 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from bench_models import add_model_option, model_key, results_path
+
 ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "benchmarks" / "results" / "voids_confirm.json"
 WORK = ROOT / "runs" / "voids" / "confirm"
+QUICK = Path("/tmp/voids_confirm_quick")
 SETS = ("strategyqa", "truthful_qa_mc", "sports_understanding", "date_understanding")
 USED = 50  # benchmarks/voids.py's seeded sample size on these sets (strategyqa; the others were unused)
 N = 200
 CLAIM = {"kind": "paper", "alpha": 0.8, "phases": "both", "protocol": "loglik"}
+
+
+def work_dir(base: Path, model: str | None) -> Path:
+    """`base` for the default model, `base`.<model> beside it for another (a run never resumes another
+    model's lines)."""
+    key = model_key(model)
+    return base if key is None else base.with_name(f"{base.name}.{key}")
 
 
 def wilson(k: int, n: int, z: float = 1.96) -> list[float]:
@@ -80,7 +94,7 @@ def main() -> int:
     from internals.store import package_versions
 
     started = time.time()
-    lm = load_model(None, device="cpu")
+    lm = load_model(args.model, device="cpu")
     cfg = EvalConfig(alphas=(CLAIM["alpha"],), kinds=("paper",), max_new_tokens=args.max_new_tokens)
     datasets = [fresh_sample(name, args.n) for name in SETS]
     meta = {"model": lm.describe(), "versions": package_versions(), "declared": CLAIM}
@@ -130,22 +144,28 @@ def main() -> int:
         )
     print(f"the claim holds on {held} of {len(out)} sets")
     if not args.quick:
-        RESULTS.write_text(json.dumps(result, indent=1) + "\n")
-        print(f"wrote {RESULTS.relative_to(ROOT)}")
+        out = results_path("voids_confirm", args.model)
+        out.write_text(json.dumps(result, indent=1) + "\n")
+        print(f"wrote {out.relative_to(ROOT)}")
     return 0
 
 
 def parse_args():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_model_option(p)
     p.add_argument("--n", type=int, default=N)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--max-new-tokens", type=int, default=8, help="reply length (the generate protocol; as voids.py)")
-    p.add_argument("--work", default=str(WORK))
+    p.add_argument(
+        "--work", default=None, help="per-question lines (default runs/voids/confirm; another --model: confirm.<model>)"
+    )
     p.add_argument("--quick", action="store_true", help="6 questions per set in a temp dir; writes no results")
     p.add_argument("--quiet", action="store_true")
     args = p.parse_args()
     if args.quick:
-        args.n, args.work = 6, "/tmp/voids_confirm_quick"
+        args.n, args.work = 6, str(work_dir(QUICK, args.model))
+    elif args.work is None:
+        args.work = str(work_dir(WORK, args.model))
     return args
 
 
