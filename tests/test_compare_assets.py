@@ -38,6 +38,7 @@ def _depth(name: str, n: int) -> dict:
     trace = {
         "model": model,
         "variance": variance.tolist(),
+        "variance_rest": (variance / 2).tolist(),
         "prompt_variance": (variance * rng.uniform(0.5, 2, (5, 1))).tolist(),
     }
     twin = {**trace, "model": {**model, "name": f"{name} (random init)"}, "variance": np.ones(n + 1).tolist()}
@@ -108,7 +109,9 @@ def test_figures_put_both_models_on_relative_depth(root):
     assert np.allclose(x[smol], np.arange(7) / 6) and np.allclose(x[gemma], np.arange(5) / 4)
     drawn = next(t for t in figs["compare_depth_variance"].data if t.name == f"{smol}, all tokens")
     assert np.allclose(drawn.y, np.geomspace(1, 60, 7))  # the loaded model's trace, not its random-init twin
-    growth = next(t for t in figs["compare_depth_growth"].data if t.name == f"{gemma}, all tokens")
+    rest = next(t for t in figs["compare_depth_variance"].data if t.name == f"{smol}, without first token")
+    assert rest.line.dash == "dot" and np.allclose(rest.y, np.geomspace(1, 60, 7) / 2)
+    growth = next(t for t in figs["compare_depth_growth"].data if t.name == f"{gemma}, without first token")
     assert growth.y[1] == pytest.approx(1.0)
     assert np.allclose(_depths(figs["compare_depth_ablation"])[gemma], (np.arange(4) + 0.5) / 4)
 

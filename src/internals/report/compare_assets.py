@@ -7,8 +7,9 @@ per-model data the builders of `compare_figures` take (the HTML comparison page 
 figures from report.json), and exports the figure:
 
 - depth_trace: compare_depth_variance (residual variance: median over prompts with its 25-75th
-  percentile band, all tokens dashed), compare_depth_growth (the same over its value after the
-  first block), compare_depth_ablation (change in loss when a block is skipped);
+  percentile band, all tokens dashed, all but each prompt's first dotted), compare_depth_growth
+  (the same over its value after the first block), compare_depth_ablation (change in loss when a
+  block is skipped);
 - factcheckmate: compare_factcheckmate_sweep (test balanced accuracy of each head of the
   qa_wikidata probe trained at each layer), from the probe's sweep.json;
 - voids: compare_voids_blocks (share of tokens for which LAC skips each block at alpha 0.8, prompt
@@ -56,8 +57,8 @@ def _under(root: Path, relative: str, what: str, path: Path) -> Path:
 
 def depth_data(path: Path) -> tuple[str, dict]:
     """(model name, data) of the first trace of a depth.trace results file (the loaded model; its
-    random-init twin follows it): n_layers, variance [L+1], prompt_variance [L+1, prompts] and, when
-    the file has the ablation, ablation_blocks / ablation_delta [L]."""
+    random-init twin follows it): n_layers, variance and variance_rest [L+1], prompt_variance
+    [L+1, prompts] and, when the file has the ablation, ablation_blocks / ablation_delta [L]."""
     from ..analyses.depth.results import load_results
     from ..analyses.depth.trace import Ablation
 
@@ -67,6 +68,7 @@ def depth_data(path: Path) -> tuple[str, dict]:
     data = {
         "n_layers": len(variance) - 1,
         "variance": variance,
+        "variance_rest": np.asarray(t["variance_rest"], dtype=float),
         "prompt_variance": np.asarray(t["prompt_variance"], dtype=float).T,
     }
     if doc["results"].get("ablation"):
@@ -123,8 +125,8 @@ def depth_figures(paths: list[Path]) -> dict:
     """stem -> Figure from depth_trace results files (one per model)."""
     models = _models(depth_data(p) for p in paths)
     figs = {
-        "compare_depth_variance": cf.depth_variance(models),
-        "compare_depth_growth": cf.depth_variance(models, relative=True),
+        "compare_depth_variance": cf.depth_variance(models, rest=True),
+        "compare_depth_growth": cf.depth_variance(models, relative=True, rest=True),
     }
     if all("ablation_delta" in d for d in models.values()):
         figs["compare_depth_ablation"] = cf.depth_ablation(models)

@@ -43,29 +43,32 @@ def _lines(fig: go.Figure, x, y, name: str, colour: str, dash: str, group: str) 
     )  # fmt: skip
 
 
-def depth_variance(models: dict[str, dict], relative: bool = False) -> go.Figure:
+def depth_variance(models: dict[str, dict], relative: bool = False, rest: bool = False) -> go.Figure:
     """Residual variance per relative depth (log y): median over prompts of the within-prompt variance
     with its 25-75th percentile band (solid), over all tokens together (dashed).
 
     relative: each prompt's variance (and the all-token one) divided by its value after the first
-    block, so models whose embeddings have different scales show their growth on one axis."""
-    series, overall = {}, {}
+    block, so models whose embeddings have different scales show their growth on one axis.
+    rest: also the variance over all tokens but each prompt's first (dotted, `variance_rest` [L+1]),
+    which leaves out the first token's massive activations."""
+    series = {}
     for name, d in models.items():
-        per_prompt, total = _floats(d["prompt_variance"]), _floats(d["variance"])  # [L+1, prompts], [L+1]
-        if relative:
-            per_prompt, total = per_prompt / per_prompt[1], total / total[1]
-        series[name], overall[name] = (resid_depth(d["n_layers"]), per_prompt), total
+        per_prompt = _floats(d["prompt_variance"])  # [L+1, prompts]
+        series[name] = (resid_depth(d["n_layers"]), per_prompt / per_prompt[1] if relative else per_prompt)
     ylabel = "variance / variance after block 1" if relative else "residual variance"
     fig = curves(series, band="iqr", log_y=True, xlabel=DEPTH_AXIS, ylabel=ylabel, width="double")
+    lines = [("all tokens", "variance", "dash")] + ([("without first token", "variance_rest", "dot")] if rest else [])
     for i, (name, d) in enumerate(models.items()):
-        fig.add_scatter(
-            x=resid_depth(d["n_layers"]),
-            y=overall[name],
-            mode="lines",
-            name=f"{name}, all tokens",
-            legendgroup=name,
-            line=dict(color=OKABE_ITO[i % len(OKABE_ITO)], dash="dash", width=1),
-        )
+        for what, key, dash in lines:
+            y = _floats(d[key])  # [L+1]
+            fig.add_scatter(
+                x=resid_depth(d["n_layers"]),
+                y=y / y[1] if relative else y,
+                mode="lines",
+                name=f"{name}, {what}",
+                legendgroup=name,
+                line=dict(color=OKABE_ITO[i % len(OKABE_ITO)], dash=dash, width=1),
+            )
     return fig
 
 
