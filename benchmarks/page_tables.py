@@ -718,10 +718,34 @@ def _fcm_cell(d: dict) -> str:
     lo, hi, n1, n0 = balanced_accuracy_interval(t["test"])
     n_layers = d["manifest"]["model"]["n_layers"]
     rate = d["detection"]["qa_wikidata"]["data"]["hallucination_rate"]
+    probe = Path(d["manifest"]["configs"]["qa_wikidata"]["out"]) / "qa_wikidata"
+    control = ""
+    rc = card(str(probe.relative_to("probes")) if probe.parts[0] == "probes" else probe.name).get("evidence", {})
+    rc = rc.get("random_model_control")
+    if rc:
+        ba = rc["balanced_accuracy"]
+        verdict = "beaten" if rc["probe_beats_it"] else "not beaten beyond the intervals"
+        control = f"; random-model control {ba['value']:.3f} {_ci(ba['low'], ba['high'])}: {verdict}"
     return (
         f"{t['test']['balanced_accuracy']:.3f} {_ci(lo, hi)} at layer {t['layer']} of {n_layers} "
-        f"(n = {t['test']['n']}; {rate:.0%} of answers hallucinated)"
+        f"(n = {t['test']['n']}; {rate:.0%} of answers hallucinated{control})"
     )
+
+
+def _mitigation_cell(d: dict) -> str:
+    t = d["mitigation"]
+    test, c = t["test"], t["test"]["flagged_counts"]
+    lo, hi = wilson(c["after"], test["n_flagged"])
+    return (
+        f"flagged test questions factual {test['flagged_before']:.3f} -> {test['flagged_after']:.3f} {_ci(lo, hi)} "
+        f"(n = {test['n_flagged']}; steering layer {t['steer_layer']}, alpha {t['best_alpha']:g}, picked on "
+        f"{t['validation']['n_used']} validation questions; {c['wins']} won, {c['losses']} lost, McNemar "
+        f"{_p(c['p_value'])})"
+    )
+
+
+def _p(p: float) -> str:
+    return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
 
 
 def _cutoff_cell(d: dict) -> str:
@@ -759,6 +783,7 @@ def two_models() -> str:
     rows = [
         ["capture: hooks backend's cost, worst regime", "capture_overhead_cpu", _capture_cell],
         ["FactCheckmate: qa_wikidata probe, balanced accuracy [95% CI]", "factcheckmate", _fcm_cell],
+        ["FactCheckmate: mitigation by steering when the probe fires", "factcheckmate", _mitigation_cell],
         ["context cutoff: `attn_z` probe at 0.95 vs the full context", "context_cutoff", _cutoff_cell],
         ["voids: LAC voids and the paper's skipping", "voids", _voids_cell],
         ["depth: variance after the last block / after the first, within a passage", "depth_trace", _depth_cell],

@@ -1,5 +1,7 @@
-"""Write tests/data/probe_predictions.json: what each committed FactCheckmate probe (probes/*/card.json)
-predicts on the first questions of the committed BIG-bench qa_wikidata slice, on the embedded model.
+"""Write tests/data/probe_predictions.json: what each committed FactCheckmate probe predicts on the
+first questions of the committed BIG-bench qa_wikidata slice, on its own model: probes/*/card.json
+on the embedded model, probes/<model>/*/card.json on each other bundled model (MODELS). Keys are the
+probe dirs relative to probes/ ("qa_wikidata", "gemma3-270m/qa_wikidata").
 `tests/test_committed_probes.py` checks that each still loads, refuses no fingerprint of its own model,
 and predicts the same (a change to features, pooling, templates or weights shows up there).
 
@@ -17,14 +19,21 @@ import torch
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 N = 6
+MODELS = ("gemma3-270m",)  # bundled models besides the default with probes under probes/<model>/
 
 
-def probes() -> list[Path]:
+def probes(model: str | None = None) -> list[Path]:
+    """The committed FactCheckmate probe dirs of `model` (None: the embedded default model)."""
+    base = ROOT / "probes" if model is None else ROOT / "probes" / model
     return sorted(
         p.parent
-        for p in (ROOT / "probes").glob("*/card.json")
+        for p in base.glob("*/card.json")
         if json.loads(p.read_text())["card"].get("kind") == "factcheckmate"
     )
+
+
+def key(probe: Path) -> str:
+    return probe.relative_to(ROOT / "probes").as_posix()
 
 
 def questions() -> list[str]:
@@ -33,12 +42,13 @@ def questions() -> list[str]:
     return [r.question for r in load_dataset("qa_wikidata")[:N]]
 
 
-def predictions(lm) -> dict:
+def predictions(lm, model: str | None = None) -> dict:
     from internals.analyses.factcheckmate.pipeline import predict
 
     qs = questions()
     return {
-        p.name: {"questions": qs, "p_hallucination": [round(x, 6) for x in predict(p, qs, lm=lm)]} for p in probes()
+        key(p): {"questions": qs, "p_hallucination": [round(x, 6) for x in predict(p, qs, lm=lm)]}
+        for p in probes(model)
     }
 
 
@@ -48,5 +58,8 @@ if __name__ == "__main__":
     torch.set_num_threads(1)
     os.environ.setdefault("INTERNALS_BIGBENCH_DIR", str(HERE / "bigbench"))
     out = HERE / "probe_predictions.json"
-    out.write_text(json.dumps(predictions(load_model(device="cpu")), indent=1) + "\n")
+    got = predictions(load_model(device="cpu"))
+    for model in MODELS:
+        got |= predictions(load_model(model, device="cpu"), model)
+    out.write_text(json.dumps(got, indent=1) + "\n")
     print(f"wrote {out}")
