@@ -26,9 +26,7 @@ def probes(model: str | None = None) -> list[Path]:
     """The committed FactCheckmate probe dirs of `model` (None: the embedded default model)."""
     base = ROOT / "probes" if model is None else ROOT / "probes" / model
     return sorted(
-        p.parent
-        for p in base.glob("*/card.json")
-        if json.loads(p.read_text())["card"].get("kind") == "factcheckmate"
+        p.parent for p in base.glob("*/card.json") if json.loads(p.read_text())["card"].get("kind") == "factcheckmate"
     )
 
 
