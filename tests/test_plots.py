@@ -359,3 +359,32 @@ def test_exported_html_is_self_contained(exported):
         text = html.read_text()
         assert 'class="plotly-graph-div"' in text and "Plotly.newPlot" in text
         assert not re.search(r'<script[^>]+src="https?://', text)  # no CDN: works offline
+
+
+def test_a_kaleido_page_load_race_is_retried_and_other_errors_are_not(monkeypatch):
+    import kaleido
+
+    from internals.errors import InternalsError
+
+    export_module = importlib.import_module("internals.plots.export")  # the module, not the function it exports
+    calls = []
+
+    def racy(specs, **kw):
+        calls.append(specs)
+        if len(calls) == 1:
+            raise RuntimeError("ReferenceError: kaleido_scopes is not defined\n    at <anonymous>:1:26")
+
+    monkeypatch.setattr(export_module, "require_chrome", lambda: "/usr/bin/chromium")
+    monkeypatch.setattr(kaleido, "write_fig_from_object_sync", racy)
+    export_module._render([{"fig": {}}])
+    assert len(calls) == 2
+
+    def broken(specs, **kw):
+        calls.append(specs)
+        raise RuntimeError("TypeError: bad figure")
+
+    calls.clear()
+    monkeypatch.setattr(kaleido, "write_fig_from_object_sync", broken)
+    with pytest.raises(InternalsError, match="figure export failed: TypeError: bad figure"):
+        export_module._render([{"fig": {}}])
+    assert len(calls) == 1

@@ -93,6 +93,9 @@ def _write_html(fig: go.Figure, path: Path, include_plotlyjs) -> None:
     )  # no mode bar over titles and legends
 
 
+RENDER_ATTEMPTS = 3  # kaleido page-load races retried (see _render)
+
+
 def _render(specs: list[dict]) -> None:
     """All image specs in one kaleido session (one browser start)."""
     import kaleido
@@ -100,7 +103,16 @@ def _render(specs: list[dict]) -> None:
 
     chrome = require_chrome()
     try:
-        kaleido.write_fig_from_object_sync(specs, kopts=dict(mathjax=False, path=chrome), cancel_on_error=True)
+        for attempt in range(RENDER_ATTEMPTS):
+            try:
+                kaleido.write_fig_from_object_sync(specs, kopts=dict(mathjax=False, path=chrome), cancel_on_error=True)
+                break
+            except Exception as e:  # noqa: BLE001 - see below
+                # On a loaded machine kaleido sometimes runs its script before its own page has
+                # loaded ("kaleido_scopes is not defined"): a race, not a bad figure. Writing is
+                # idempotent, so start again; any other error goes out at once.
+                if "is not defined" not in str(e) or attempt == RENDER_ATTEMPTS - 1:
+                    raise
     except ChromeNotFoundError:
         raise InternalsError(f"figure export could not find Chromium at {chrome}: {INSTALL_HINT}") from None
     except BrowserFailedError as e:
