@@ -100,9 +100,15 @@ def forward(lm, ids: list[int], cache) -> torch.Tensor:
 
 
 def new_cache(lm):
+    """An empty KV cache for `lm` that `branch` can roll back. A sliding-window layer (Gemma 2 / 3,
+    Mistral) drops the keys that fall out of its window and then cannot be cropped back once the
+    context is longer than the window; recording the past keeps them until `branch` crops (the
+    attention each forward computes is the same either way)."""
     from transformers import DynamicCache
 
-    return DynamicCache(config=lm.model.config)
+    cache = DynamicCache(config=lm.model.config)
+    cache.activate_past_recording()
+    return cache
 
 
 @contextmanager
