@@ -710,7 +710,11 @@ def _cell(doc: dict | None, fn: Callable[[dict], str]) -> str:
 
 
 def _capture_cell(d: dict) -> str:
-    return f"{_x(d['hooks_worst'])} (stop at the middle block: {_x(d['mid_layer_stop'])})"
+    timed = [r for r in d["regimes"] if r != "stop"]
+    return (
+        f"{_x(d['hooks_worst'])} (worst of {', '.join(timed)}; medians, no interval); stop at the middle block: "
+        f"{_x(d['mid_layer_stop'])}"
+    )
 
 
 def _fcm_cell(d: dict) -> str:
