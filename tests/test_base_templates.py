@@ -7,8 +7,8 @@ from __future__ import annotations
 import json
 
 import pytest
-import torch
 
+from _store_helpers import one_thread
 from internals.analyses.cutoff import prompting
 from internals.analyses.cutoff.config import TRAIN_KEYS, CutoffConfig
 from internals.analyses.factcheckmate.generate import GenerationSettings
@@ -41,11 +41,9 @@ QA = Record("q2", "Who wrote Hamlet?", answers=("Shakespeare",))
 
 
 @pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+def single_thread():
+    with one_thread():
+        yield
 
 
 @pytest.fixture(scope="module")
