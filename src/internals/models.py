@@ -74,7 +74,6 @@ BUNDLED_MODELS: tuple[BundledModel, ...] = (
     ),
 )
 DEFAULT_MODEL = BUNDLED_MODELS[0].name
-DEFAULT_ALIASES = {None, "", *(a.lower() for a in (DEFAULT_MODEL, *BUNDLED_MODELS[0].aliases))}
 
 
 def bundled_model(key: str | None) -> BundledModel | None:
