@@ -17,6 +17,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from internals.stats import wilson_interval
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
 
@@ -29,14 +31,6 @@ def load(name: str) -> dict:
 def card(probe: str) -> dict:
     """The card of a committed probe (probes/<probe>/card.json)."""
     return json.loads((ROOT / "probes" / probe / "card.json").read_text())["card"]
-
-
-def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    """95% Wilson score interval of a proportion k / n."""
-    p = k / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return centre - half, centre + half
 
 
 def count(rate: float, n: int) -> int:
@@ -84,10 +78,10 @@ def capture_overhead_cpu() -> str:
     return capture_overhead(load("capture_overhead_cpu.json")).strip()
 
 
-def edit_cost_cpu() -> str:
+def edit_cost_cpu(name: str = "edit_cost_cpu.json") -> str:
     from make_tables import edit_cost
 
-    return edit_cost(load("edit_cost_cpu.json")).strip()
+    return edit_cost(load(name)).strip()
 
 
 def headline_capture() -> str:
@@ -160,7 +154,7 @@ def factcheckmate_settings() -> str:
 def factcheckmate_mitigation() -> str:
     t = load("factcheckmate.json")["mitigation"]
     test, c = t["test"], t["test"]["flagged_counts"]
-    lo, hi = wilson(c["after"], test["n_flagged"])
+    lo, hi = wilson_interval(c["after"], test["n_flagged"])
     return (
         f"Steering layer {t['steer_layer']} at alpha {t['best_alpha']:g} (picked on {t['validation']['n_used']} "
         f"flagged validation questions) raises the factual rate of the {test['n_flagged']} flagged test questions "
@@ -201,8 +195,8 @@ def _ba_cell(cell: dict) -> str:
     return f"{ba['value']:.2f} {_ci(ba['low'], ba['high'], 2)} (n={cell['n']})"
 
 
-def probe_transfer() -> str:
-    d = load("probe_transfer.json")
+def probe_transfer(name: str = "probe_transfer.json") -> str:
+    d = load(name)
     names = list(d["sets"])
     rows = [[n, str(v["n"]), f"{v['hallucination_rate']:.3f}", str(v["split"]["test"])] for n, v in d["sets"].items()]
     out = _rows(["set", "questions", "hallucination rate", "test split"], rows) + "\n\n"
@@ -240,8 +234,8 @@ def probe_transfer() -> str:
     )
 
 
-def answer_rules() -> str:
-    d = load("answer_rules.json")
+def answer_rules(name: str = "answer_rules.json") -> str:
+    d = load(name)
     rules = ["+".join(r) for r in d["manifest"]["config"]["rules"]]
     rows = []
     for ds, r in d["results"].items():
@@ -391,7 +385,7 @@ def headline_cutoff() -> str:
     c = d["calibrated"]
     n = c["vs_full"]["n"]
     k = count(c["accuracy"], n)
-    lo, hi = wilson(k, n)
+    lo, hi = wilson_interval(k, n)
     return (
         f"Our `attn_z_query` probe, with its rule declared before the run, reads **{c['token_reduction']:.3f}x** fewer "
         f"context tokens at accuracy **{c['accuracy']:.3f}** {_ci(lo, hi)} against the full context's "
@@ -423,8 +417,8 @@ def voids_timing() -> str:
     return _rows([head, "seconds per step", "reply blocks not run or dropped", "timed steps"], rows)
 
 
-def voids_confirm() -> str:
-    d = load("voids_confirm.json")
+def voids_confirm(name: str = "voids_confirm.json") -> str:
+    d = load(name)
     c = d["declared"]
     rows = []
     for name, v in d["sets"].items():
@@ -464,7 +458,7 @@ def voids_confirm() -> str:
 def headline_voids() -> str:
     d, c = load("voids.json"), load("voids_confirm.json")
     k = count(d["accuracy_skip"], d["n"])
-    lo, hi = wilson(k, d["n"])
+    lo, hi = wilson_interval(k, d["n"])
     p = d["paired"]
     return (
         f"The paper's skipping at alpha {d['alpha']} skips {d['layers_skipped']:.1%} of (token, block) pairs on "
@@ -585,9 +579,11 @@ def _best(summary: dict, categories: list[str], n: list[int], site: str) -> list
     return rows
 
 
-def patching_summary() -> str:
+def patching_summary(
+    files: tuple[tuple[str, str], ...] = (("patching.json", ""), ("patching_window10.json", ", window 10")),
+) -> str:
     rows = []
-    for name, suffix in (("patching.json", ""), ("patching_window10.json", ", window 10")):
+    for name, suffix in files:
         r = load(name)["results"]
         for site in r["sites"]:
             n = r["summary"][site]["n"]
@@ -739,7 +735,7 @@ def _fcm_cell(d: dict) -> str:
 def _mitigation_cell(d: dict) -> str:
     t = d["mitigation"]
     test, c = t["test"], t["test"]["flagged_counts"]
-    lo, hi = wilson(c["after"], test["n_flagged"])
+    lo, hi = wilson_interval(c["after"], test["n_flagged"])
     return (
         f"flagged test questions factual {test['flagged_before']:.3f} -> {test['flagged_after']:.3f} {_ci(lo, hi)} "
         f"(n = {test['n_flagged']}; steering layer {t['steer_layer']}, alpha {t['best_alpha']:g}, picked on "
@@ -763,7 +759,7 @@ def _cutoff_cell(d: dict) -> str:
 
 def _voids_cell(d: dict) -> str:
     p = d["paired"]
-    lo, hi = wilson(count(d["accuracy_skip"], d["n"]), d["n"])
+    lo, hi = wilson_interval(count(d["accuracy_skip"], d["n"]), d["n"])
     return (
         f"{d['trace']['alphas']['0.8']['pp']['void_share']:.1%} of prompt pairs are voids at alpha 0.8; best skip "
         f"({d['label']}, {d['dataset']}, {d['protocol']}): {d['layers_skipped']:.0%} skipped, accuracy "
@@ -783,14 +779,72 @@ def _depth_cell(d: dict) -> str:
     )
 
 
+def _transfer_cell(d: dict) -> str:
+    own = d["transfer"]["qa_wikidata"]["qa_wikidata"]
+    others = {k: c for k, c in d["transfer"]["qa_wikidata"].items() if k != "qa_wikidata" and "skipped" not in c}
+    values = [c["balanced_accuracy"]["value"] for c in others.values()]
+    lodo = [c["balanced_accuracy"]["value"] for c in d["leave_one_out"].values() if "skipped" not in c]
+    src = d["sources"]["qa_wikidata"]
+    ctrl = src["random_model_control"]["balanced_accuracy"]
+    beats = own["balanced_accuracy"]["low"] > ctrl["high"]
+    return (
+        f"own test split {_ba_cell(own)} at layer {src['layer']}, random model {ctrl['value']:.2f} "
+        f"{_ci(ctrl['low'], ctrl['high'], 2)} ({'beaten' if beats else 'not beaten'}); on {len(values)} other sets "
+        f"{min(values):.2f}-{max(values):.2f}; leave-one-dataset-out {min(lodo):.2f}-{max(lodo):.2f}"
+    )
+
+
+def _answer_rules_cell(d: dict) -> str:
+    parts = []
+    for name, r in d["results"].items():
+        x = r["rules"]["skip_echo+substring"]
+        parts.append(f"{name} {r['echo_only']} of {r['n']} ({x['labels_changed_vs_paper']} labels changed)")
+    return "; ".join(parts) + f" (template {d['manifest']['config']['template']!r})"
+
+
+def _patching_cell(d: dict) -> str:
+    r = d["results"]
+    parts = []
+    for site in ("attn_out", "mlp_out"):
+        pk = r["summary"][site]["peak"]
+        parts.append(
+            f"`{site}` at the {pk['category']}, layer {pk['layer']} of {r['n_layers']}: {pk['mean']:.3f} "
+            f"{_ci(pk['lo'], pk['hi'])}"
+        )
+    return "best mean recovery: " + "; ".join(parts) + f" (n = {r['n_pairs']} qa_wikidata pairs)"
+
+
+def _edit_cell(d: dict) -> str:
+    worst = max(d["regimes"], key=lambda r: d["regimes"][r]["steer_hooks"] or 0)
+    return (
+        f"{_x(d['steer_hooks_worst'])} (worst of {', '.join(d['regimes'])}: {worst}; medians, no interval); patching "
+        f"every layer through the hooks backend: {_x(max(v['patch_hooks'] or 0 for v in d['regimes'].values()))}"
+    )
+
+
+def _voids_confirm_cell(d: dict) -> str:
+    better = sum(v["verdict"] == "better" for v in d["sets"].values())
+    accs = ", ".join(
+        f"{k} {v['accuracy_skip']:.2f} vs {v['accuracy_full']:.2f} (p = {v['mcnemar_p']:.2f})"
+        for k, v in d["sets"].items()
+    )
+    n = d["declared"]["n_per_set"]
+    return f"holds on {d['holds_on']} of {d['of']} sets, better on {better} (n = {n} each): {accs}"
+
+
 def two_models() -> str:
     rows = [
         ["capture: hooks backend's cost, worst regime", "capture_overhead_cpu", _capture_cell],
         ["FactCheckmate: qa_wikidata probe, balanced accuracy [95% CI]", "factcheckmate", _fcm_cell],
         ["FactCheckmate: mitigation by steering when the probe fires", "factcheckmate", _mitigation_cell],
+        ["FactCheckmate: the qa_wikidata probe on other closed-book sets", "probe_transfer", _transfer_cell],
+        ["answers that only echo the question (paper rule)", "answer_rules", _answer_rules_cell],
         ["context cutoff: `attn_z` probe at 0.95 vs the full context", "context_cutoff", _cutoff_cell],
         ["voids: LAC voids and the paper's skipping", "voids", _voids_cell],
+        ["voids: the declared skipping on fresh questions of four sets", "voids_confirm", _voids_confirm_cell],
         ["depth: variance after the last block / after the first, within a passage", "depth_trace", _depth_cell],
+        ["patching: restoring one layer's output at one position", "patching", _patching_cell],
+        ["edits: one-site steering (hooks) vs a plain forward", "edit_cost_cpu", _edit_cell],
     ]
     out = []
     for label, stem, fn in rows:
@@ -831,4 +885,33 @@ REGIONS: dict[str, Callable[[], str]] = {
         reproducing,
         two_models,
     )
+}
+
+
+def templates_gemma() -> str:
+    """The base-template check (benchmarks/templates.py) on the second model: the 40 questions the
+    probe config's choice was made on, then 200 (each a seeded sample of qa_wikidata)."""
+    rows = []
+    for name in (f"templates_n40.{SECOND_MODEL}.json", f"templates.{SECOND_MODEL}.json"):
+        path = RESULTS / name
+        if not path.exists():
+            continue
+        d = load(name)
+        for t, r in d["results"].items():
+            vs = r["vs_auto"]
+            rows.append(
+                [
+                    str(r["n"]),
+                    "`" + t.replace("\n", "\\n") + "`",
+                    f"{r['correct']} ({r['accuracy']:.3f} {_ci(*r['accuracy_ci'])})",
+                    str(r["empty"]),
+                    "-" if vs is None else f"{vs['wins']} / {vs['losses']}, p = {vs['p_value']:.2f}",
+                ]
+            )
+    return _rows(["questions", "template", "right [95% CI]", "empty answers", "vs `auto`: won / lost, McNemar"], rows)
+
+
+# the second model's detail tables, from <stem>.<SECOND_MODEL>.json (each on the page of its analysis)
+REGIONS |= {
+    "templates_gemma": templates_gemma,
 }

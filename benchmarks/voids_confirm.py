@@ -56,16 +56,6 @@ def work_dir(base: Path, model: str | None) -> Path:
     return base if key is None else base.with_name(f"{base.name}.{key}")
 
 
-def wilson(k: int, n: int, z: float = 1.96) -> list[float]:
-    """Wilson score 95% interval of a proportion k/n."""
-    if n == 0:
-        return [float("nan"), float("nan")]
-    p = k / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return [float(centre - half), float(centre + half)]
-
-
 def fresh_sample(name: str, n: int):
     """n questions of `name` that benchmarks/voids.py did not use, a seeded sample."""
     from internals.data import Dataset, load_dataset
@@ -91,6 +81,7 @@ def main() -> int:
     torch.set_num_threads(args.threads)
     from internals.analyses.voids.evaluate import EvalConfig, evaluate_voids, paired
     from internals.models import load_model
+    from internals.stats import wilson_interval
     from internals.store import package_versions
 
     started = time.time()
@@ -112,9 +103,9 @@ def main() -> int:
         out[data.name] = {
             "n": n,
             "accuracy_full": full["accuracy"],
-            "accuracy_full_ci": wilson(k_full, n),
+            "accuracy_full_ci": list(wilson_interval(k_full, n)),
             "accuracy_skip": skip["accuracy"],
-            "accuracy_skip_ci": wilson(k_skip, n),
+            "accuracy_skip_ci": list(wilson_interval(k_skip, n)),
             "layers_skipped": skip["layers_skipped"],
             "wins": test["wins"],
             "losses": test["losses"],

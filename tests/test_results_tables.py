@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from internals.stats import wilson_interval
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
@@ -61,9 +63,9 @@ def test_check_exits_nonzero_on_drift(tmp_path, monkeypatch, capsys):
 
 
 def test_intervals_computed_from_the_files():
-    lo, hi = page_tables.wilson(29, 366)  # FactCheckmate's flagged test questions after steering
+    lo, hi = wilson_interval(29, 366)  # FactCheckmate's flagged test questions after steering
     assert lo < 29 / 366 < hi and round(lo, 3) == 0.056 and round(hi, 3) == 0.111
-    lo, hi = page_tables.wilson(0, 10)
+    lo, hi = wilson_interval(0, 10)
     assert lo == pytest.approx(0.0, abs=1e-12) and 0 < hi < 0.35
     # balanced accuracy 0.75 from recalls 0.9 (90/100 positives) and 0.6 (30/50 negatives)
     m = {"balanced_accuracy": 0.75, "accuracy": 120 / 150, "n": 150, "n_hallucinated": 100}

@@ -17,3 +17,13 @@ def test_counts_discordant_pairs_and_exact_p():
 
 def test_identical_systems_give_p_one():
     assert mcnemar([True, False], [True, False]) == {"wins": 0, "losses": 0, "p_value": 1.0}
+
+
+def test_wilson_interval_brackets_the_rate_and_stays_in_unit_range():
+    from internals.stats import wilson_interval
+
+    lo, hi = wilson_interval(13, 40)
+    assert round(lo, 3) == 0.201 and round(hi, 3) == 0.480  # the templates check's "?" row
+    lo, hi = wilson_interval(40, 40)
+    assert 0.9 < lo < 1.0 and hi == pytest.approx(1.0)
+    assert all(v != v for v in wilson_interval(0, 0))  # NaN: no questions, no interval

@@ -1,4 +1,4 @@
-"""Paired significance of two systems answering the same questions; bootstrap intervals of means."""
+"""Paired significance of two systems answering the same questions; intervals of proportions and means."""
 
 from __future__ import annotations
 
@@ -18,6 +18,16 @@ def mcnemar(new, old) -> dict:
     wins, losses = int(np.sum(new & ~old)), int(np.sum(old & ~new))
     p = binomtest(wins, wins + losses, 0.5).pvalue if wins + losses else 1.0
     return {"wins": wins, "losses": losses, "p_value": float(p)}
+
+
+def wilson_interval(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """95% Wilson score interval of a proportion k / n (NaN, NaN for n = 0)."""
+    if n == 0:
+        return float("nan"), float("nan")
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return float(centre - half), float(centre + half)
 
 
 def bootstrap_mean(values, n_boot: int = 1000, level: float = 0.95, seed: int = 0) -> dict:
