@@ -905,7 +905,7 @@ def templates_gemma() -> str:
                     "`" + t.replace("\n", "\\n") + "`",
                     f"{r['correct']} ({r['accuracy']:.3f} {_ci(*r['accuracy_ci'])})",
                     str(r["empty"]),
-                    "-" if vs is None else f"{vs['wins']} / {vs['losses']}, p = {vs['p_value']:.2f}",
+                    "-" if vs is None else f"{vs['wins']} / {vs['losses']}, {_p(vs['p_value'])}",
                 ]
             )
     return _rows(["questions", "template", "right [95% CI]", "empty answers", "vs `auto`: won / lost, McNemar"], rows)
@@ -914,4 +914,6 @@ def templates_gemma() -> str:
 # the second model's detail tables, from <stem>.<SECOND_MODEL>.json (each on the page of its analysis)
 REGIONS |= {
     "templates_gemma": templates_gemma,
+    "answer_rules_gemma": lambda: answer_rules(f"answer_rules.{SECOND_MODEL}.json"),
+    "probe_transfer_gemma": lambda: probe_transfer(f"probe_transfer.{SECOND_MODEL}.json"),
 }
