@@ -56,11 +56,12 @@ def _repo(config) -> Path:
 
 
 def on_files(files, config):
-    """The repository's figures (assets/*) become site files under assets/."""
+    """The repository's figures (assets/**, another model's under assets/<model>/) become site files under assets/."""
     repo = _repo(config)
-    for path in sorted((repo / ASSETS).glob("*")):
-        if path.is_file() and files.get_file_from_path(f"{ASSETS}/{path.name}") is None:
-            files.append(File(f"{ASSETS}/{path.name}", str(repo), config["site_dir"], config["use_directory_urls"]))
+    for path in sorted((repo / ASSETS).rglob("*")):
+        name = path.relative_to(repo).as_posix()
+        if path.is_file() and files.get_file_from_path(name) is None:
+            files.append(File(name, str(repo), config["site_dir"], config["use_directory_urls"]))
     return files
 
 

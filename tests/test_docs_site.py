@@ -142,3 +142,21 @@ def test_front_page_and_a_tutorial_render_in_chromium(site, tmp_path):
     assert tutorial.main_svgs >= len(tutorial.figures), "a figure without its SVG"
     assert not BAD_TEXT.search(text), BAD_TEXT.search(text).group(0)
     assert "resid_post" in text and "Store(" in text  # the cells' printed outputs are there
+
+
+def test_every_image_on_every_page_is_in_the_site(site):
+    """A figure linked from docs/ (../assets/x.png, or another model's ../assets/<model>/x.png) is
+    copied into the site: no page shows a broken image."""
+    from urllib.parse import unquote, urljoin
+
+    missing, seen = [], 0
+    for page in site.rglob("*.html"):
+        for src in re.findall(r'<img[^>]+src="([^"]+)"', page.read_text()):
+            if "://" in src or src.startswith("data:"):
+                continue
+            seen += 1
+            target = Path(unquote(urljoin(page.as_uri(), src.split("#")[0]).removeprefix("file://")))
+            if not target.is_file():
+                missing.append(f"{page.relative_to(site)}: {src}")
+    assert seen > 20, f"only {seen} images found: the site's figure links changed"
+    assert not missing, "broken images:\n" + "\n".join(missing[:20])
