@@ -221,16 +221,29 @@ def probe_transfer(name: str = "probe_transfer.json") -> str:
                 "yes" if beats else "no",
             ]
         )
-    return out + _rows(
-        [
-            "source",
-            "layer",
-            "probe (own test split)",
-            "random-model control",
-            "label-shuffle control",
-            "beats the random model",
-        ],
-        rows,
+    shuffles = [v["label_shuffle_control"] for v in d["sources"].values() if "skipped" not in v]
+    k = {c.get("n_permutations") for c in shuffles}
+    note = (
+        f"\n\nLabel-shuffle control: mean [2.5th, 97.5th percentile] over {k.pop()} permutations of the labels of "
+        "every row the fit sees (train and validation)."
+        if len(k) == 1 and None not in k
+        else "\n\nLabel-shuffle control: ONE permutation of the training labels, the real validation labels kept "
+        "(the version before the fix; its bootstrap interval over test rows): rerun the script."
+    )
+    return (
+        out
+        + _rows(
+            [
+                "source",
+                "layer",
+                "probe (own test split)",
+                "random-model control",
+                "label-shuffle control",
+                "beats the random model",
+            ],
+            rows,
+        )
+        + note
     )
 
 

@@ -18,7 +18,11 @@ the other sets and scored on every question of the held-out set. Each cell: bala
 AUROC with 95% bootstrap intervals (internals.heads.evidence.metric_intervals), n and the
 hallucination rate. Controls per source: the label-shuffle control and the random-model control
 (the same head on the random-init twin's features at the same layer; the labels stay the real
-model's), with whether the probe's interval lies wholly above the control's.
+model's), with whether the probe's interval lies wholly above the control's. (Amended after the
+first runs, a fix and not a new rule: the label-shuffle control permutes the labels of every row
+the fit sees, train and validation, 20 times, and reports the permutation null's mean and 2.5-97.5
+percentiles; the first runs permuted the training labels once and kept the real validation labels,
+on which the head early-stops, so their control sat above chance.)
 
 Results -> benchmarks/results/probe_transfer.json with a manifest. Another --model: the same rule
 on that model (template "auto" is the base Q/A template "Question: {question}\\nAnswer:" for a model
@@ -113,7 +117,7 @@ def _source(prep, twin, args) -> dict:
     """The source's probe at its validation-best layer, its in-distribution evidence and controls."""
     from internals.analyses.factcheckmate.features import pooled_features
     from internals.analyses.factcheckmate.sweep import fit_head, sweep
-    from internals.heads.evidence import control_metrics, shuffle_control
+    from internals.heads.evidence import control_metrics, shuffle_control, shuffle_summary
 
     y, split = prep.labels.y, prep.split
     if min(len(np.unique(y[split.train])), len(np.unique(y[split.validation]))) < 2:
@@ -125,14 +129,17 @@ def _source(prep, twin, args) -> dict:
         return out | {"controls": "test split has one class only"}
     X = prep.features.layer(layer)
 
-    def refit(y_train):
+    fit_rows = np.concatenate([split.train, split.validation])  # the head early-stops on validation
+
+    def refit(y_fit):
         labels = y.copy()
-        labels[split.train] = y_train
+        labels[fit_rows] = y_fit
         return fit_head(HEAD, X, labels, split, args.seed)
 
     Xt = pooled_features(twin, prep.prompts, "I", prep.labels.answers, str(layer), progress=False).layer(layer)
     control = control_metrics(fit_head(HEAD, Xt, y, split, args.seed), Xt[split.test], y[split.test], args.seed)
-    shuffled = shuffle_control(refit, y[split.train], X[split.test], y[split.test], seed=args.seed)
+    real = _scores(out["estimator"], X[split.test], y[split.test], args.seed)
+    shuffled = shuffle_summary(real, shuffle_control(refit, y[fit_rows], X[split.test], y[split.test], seed=args.seed))
     return out | {"random_model_control": control, "label_shuffle_control": shuffled}
 
 

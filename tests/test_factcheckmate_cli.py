@@ -56,6 +56,7 @@ def test_train_eval_predict_end_to_end(tmp_path, knowing_dir, capsys):
     assert out.splitlines()[0] == str(probe)
     assert "mlp: layer" in out and "logistic: layer" in out
     assert "evidence (test n=" in out and "label-shuffle control" in out and "random-model control" in out
+    assert "20 permutations" in out and "permutation p = " in out
     doc = json.loads((probe / "card.json").read_text())
     card = doc["card"]
     assert (probe / "weights.safetensors").is_file() and doc["estimators"]["probe"]["type"] == "MLPProbe"
@@ -77,7 +78,9 @@ def test_train_eval_predict_end_to_end(tmp_path, knowing_dir, capsys):
         assert ba["low"] <= ba["value"] <= ba["high"] and ev[part]["n"] == card["data"]["splits"]["test"]
     assert set(ev["recall_at_fpr"]) == {"0.01", "0.05"} and ev["majority_baseline"]["auroc"] == 0.5
     assert isinstance(ev["random_model_control"]["probe_beats_it"], bool)
-    assert isinstance(ev["label_shuffle_control"]["near_chance"], bool)
+    shuffled = ev["label_shuffle_control"]
+    assert isinstance(shuffled["near_chance"], bool) and shuffled["n_permutations"] == 20
+    assert "validation" in shuffled["permuted"] and 1 / 21 <= shuffled["probe_p_value"] <= 1
     from internals.analyses.factcheckmate.figures import sweep_figure
 
     fig = sweep_figure(probe / "sweep.json")

@@ -142,7 +142,7 @@ def _print_evidence(ev: dict | None) -> None:
         if key in ev:
             c = ev[key]["balanced_accuracy"]
             verdict = (
-                ("near chance" if ev[key].get("near_chance") else "NOT near chance: the pipeline may leak")
+                _shuffle_verdict(ev[key])
                 if key == "label_shuffle_control"
                 else (
                     "the probe beats it beyond the intervals"
@@ -151,6 +151,18 @@ def _print_evidence(ev: dict | None) -> None:
                 )
             )
             print(f"  {label}: balanced accuracy {c['value']:.3f} [{c['low']:.3f}, {c['high']:.3f}] ({verdict})")
+
+
+def _shuffle_verdict(control: dict) -> str:
+    """The shuffle control's verdict; a card made before the fix (one permutation of the training
+    labels only) says so."""
+    chance = "near chance" if control.get("near_chance") else "NOT near chance: the pipeline may leak"
+    if "n_permutations" not in control:
+        return f"{chance}; one permutation of the training labels only: refresh with scripts/card_evidence.py --only shuffle"
+    return (
+        f"mean and 2.5-97.5 percentiles of {control['n_permutations']} permutations, {chance}; the probe's "
+        f"permutation p = {control['probe_p_value']:.3f}"
+    )
 
 
 def run_eval(args) -> int:

@@ -185,6 +185,32 @@ def train_factcheckmate_probe(config: ProbeConfig, *, force: bool = False, progr
     return target
 
 
+def _refit(config: ProbeConfig, prep: Prepared, X: np.ndarray):
+    """The rows whose labels the head's fit sees (train, and validation: the MLPs early-stop on it)
+    and `refit(labels of those rows)` -> the head fitted as the probe was (the shuffle control)."""
+    from .sweep import fit_head
+
+    split, y = prep.split, prep.labels.y
+    fit_rows = np.concatenate([split.train, split.validation])
+
+    def refit(y_fit):
+        labels = y.copy()
+        labels[fit_rows] = y_fit
+        return fit_head(config.heads[0], X, labels, split, config.seed)
+
+    return fit_rows, refit
+
+
+def shuffle_evidence(config: ProbeConfig, prep: Prepared, estimator, layer: int) -> dict:
+    """The label-shuffle control alone, as `probe_evidence` computes it (to refresh a card's)."""
+    from ...heads.evidence import metric_intervals, positive_scores, shuffle_control, shuffle_summary
+
+    X, y, test = prep.features.layer(layer), prep.labels.y, prep.split.test
+    fit_rows, refit = _refit(config, prep, X)
+    real = metric_intervals(y[test], positive_scores(estimator, X[test]), seed=config.seed)
+    return shuffle_summary(real, shuffle_control(refit, y[fit_rows], X[test], y[test], seed=config.seed))
+
+
 def probe_evidence(config: ProbeConfig, prep: Prepared, estimator, layer: int, progress: bool = False) -> dict:
     """The card's evidence at the chosen layer: test intervals, recall at 1% / 5% FPR, the
     label-shuffle control, the majority baseline and, with controls = ["random_model"], the same
@@ -198,11 +224,7 @@ def probe_evidence(config: ProbeConfig, prep: Prepared, estimator, layer: int, p
     if len(np.unique(y[split.test])) < 2:
         return {"skipped": f"the test split ({len(split.test)} questions) has one class only: no intervals or controls"}
 
-    def refit(y_train, X=X):
-        labels = y.copy()
-        labels[split.train] = y_train
-        return fit_head(head, X, labels, split, config.seed)
-
+    fit_rows, refit = _refit(config, prep, X)
     controls = {}
     if "random_model" in config.controls:
         from ...models import random_twin
@@ -220,7 +242,7 @@ def probe_evidence(config: ProbeConfig, prep: Prepared, estimator, layer: int, p
         ).layer(layer)
         est = fit_head(head, Xt, y, split, config.seed)
         controls["random_model_control"] = control_metrics(est, Xt[split.test], y[split.test], config.seed)
-    return evidence(estimator, refit, y[split.train], X[split.test], y[split.test], seed=config.seed, controls=controls)
+    return evidence(estimator, refit, y[fit_rows], X[split.test], y[split.test], seed=config.seed, controls=controls)
 
 
 def probe_card(config: ProbeConfig, prep: Prepared, result, layer: int) -> dict:
