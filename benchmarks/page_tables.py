@@ -927,6 +927,7 @@ def templates_gemma() -> str:
 # the second model's detail tables, from <stem>.<SECOND_MODEL>.json (each on the page of its analysis)
 REGIONS |= {
     "templates_gemma": templates_gemma,
+    "edit_cost_cpu_gemma": lambda: edit_cost_cpu(f"edit_cost_cpu.{SECOND_MODEL}.json"),
     "voids_confirm_gemma": lambda: voids_confirm(f"voids_confirm.{SECOND_MODEL}.json"),
     "patching_summary_gemma": lambda: patching_summary(((f"patching.{SECOND_MODEL}.json", ""),)),
     "answer_rules_gemma": lambda: answer_rules(f"answer_rules.{SECOND_MODEL}.json"),
