@@ -929,7 +929,9 @@ REGIONS |= {
     "templates_gemma": templates_gemma,
     "edit_cost_cpu_gemma": lambda: edit_cost_cpu(f"edit_cost_cpu.{SECOND_MODEL}.json"),
     "voids_confirm_gemma": lambda: voids_confirm(f"voids_confirm.{SECOND_MODEL}.json"),
-    "patching_summary_gemma": lambda: patching_summary(((f"patching.{SECOND_MODEL}.json", ""),)),
+    "patching_summary_gemma": lambda: patching_summary(
+        ((f"patching.{SECOND_MODEL}.json", ""), (f"patching_window10.{SECOND_MODEL}.json", ", window 10"))
+    ),
     "answer_rules_gemma": lambda: answer_rules(f"answer_rules.{SECOND_MODEL}.json"),
     "probe_transfer_gemma": lambda: probe_transfer(f"probe_transfer.{SECOND_MODEL}.json"),
 }
