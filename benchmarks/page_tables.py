@@ -906,9 +906,6 @@ def templates_gemma() -> str:
     probe config's choice was made on, then 200 (each a seeded sample of qa_wikidata)."""
     rows = []
     for name in (f"templates_n40.{SECOND_MODEL}.json", f"templates.{SECOND_MODEL}.json"):
-        path = RESULTS / name
-        if not path.exists():
-            continue
         d = load(name)
         for t, r in d["results"].items():
             vs = r["vs_auto"]

@@ -116,8 +116,9 @@ def parse_args():
 def _source(prep, twin, args) -> dict:
     """The source's probe at its validation-best layer, its in-distribution evidence and controls."""
     from internals.analyses.factcheckmate.features import pooled_features
+    from internals.analyses.factcheckmate.pipeline import shuffle_evidence
     from internals.analyses.factcheckmate.sweep import fit_head, sweep
-    from internals.heads.evidence import control_metrics, shuffle_control, shuffle_summary
+    from internals.heads.evidence import control_metrics
 
     y, split = prep.labels.y, prep.split
     if min(len(np.unique(y[split.train])), len(np.unique(y[split.validation]))) < 2:
@@ -127,19 +128,9 @@ def _source(prep, twin, args) -> dict:
     out = {"layer": layer, "estimator": result.estimators[HEAD]}
     if len(np.unique(y[split.test])) < 2:
         return out | {"controls": "test split has one class only"}
-    X = prep.features.layer(layer)
-
-    fit_rows = np.concatenate([split.train, split.validation])  # the head early-stops on validation
-
-    def refit(y_fit):
-        labels = y.copy()
-        labels[fit_rows] = y_fit
-        return fit_head(HEAD, X, labels, split, args.seed)
-
     Xt = pooled_features(twin, prep.prompts, "I", prep.labels.answers, str(layer), progress=False).layer(layer)
     control = control_metrics(fit_head(HEAD, Xt, y, split, args.seed), Xt[split.test], y[split.test], args.seed)
-    real = _scores(out["estimator"], X[split.test], y[split.test], args.seed)
-    shuffled = shuffle_summary(real, shuffle_control(refit, y[fit_rows], X[split.test], y[split.test], seed=args.seed))
+    shuffled = shuffle_evidence(prep, out["estimator"], layer, HEAD, args.seed)
     return out | {"random_model_control": control, "label_shuffle_control": shuffled}
 
 

@@ -62,7 +62,9 @@ def main() -> int:
     if args.only == "shuffle":
         if "evidence" not in doc["card"]:
             raise SystemExit(f"{target}: the card has no evidence yet: run without --only first")
-        evidence = doc["card"]["evidence"] | {"label_shuffle_control": shuffle_evidence(config, prep, est, layer)}
+        evidence = doc["card"]["evidence"] | {
+            "label_shuffle_control": shuffle_evidence(prep, est, layer, head, config.seed)
+        }
     else:
         evidence = probe_evidence(config, prep, est, layer, progress=True)
     doc["card"]["evidence"] = json.loads(json.dumps(evidence, default=float))

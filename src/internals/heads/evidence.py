@@ -161,9 +161,9 @@ def evidence(
 ) -> dict:
     """The card's evidence for a fitted probe evaluated on the test rows X_test [n, d], y_test [n]:
     intervals, recall at 1% / 5% FPR, the label-shuffle control (`fit` refits the head as it was
-    fitted, given the labels `y_fit` of every row its fit sees, see `shuffle_control`), the majority baseline, and each control in `controls`
-    (name -> intervals dict, e.g. the random-model control) with whether the probe beats it beyond
-    the intervals."""
+    fitted, given the labels `y_fit` of every row its fit sees, see `shuffle_control`), the
+    majority baseline, and each control in `controls` (name -> intervals dict, e.g. the
+    random-model control) with whether the probe beats it beyond the intervals."""
     p = positive_scores(estimator, X_test)
     real = metric_intervals(y_test, p, seed=seed)
     shuffled = shuffle_summary(real, shuffle_control(fit, y_fit, X_test, y_test, seed=seed))

@@ -185,7 +185,7 @@ def train_factcheckmate_probe(config: ProbeConfig, *, force: bool = False, progr
     return target
 
 
-def _refit(config: ProbeConfig, prep: Prepared, X: np.ndarray):
+def _refit(prep: Prepared, X: np.ndarray, head: str, seed: int):
     """The rows whose labels the head's fit sees (train, and validation: the MLPs early-stop on it)
     and `refit(labels of those rows)` -> the head fitted as the probe was (the shuffle control)."""
     from .sweep import fit_head
@@ -196,19 +196,20 @@ def _refit(config: ProbeConfig, prep: Prepared, X: np.ndarray):
     def refit(y_fit):
         labels = y.copy()
         labels[fit_rows] = y_fit
-        return fit_head(config.heads[0], X, labels, split, config.seed)
+        return fit_head(head, X, labels, split, seed)
 
     return fit_rows, refit
 
 
-def shuffle_evidence(config: ProbeConfig, prep: Prepared, estimator, layer: int) -> dict:
-    """The label-shuffle control alone, as `probe_evidence` computes it (to refresh a card's)."""
+def shuffle_evidence(prep: Prepared, estimator, layer: int, head: str, seed: int = 0) -> dict:
+    """The label-shuffle control of `estimator` (a `head` probe at `layer`) alone, as
+    `probe_evidence` computes it: to refresh a card's, or for a probe fitted outside a card."""
     from ...heads.evidence import metric_intervals, positive_scores, shuffle_control, shuffle_summary
 
     X, y, test = prep.features.layer(layer), prep.labels.y, prep.split.test
-    fit_rows, refit = _refit(config, prep, X)
-    real = metric_intervals(y[test], positive_scores(estimator, X[test]), seed=config.seed)
-    return shuffle_summary(real, shuffle_control(refit, y[fit_rows], X[test], y[test], seed=config.seed))
+    fit_rows, refit = _refit(prep, X, head, seed)
+    real = metric_intervals(y[test], positive_scores(estimator, X[test]), seed=seed)
+    return shuffle_summary(real, shuffle_control(refit, y[fit_rows], X[test], y[test], seed=seed))
 
 
 def probe_evidence(config: ProbeConfig, prep: Prepared, estimator, layer: int, progress: bool = False) -> dict:
@@ -224,7 +225,7 @@ def probe_evidence(config: ProbeConfig, prep: Prepared, estimator, layer: int, p
     if len(np.unique(y[split.test])) < 2:
         return {"skipped": f"the test split ({len(split.test)} questions) has one class only: no intervals or controls"}
 
-    fit_rows, refit = _refit(config, prep, X)
+    fit_rows, refit = _refit(prep, X, head, config.seed)
     controls = {}
     if "random_model" in config.controls:
         from ...models import random_twin
