@@ -1,7 +1,7 @@
 """Dynamic context cutoff targets on SmolLM2-135M-Instruct (CPU sized; settings in probes/cutoff.toml).
 
     python benchmarks/context_cutoff.py                 # train (features cached), evaluate, figures
-    python benchmarks/context_cutoff.py --reuse         # re-summarise and redraw from saved results
+    python benchmarks/context_cutoff.py --reuse         # re-summarise (intervals, answer rule check) and redraw
     python benchmarks/context_cutoff.py --config my.toml
     python benchmarks/context_cutoff.py --config probes/cutoff_query.toml   # our attn_z_query option
                                         # -> results/context_cutoff_query.json, assets/cutoff_query_*
@@ -17,7 +17,8 @@ sizes) -> results/context_cutoff.gemma3-270m.json, runs/cutoff/bench/cutoff.gemm
 2. eval: one incremental pass per test example: probe scores at every chunk, the model's
    self-assessment, answers where any method stops; token reduction and lenient-match accuracy
    of cutoff (attn_z probe at 0.95) vs full context, fixed truncation, self-assessment, oracle;
-   F1 of the probes vs position-only on every test prefix;
+   F1 of the probes vs position-only on every test prefix; a 95% bootstrap interval (examples
+   resampled within each dataset) for every reported rule's token reduction;
 3. figures -> assets/cutoff_*.png|pdf; results -> benchmarks/results/context_cutoff.json.
 
 Targets (issue 5): token reduction >= 1.33x with accuracy >= full context; probe F1 above the
@@ -219,6 +220,12 @@ def print_table(result: dict) -> None:
             print(f"  {m:34s} {r['token_reduction']:9.3f} {processed} {r['accuracy']:9.3f} {r['mean_chunks']:7.2f}")
 
 
+def _ci(rule: dict) -> str:
+    """' [lo, hi]' of a rule's token reduction interval (bootstrap over examples), '' when it has none."""
+    ci = rule.get("token_reduction_ci")
+    return f" [{ci['lo']:.3f}, {ci['hi']:.3f}]" if ci else ""
+
+
 def _paired(p: dict) -> str:
     return f"{p['wins']} won, {p['losses']} lost of {p['n']}, McNemar p = {p['p_value']:.3g}"
 
@@ -235,7 +242,12 @@ def main() -> int:
         default=None,
         help="probe config (default probes/cutoff.toml; another --model: probes/<model>/cutoff.toml)",
     )
-    parser.add_argument("--reuse", action="store_true", help="only re-summarise and redraw from the saved results")
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="only re-summarise and redraw from the saved results (fills in token reduction intervals and "
+        "checks a result older than the truncated-answer rule against it)",
+    )
     parser.add_argument(
         "--only",
         metavar="DATASET",
@@ -254,8 +266,11 @@ def main() -> int:
     results = results_path(f"context_{stem}", model)
     if model_key(model) is not None:
         stem = f"{stem}.{model_key(model)}"  # the saved evaluations of another model's config
-    if args.reuse:
-        result = json.loads(results.read_text())
+    if args.reuse:  # the saved numbers as they are, with intervals filled in from their per-example tables
+        from internals.analyses.cutoff.pipeline import with_answer_rule, with_intervals
+
+        result = with_answer_rule(with_intervals(json.loads(results.read_text())))
+        results.write_text(json.dumps(result, indent=1))
     else:
         cfg.out = str(ROOT / cfg.out) if not Path(cfg.out).is_absolute() else cfg.out
         lm = load_model(cfg.model, device=cfg.device)
@@ -277,12 +292,12 @@ def main() -> int:
     if cal:
         print(
             f"\nthreshold picked on validation (stop precision >= target): {cal['threshold']:g}: "
-            f"token reduction {cal['token_reduction']:.3f}, accuracy {cal['accuracy']:.3f}"
+            f"token reduction {cal['token_reduction']:.3f}{_ci(cal)}, accuracy {cal['accuracy']:.3f}"
         )
     if picked:
         print(
             f"threshold picked on validation answers (largest reduction at >= full accuracy): {picked['threshold']:g}: "
-            f"token reduction {picked['token_reduction']:.3f}, accuracy {picked['accuracy']:.3f} "
+            f"token reduction {picked['token_reduction']:.3f}{_ci(picked)}, accuracy {picked['accuracy']:.3f} "
             f"(validation sweep: {json.dumps(picked['validation']['sweep'])})"
         )
     for name, rule in result.get("validation_picked_by_probe", {}).items():
@@ -293,7 +308,8 @@ def main() -> int:
     if "vs_full" in result:
         print(
             f"{next(iter(result['tables'].values()))['main']} against the full context, same test examples: "
-            f"{_paired(result['vs_full'])}"
+            f"{_paired(result['vs_full'])}; token reduction {result['token_reduction']:.3f}{_ci(result)} "
+            "(95% bootstrap interval over examples)"
         )
     headline = {
         k: result[k] for k in ("token_reduction", "accuracy_cutoff", "accuracy_full", "f1_probe", "f1_position")

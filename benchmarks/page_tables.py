@@ -370,6 +370,11 @@ def cutoff_confirm() -> str:
             *_cutoff_cells(d, "probe:attn_z_query+logistic@0.95", TPA),
         ],
         [
+            "its token reduction, 95% bootstrap interval over examples",
+            *(_ci(*d["calibrated"]["token_reduction_ci"]["per_dataset"][ds]) for ds in DATASETS),
+            _ci(d["calibrated"]["token_reduction_ci"]["lo"], d["calibrated"]["token_reduction_ci"]["hi"]),
+        ],
+        [
             "fixed truncation at the rule's validation token budget ("
             + ", ".join(f"{d['tables'][ds]['methods']['fixed_truncation']['mean_chunks']:g}" for ds in DATASETS)
             + f" of {d['manifest']['config']['n_chunks']} chunks)",
@@ -399,12 +404,13 @@ def headline_cutoff() -> str:
     n = c["vs_full"]["n"]
     k = count(c["accuracy"], n)
     lo, hi = wilson_interval(k, n)
+    r = c["token_reduction_ci"]
     return (
-        f"Our `attn_z_query` probe, with its rule declared before the run, reads **{c['token_reduction']:.3f}x** fewer "
-        f"context tokens at accuracy **{c['accuracy']:.3f}** {_ci(lo, hi)} against the full context's "
-        f"{d['accuracy_full']:.3f} (n = {n} fresh test questions; Wilson interval; {c['vs_full']['wins']} won, "
-        f"{c['vs_full']['losses']} lost, McNemar p = {c['vs_full']['p_value']:.3f}). The reduction itself has no "
-        f"interval in the file."
+        f"Our `attn_z_query` probe, with its rule declared before the run, reads **{c['token_reduction']:.3f}x** "
+        f"{_ci(r['lo'], r['hi'])} fewer context tokens at accuracy **{c['accuracy']:.3f}** {_ci(lo, hi)} against the "
+        f"full context's {d['accuracy_full']:.3f} (n = {n} fresh test questions; bootstrap interval over questions for "
+        f"the reduction, Wilson for accuracy; {c['vs_full']['wins']} won, {c['vs_full']['losses']} lost, McNemar "
+        f"p = {c['vs_full']['p_value']:.3f})."
     )
 
 
@@ -763,8 +769,10 @@ def _p(p: float) -> str:
 
 def _cutoff_cell(d: dict) -> str:
     v = d["vs_full"]
+    r = d["token_reduction_ci"]
     return (
-        f"{d['token_reduction']:.3f}x fewer tokens, accuracy {d['accuracy_cutoff']:.3f} vs {d['accuracy_full']:.3f} "
+        f"{d['token_reduction']:.3f}x {_ci(r['lo'], r['hi'])} fewer tokens, accuracy {d['accuracy_cutoff']:.3f} vs "
+        f"{d['accuracy_full']:.3f} "
         f"(n = {v['n']}; {v['wins']} won, {v['losses']} lost, McNemar p = {v['p_value']:.2f}); probe F1 "
         f"{d['f1_probe']:.3f} vs position-only {d['f1_position']:.3f}"
     )

@@ -22,7 +22,7 @@ from . import infer, prompting
 from .baselines import PositionBaseline
 from .config import CutoffConfig
 from .contexts import Example, build_examples, examples_fingerprint, report_skipped, skipped
-from .metrics import MATCHING, f1
+from .metrics import MATCHING, f1, reduction_interval
 from .probes import HeadEnsemble, feature_kind, probe_name, save_cutoff_probe
 
 
@@ -310,8 +310,56 @@ def rule_at(per_dataset: dict[str, dict], main_kind: str, threshold: float) -> d
         "method": name,
         "per_dataset": rows,
         **{k: round(float(np.mean([r[k] for r in rows.values()])), 4) for k in ("token_reduction", "accuracy")},
+        "token_reduction_ci": _interval(per_dataset, name),
         "vs_full": paired_vs_full(per_dataset, name),
     }
+
+
+def _interval(per_dataset: dict[str, dict], method: str) -> dict | None:
+    """`reduction_interval` of `method` when the tables carry per-example detail (n_chunks: how
+    many chunks the stops index, one more than the largest `full` stop)."""
+    if not all(r.get("examples") for r in per_dataset.values()):
+        return None
+    n_chunks = max(e["stops"]["full"] for r in per_dataset.values() for e in r["examples"]) + 1
+    return reduction_interval(per_dataset, method, n_chunks)
+
+
+def with_answer_rule(result: dict) -> dict:
+    """`result` with its manifest's `answers` naming the current answer rule. A result saved before
+    answers recorded whether the token limit cut them (no `truncated` per example) cannot be
+    re-scored exactly; the rule changes a verdict only for an answer that is right by lying inside
+    a gold alias, so those answers are listed (`verdicts_that_depend_on_truncation`: none means
+    every number stands under the current rule; any listed would have to be a cut answer to flip)."""
+    manifest = result["manifest"]
+    if "answers" in manifest:
+        return result
+    examples = [e for r in result["tables"].values() for e in r["examples"]]
+    depend = [
+        {"id": e["id"], "chunk": int(c), "answer": a, "gold": e["gold"]}
+        for e in examples
+        for c, a in e["answers"].items()
+        if match(a, e["gold"], MATCHING) != match(a, e["gold"], MATCHING, truncated=True)
+    ]
+    manifest["answers"] = describe("first_line", MATCHING, truncated=True) | {
+        "truncation_recorded": False,
+        "answers_checked": sum(len(e["answers"]) for e in examples),
+        "verdicts_that_depend_on_truncation": depend,
+    }
+    return result
+
+
+def with_intervals(result: dict) -> dict:
+    """`result` (a `results_summary`, possibly saved before intervals existed) with the token
+    reduction intervals of its headline and of its rules at picked thresholds filled in from its
+    own per-example tables; the numbers already in it are unchanged."""
+    tables = result["tables"]
+    result["token_reduction_ci"] = _interval(tables, next(iter(tables.values()))["main"])
+    for key in ("calibrated", "validation_picked"):
+        if result.get(key):
+            result[key]["token_reduction_ci"] = _interval(tables, result[key]["method"])
+    for rule in result.get("validation_picked_by_probe", {}).values():
+        rule["token_reduction_ci"] = _interval(tables, rule["method"])
+    return result
 
 
 def paired_vs_full(per_dataset: dict[str, dict], method: str) -> dict:
@@ -349,6 +397,7 @@ def results_summary(
     by stop precision; `picked`: an `accuracy_threshold` result, by answers), and the manifest."""
     out: dict[str, Any] = {k: round(float(np.mean([r[k] for r in per_dataset.values()])), 4) for k in HEADLINE}
     out["per_dataset"] = {name: {k: r[k] for k in HEADLINE} for name, r in per_dataset.items()}
+    out["token_reduction_ci"] = _interval(per_dataset, next(iter(per_dataset.values()))["main"])
     out["vs_full"] = paired_vs_full(per_dataset, next(iter(per_dataset.values()))["main"])
     if calibrated is not None:  # the stop rule with the threshold picked on validation stop precision
         out["calibrated"] = rule_at(per_dataset, main_kind, calibrated)
