@@ -191,8 +191,13 @@ def test_threshold_picked_on_validation_answers():
 
     stops = {m: 9 for m in val["a"]["methods"]} | {"probe:attn_z+logistic@0.8": 4}
     examples = [
-        {"stops": stops, "answers": {"4": "Paris", "9": "London"}, "gold": ["paris"]},  # right only when stopping at 4
-        {"stops": stops | {"probe:attn_z+logistic@0.8": 9}, "answers": {"9": "Rome"}, "gold": ["rome"]},
+        {"n_tokens": 100, "stops": stops, "answers": {"4": "Paris", "9": "London"}, "gold": ["paris"]},  # right at 4
+        {
+            "n_tokens": 100,
+            "stops": stops | {"probe:attn_z+logistic@0.8": 9},
+            "answers": {"9": "Rome"},
+            "gold": ["rome"],
+        },
     ]
     test = {
         d: dict(
@@ -211,6 +216,10 @@ def test_threshold_picked_on_validation_answers():
     }
     assert out["validation_picked"]["vs_full"] == {"wins": 2, "losses": 0, "p_value": 0.5, "n": 4}  # paired, pooled
     assert out["vs_full"] == {"wins": 0, "losses": 0, "p_value": 1.0, "n": 4}  # the main rule stops where full does
+    # reads 50 + 100 of 200 tokens per dataset (reduction 4/3 on every draw with both, 1 or 2 on the others)
+    ci = out["validation_picked"]["token_reduction_ci"]
+    assert ci["n"] == 4 and 1.0 <= ci["lo"] < 4 / 3 < ci["hi"] <= 2.0
+    assert out["token_reduction_ci"]["lo"] == out["token_reduction_ci"]["hi"] == 1.0  # stops where full does
     with pytest.raises(InternalsError, match="main probe 'attn_z\\+logistic' is not trained"):
         CutoffConfig(kinds=("attn_z",), main="attn_z+logistic")
     with pytest.raises(InternalsError, match="unknown combine vote"):
