@@ -853,11 +853,92 @@ def _voids_confirm_cell(d: dict) -> str:
     return f"holds on {d['holds_on']} of {d['of']} sets, better on {better} (n = {n} each): {accs}"
 
 
+def _mitigation_confirm_cell(d: dict) -> str:
+    return (
+        f"{d['verdict']}: the declared rule on {d['n_flagged']} flagged of {d['n_fresh']} fresh questions, factual "
+        f"{d['rate_before']:.3f} -> {d['rate_after']:.3f} {_ci(*d['rate_after_ci'])} ({d['wins']} won, "
+        f"{d['losses']} lost, McNemar {_p(d['p_value'])})"
+    )
+
+
+def mitigation_confirm(name: str = "mitigation_confirm.json") -> str:
+    """A declared mitigation confirmation on fresh questions (benchmarks/mitigation_confirm.py)."""
+    d = load(name)
+    e = d["rule"]["edit"]
+    rows = [
+        ["fresh questions (after the probe's, seeded order)", str(d["n_fresh"])],
+        ["hallucinated (paper's answer rule)", f"{d['hallucination_rate']:.3f}"],
+        [
+            "flagged by the committed detector",
+            f"{d['n_flagged']} ({d['detector']['flagged_hallucinated']} of them hallucinated; "
+            f"{d['detector']['unflagged_hallucinated']} of the {d['detector']['n_unflagged']} unflagged)",
+        ],
+        ["declared steering rule", f"`{e['site']}`, alpha {e['scale']:g} (vector rebuilt: {d['rule']['rebuilt']})"],
+        [
+            "factual, flagged, unsteered [95% CI]",
+            f"{d['factual_before']} ({d['rate_before']:.3f} {_ci(*d['rate_before_ci'])})",
+        ],
+        [
+            "factual, flagged, steered [95% CI]",
+            f"{d['factual_after']} ({d['rate_after']:.3f} {_ci(*d['rate_after_ci'])})",
+        ],
+        ["won / lost, exact McNemar", f"{d['wins']} / {d['losses']}, {_p(d['p_value'])}"],
+        [f"declared claim (p < {d['level']:g}, more won than lost)", f"**{d['verdict']}**"],
+    ]
+    return _rows(["mitigation confirmation", "value"], rows)
+
+
+def _cutoff_confirm_verdict(d: dict) -> str:
+    """The issue's cutoff target for a declared run's headline rule: >= 1.33x fewer context tokens
+    with accuracy at least the full context's."""
+    ok = d["token_reduction"] >= 1.33 and d["accuracy_cutoff"] >= d["accuracy_full"]
+    v, r = d["vs_full"], d["token_reduction_ci"]
+    return (
+        f"{'holds' if ok else 'does not hold'}: {d['token_reduction']:.3f}x {_ci(r['lo'], r['hi'])} fewer context "
+        f"tokens, accuracy {d['accuracy_cutoff']:.3f} vs {d['accuracy_full']:.3f} ({v['wins']} won, {v['losses']} "
+        f"lost, McNemar {_p(v['p_value'])})"
+    )
+
+
+# every run whose rule and claim were fixed (in a committed config) before its test data were scored
+DECLARED = (
+    ("voids: the paper's skipping, 4 sets", "voids_confirm", "benchmarks/voids_confirm.py"),
+    ("cutoff: `attn_z_query+logistic` at 0.95", "context_cutoff_query_confirm", "probes/cutoff_query_confirm.toml"),
+    ("cutoff: `attn_z` at 0.95", "context_cutoff_confirm", "probes/gemma3-270m/cutoff_confirm.toml"),
+    ("FactCheckmate: the steering rule", "mitigation_confirm", "probes/gemma3-270m/mitigation_confirm.toml"),
+)
+
+
+def declared_runs() -> str:
+    """The runs declared in advance, on each model where committed, with n and the verdict of their claim."""
+    rows = []
+    for label, stem, where in DECLARED:
+        for model, doc in zip(("SmolLM2-135M-Instruct", f"{SECOND_MODEL}"), _both(stem)):
+            if doc is None:
+                continue
+            if stem == "voids_confirm":
+                n = f"{doc['declared']['n_per_set']} per set"
+                verdict = f"holds on {doc['holds_on']} of {doc['of']} sets"
+            elif stem == "mitigation_confirm":
+                n = f"{doc['n_flagged']} flagged of {doc['n_fresh']}"
+                verdict = _mitigation_confirm_cell(doc)
+            else:
+                n = f"{doc['vs_full']['n']} ({doc['manifest']['config']['n_test']} per set)"
+                verdict = _cutoff_confirm_verdict(doc)
+            rows.append([label, model, f"`{where}`", n, verdict])
+    return _rows(["declared run", "model", "declared in", "n", "claim"], rows)
+
+
 def two_models() -> str:
     rows = [
         ["capture: hooks backend's cost, worst regime", "capture_overhead_cpu", _capture_cell],
         ["FactCheckmate: qa_wikidata probe, balanced accuracy [95% CI]", "factcheckmate", _fcm_cell],
         ["FactCheckmate: mitigation by steering when the probe fires", "factcheckmate", _mitigation_cell],
+        [
+            "FactCheckmate: the steering rule declared in advance, on fresh questions",
+            "mitigation_confirm",
+            _mitigation_confirm_cell,
+        ],
         ["FactCheckmate: the qa_wikidata probe on other closed-book sets", "probe_transfer", _transfer_cell],
         ["answers that only echo the question (paper rule)", "answer_rules", _answer_rules_cell],
         ["context cutoff: `attn_z` probe at 0.95 vs the full context", "context_cutoff", _cutoff_cell],
@@ -905,6 +986,7 @@ REGIONS: dict[str, Callable[[], str]] = {
         families_list,
         reproducing,
         two_models,
+        declared_runs,
     )
 }
 
@@ -939,4 +1021,5 @@ REGIONS |= {
     ),
     "answer_rules_gemma": lambda: answer_rules(f"answer_rules.{SECOND_MODEL}.json"),
     "probe_transfer_gemma": lambda: probe_transfer(f"probe_transfer.{SECOND_MODEL}.json"),
+    "mitigation_confirm_gemma": lambda: mitigation_confirm(f"mitigation_confirm.{SECOND_MODEL}.json"),
 }
