@@ -72,6 +72,7 @@ def test_tables_without_examples_have_no_interval():
         "context_cutoff_query.json",
         "context_cutoff_query_confirm.json",
         "context_cutoff.gemma3-270m.json",
+        "context_cutoff_confirm.gemma3-270m.json",
     ],
 )
 def test_committed_results_carry_their_intervals(name):
