@@ -153,6 +153,8 @@ def time_regime(lm, regime: Regime, args, notes: dict) -> dict:
     """Warm up, validate, then time every variant `repeats` times, interleaved; medians per variant."""
     from tqdm.auto import tqdm
 
+    from internals.stats import median_ratio
+
     inputs = make_inputs(lm, regime, args.seed)
     if regime.batch * regime.tokens > 1024:
         # warm up (backend set-up, first calls) on a short input rather than spend a 20 s call on it
@@ -180,10 +182,13 @@ def time_regime(lm, regime: Regime, args, notes: dict) -> dict:
             "wall_s": statistics.median(r[0] for r in rows),
             "cpu_s": statistics.median(r[1] for r in rows),
             "peak_bytes": max(peaks) if peaks else None,
-            # each call against the plain call of the same repeat, then the median of those ratios
-            "wall_ratio": statistics.median(r[0] / b[0] for r, b in zip(rows, base)),
-            "cpu_ratio": statistics.median(r[1] / b[1] for r, b in zip(rows, base)),
         }
+        for k, clock_name in enumerate(("wall", "cpu")):
+            # each call against the plain call of the same repeat, then the median of those ratios and
+            # its 95% bootstrap interval over repeats
+            m = median_ratio([r[k] for r in rows], [b[k] for b in base])
+            out[name][f"{clock_name}_ratio"] = m["median"]
+            out[name][f"{clock_name}_ratio_ci"] = [m["lo"], m["hi"]]
     tokens = regime.batch * (regime.tokens + regime.steps)
     for name in out:
         out[name]["tokens_per_s"] = tokens / out[name]["wall_s"]
@@ -256,6 +261,10 @@ def cpu_memory(regime: Regime, args) -> dict:
     return out
 
 
+def _rounded(x):
+    return [round(v, 5) for v in x] if isinstance(x, list) else round(x, 5)
+
+
 def _ratio(a, b):
     return None if a is None or b is None or b == 0 else round(a / b, 4)
 
@@ -263,12 +272,24 @@ def _ratio(a, b):
 def summarise(lm, results: dict, memory: dict, notes: dict, args) -> tuple[dict, dict]:
     key = f"{args.clock}_ratio"
     table = {reg: {b: round(rows[b][key], 4) if b in rows else None for b in BACKENDS} for reg, rows in results.items()}
+    table_ci = {
+        reg: {b: [round(x, 4) for x in rows[b][key + "_ci"]] if b in rows else None for b in BACKENDS}
+        for reg, rows in results.items()
+    }
     worst = [table[r]["hooks"] for r in table if r != "stop" and table[r]["hooks"] is not None]
+    worst_regime = max(
+        (r for r in table if r != "stop" and table[r]["hooks"] is not None),
+        key=lambda r: table[r]["hooks"],
+        default=None,
+    )
     mem = {reg: {b: _ratio(m.get(b), m.get("plain")) for b in BACKENDS} for reg, m in memory.items()}
     summary = {
         "regimes": table,
         "hooks_worst": max(worst) if worst else None,
+        "hooks_worst_ci": table_ci[worst_regime]["hooks"] if worst_regime else None,
+        "regimes_ci": table_ci,
         "mid_layer_stop": table.get("stop", {}).get("hooks"),
+        "mid_layer_stop_ci": table_ci.get("stop", {}).get("hooks"),
         "long_peak_memory_hooks": mem.get("long", {}).get("hooks"),
         "device": args.device.split(":")[0],
     }
@@ -279,7 +300,8 @@ def summarise(lm, results: dict, memory: dict, notes: dict, args) -> tuple[dict,
     detail = {
         "seconds": {
             reg: {
-                v: {k: round(x, 5) for k, x in row.items() if k.endswith(("_s", "_ratio"))} for v, row in rows.items()
+                v: {k: _rounded(x) for k, x in row.items() if k.endswith(("_s", "_ratio", "_ratio_ci"))}
+                for v, row in rows.items()
             }
             for reg, rows in results.items()
         },
@@ -358,6 +380,11 @@ def print_table(results: dict, summary: dict, detail: dict, args) -> None:
         print(
             f"peak memory added by one {reg} call (MB): "
             + ", ".join(f"{v} {b / 2**20:.0f}" for v, b in m.items() if b is not None)
+        )
+    if summary.get("hooks_worst_ci"):
+        lo, hi = summary["hooks_worst_ci"]
+        print(
+            f"hooks backend, worst regime: {summary['hooks_worst']} [{lo}, {hi}] (95% bootstrap interval over repeats)"
         )
     checks = {
         "hooks_worst <= 1.03": summary["hooks_worst"],

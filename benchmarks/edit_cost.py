@@ -191,6 +191,8 @@ def time_regime(lm, regime: Regime, args) -> tuple[dict, dict, dict]:
     """(variant -> timings, checks, notes): warm up and check, then time the variants interleaved."""
     from tqdm.auto import tqdm
 
+    from internals.stats import median_ratio
+
     if regime.steps:
         calls, want = decode_calls(lm, regime, args.seed), None
         notes = {f"{regime.name}.{v}": why for v, why in NO_DECODE.items()}
@@ -210,8 +212,10 @@ def time_regime(lm, regime: Regime, args) -> tuple[dict, dict, dict]:
         for base in ("plain", "read"):
             if base in samples:
                 tag = "" if base == "plain" else "_vs_read"
-                row[f"wall_ratio{tag}"] = statistics.median(r[0] / b[0] for r, b in zip(s, samples[base]))
-                row[f"cpu_ratio{tag}"] = statistics.median(r[1] / b[1] for r, b in zip(s, samples[base]))
+                for k, clock_name in enumerate(("wall", "cpu")):  # median of paired ratios, bootstrap interval
+                    m = median_ratio([r[k] for r in s], [b[k] for b in samples[base]])
+                    row[f"{clock_name}_ratio{tag}"] = m["median"]
+                    row[f"{clock_name}_ratio{tag}_ci"] = [m["lo"], m["hi"]]
         row["tokens_per_s"] = regime.batch * (regime.tokens + regime.steps) / row["wall_s"]
         rows[name] = row
     return rows, found, notes
@@ -224,10 +228,17 @@ def summarise(lm, results: dict, found: dict, notes: dict, args) -> dict:
         reg: {v: round(rows[v][key + "_vs_read"], 4) for v in VARIANTS if v in rows and key + "_vs_read" in rows[v]}
         for reg, rows in results.items()
     }
+    table_ci = {
+        reg: {v: [round(x, 4) for x in rows[v][key + "_ci"]] if v in rows else None for v in VARIANTS}
+        for reg, rows in results.items()
+    }
     steer = [t["steer_hooks"] for t in table.values() if t.get("steer_hooks") is not None]
     worst = max(steer) if steer else None
+    worst_regime = next((r for r, t in table.items() if steer and t.get("steer_hooks") == worst), None)
     return {
         "regimes": table,
+        "regimes_ci": table_ci,
+        "steer_hooks_worst_ci": table_ci[worst_regime]["steer_hooks"] if worst_regime else None,
         "vs_read": vs_read,
         "denominator": DENOMINATOR,
         "steer_hooks_worst": worst,
@@ -238,7 +249,10 @@ def summarise(lm, results: dict, found: dict, notes: dict, args) -> dict:
         "checks": found,
         "notes": notes,
         "seconds": {
-            reg: {v: {k: round(x, 5) for k, x in row.items()} for v, row in rows.items()}
+            reg: {
+                v: {k: [round(y, 5) for y in x] if isinstance(x, list) else round(x, 5) for k, x in row.items()}
+                for v, row in rows.items()
+            }
             for reg, rows in results.items()
         },
         "manifest": manifest(lm, args),

@@ -28,6 +28,11 @@ def _x(value, digits: int = 2) -> str:
     return "n/a" if value is None else f"{value:.{digits}f}x"
 
 
+def _iv(ci: list | None) -> str:
+    """' [lo, hi]' of a time ratio's 95% bootstrap interval over repeats; '' for a file without one."""
+    return f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else ""
+
+
 def capture_overhead(doc: dict) -> str:
     """capture_overhead_<device>.json: time and peak-memory ratios to the plain forward ("-": not measured)."""
     m = doc.get("manifest", {})
@@ -51,8 +56,9 @@ def capture_overhead(doc: dict) -> str:
         rows.append(f"| {reg} | " + " | ".join(cells) + " |")
     t = doc.get("targets", {})
     lines = [
-        f"hooks, worst regime but stop: {_x(doc.get('hooks_worst'), 3)} (target <= {t.get('hooks_worst', 1.03)}x); "
-        f"mid-layer stop: {_x(doc.get('mid_layer_stop'), 3)} of a full forward (target <= {t.get('mid_layer_stop', 0.6)}x); "
+        f"hooks, worst regime but stop: {_x(doc.get('hooks_worst'), 3)}{_iv(doc.get('hooks_worst_ci'))} (target <= "
+        f"{t.get('hooks_worst', 1.03)}x); mid-layer stop: {_x(doc.get('mid_layer_stop'), 3)}"
+        f"{_iv(doc.get('mid_layer_stop_ci'))} of a full forward (target <= {t.get('mid_layer_stop', 0.6)}x); "
         f"long peak memory: {_x(doc.get('long_peak_memory_hooks'), 3)} (target <= {t.get('long_peak_memory_hooks', 1.05)}x)"
     ]
     if doc.get("pooled_tokens_per_s") is not None:
@@ -93,7 +99,8 @@ def edit_cost(doc: dict) -> str:
     met = doc.get("target_met")
     lines = [
         f"ratios to {doc.get('denominator', 'a plain forward')}",
-        f"steer through hooks, worst regime: {_x(doc.get('steer_hooks_worst'), 3)} (target <= {target}x: "
+        f"steer through hooks, worst regime: {_x(doc.get('steer_hooks_worst'), 3)}"
+        f"{_iv(doc.get('steer_hooks_worst_ci'))} (target <= {target}x: "
         f"{'n/a' if met is None else 'met' if met else 'missed'})",
     ]
     over_read = {reg: r["steer_hooks"] for reg, r in doc.get("vs_read", {}).items() if r.get("steer_hooks") is not None}

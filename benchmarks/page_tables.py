@@ -89,10 +89,11 @@ def headline_capture() -> str:
     reps = {r: c["repeats"] for r, c in d["manifest"]["regimes"].items()}
     worst = max((r for r in d["regimes"] if r != "stop"), key=lambda r: d["regimes"][r]["hooks"])
     return (
-        f"Capturing every layer's residual stream through the hooks backend costs **{_x(d['hooks_worst'])}** a "
-        f"plain forward in its worst regime ({worst}; median of {reps[worst]} interleaved repeats, "
-        f"{d['manifest']['model']['name']}, {d['manifest']['threads']} CPU thread; the file keeps medians only, so "
-        f"no interval), and stopping after the middle block costs {_x(d['mid_layer_stop'])} a full forward."
+        f"Capturing every layer's residual stream through the hooks backend costs **{_x(d['hooks_worst'])}** "
+        f"{_ci(*d['hooks_worst_ci'])} a plain forward in its worst regime ({worst}; median of {reps[worst]} "
+        f"interleaved repeats of the paired ratio with its bootstrap interval over repeats, "
+        f"{d['manifest']['model']['name']}, {d['manifest']['threads']} CPU thread), and stopping after the middle "
+        f"block costs {_x(d['mid_layer_stop'])} {_ci(*d['mid_layer_stop_ci'])} a full forward."
     )
 
 
@@ -101,9 +102,10 @@ def headline_edits() -> str:
     reps = {r: c["repeats"] for r, c in d["manifest"]["regimes"].items()}
     worst = max(d["regimes"], key=lambda r: d["regimes"][r]["steer_hooks"] or 0)
     return (
-        f"A one-site steering edit through the hooks backend costs **{_x(d['steer_hooks_worst'])}** a plain "
-        f"forward in its worst regime ({worst}; median of {reps[worst]} interleaved repeats, "
-        f"{d['manifest']['model']['name']}, 1 CPU thread; medians only, so no interval)."
+        f"A one-site steering edit through the hooks backend costs **{_x(d['steer_hooks_worst'])}** "
+        f"{_ci(*d['steer_hooks_worst_ci'])} a plain forward in its worst regime ({worst}; median of {reps[worst]} "
+        f"interleaved repeats of the paired ratio with its bootstrap interval over repeats, "
+        f"{d['manifest']['model']['name']}, {d['manifest']['threads']} CPU thread)."
     )
 
 
@@ -371,8 +373,7 @@ def cutoff_confirm() -> str:
         ],
         [
             "its token reduction, 95% bootstrap interval over examples",
-            *(_ci(*d["calibrated"]["token_reduction_ci"]["per_dataset"][ds]) for ds in DATASETS),
-            _ci(d["calibrated"]["token_reduction_ci"]["lo"], d["calibrated"]["token_reduction_ci"]["hi"]),
+            *_reduction_ci_cells(d),
         ],
         [
             "fixed truncation at the rule's validation token budget ("
@@ -398,6 +399,42 @@ def cutoff_confirm() -> str:
     )
 
 
+def _reduction_ci_cells(d: dict) -> list[str]:
+    """The headline rule's token reduction interval per dataset and on the mean (`token_reduction_ci`)."""
+    ci = d["token_reduction_ci"]
+    return [*(_ci(*ci["per_dataset"][ds]) for ds in DATASETS), _ci(ci["lo"], ci["hi"])]
+
+
+def cutoff_confirm_gemma() -> str:
+    """The second model's declared confirmation run (probes/<model>/cutoff_confirm.toml)."""
+    d = load(f"context_cutoff_confirm.{SECOND_MODEL}.json")
+    ta = ("token_reduction", "accuracy")
+    cal, picked = d["calibrated"]["threshold"], d["validation_picked"]["threshold"]
+    rows = [
+        _full_row(d),
+        ["**head ensemble (`attn_z`) at 0.95 (declared in advance)**", *_cutoff_cells(d, "probe:attn_z@0.95", ta)],
+        ["its token reduction, 95% bootstrap interval over examples", *_reduction_ci_cells(d)],
+        [
+            f"head ensemble at {cal:g} (picked on validation stop precision)",
+            *_cutoff_cells(d, f"probe:attn_z@{cal:g}", ta),
+        ],
+        [
+            f"head ensemble at {picked:g} (picked on validation answers)",
+            *_cutoff_cells(d, f"probe:attn_z@{picked:g}", ta),
+        ],
+        ["logistic stage (`attn_z+logistic`) at 0.95", *_cutoff_cells(d, "probe:attn_z+logistic@0.95", ta)],
+        ["o_proj slices, head ensemble at 0.95", *_cutoff_cells(d, "probe:o_proj_slices@0.95", ta)],
+        ["fixed truncation at the rule's validation token budget", *_cutoff_cells(d, "fixed_truncation", ta)],
+        ["oracle (stop at the first sufficient chunk)", *_cutoff_cells(d, "oracle", ta)],
+        [
+            "prefix F1: head ensemble / logistic stage / o_proj slices / position only",
+            *_f1_cells(d, ["probe:attn_z", "probe:attn_z+logistic", "probe:o_proj_slices", "position"], True),
+        ],
+    ]
+    n = sum(d["tables"][ds]["n_examples"] for ds in DATASETS)
+    return _rows([f"`attn_z`, {n} fresh test examples: reduction / accuracy", *DATASETS.values(), "mean"], rows)
+
+
 def headline_cutoff() -> str:
     d = load("context_cutoff_query_confirm.json")
     c = d["calibrated"]
@@ -421,10 +458,13 @@ def voids_share() -> str:
     t = load("voids.json")["trace"]
     a = t["alphas"]
     rows = [
-        [f"{ph.upper()} ({t['tokens'][ph]:,} tokens)", *(f"{v[ph]['void_share']:.3f}" for v in a.values())]
+        [
+            f"{ph.upper()} ({t['tokens'][ph]:,} tokens)",
+            *(f"{v[ph]['void_share']:.3f} {_ci(*v[ph]['void_share_ci'])}" for v in a.values()),
+        ]
         for ph in ("pp", "rg")
     ]
-    return _rows([f"alpha ({t['n_prompts']} prompts)", *a], rows)
+    return _rows([f"void share [95% CI over prompts], alpha ({t['n_prompts']} prompts)", *a], rows)
 
 
 def voids_timing() -> str:
@@ -484,7 +524,8 @@ def headline_voids() -> str:
         f"{d['dataset']} (option log-likelihood) with accuracy **{d['accuracy_skip']:.3f}** {_ci(lo, hi)} against the "
         f"full model's {d['accuracy_full']:.3f} (n = {d['n']} questions, Wilson interval; {p['wins']} won, "
         f"{p['losses']} lost, McNemar p = {p['p_value']:.2f}: not a significant gain). At alpha 0.8, "
-        f"{d['trace']['alphas']['0.8']['pp']['void_share']:.1%} of prompt (token, block) pairs are voids. "
+        f"{_share(d)} of prompt (token, block) pairs are voids (bootstrap interval over the "
+        f"{d['trace']['n_prompts']} traced prompts). "
         f"Declared in advance and run on {c['declared']['n_per_set']} fresh questions of each of {c['of']} other sets, "
         f"the same configuration has point accuracy at least the full model's and is not significantly lower "
         f"(McNemar) on {c['holds_on']} of {c['of']}, significantly better on "
@@ -724,11 +765,17 @@ def _cell(doc: dict | None, fn: Callable[[dict], str]) -> str:
     return "not run" if doc is None else fn(doc)
 
 
+def _tci(d: dict, key: str) -> str:
+    """' [lo, hi]' of a time ratio's bootstrap interval; '' for a file made before intervals were kept."""
+    return f" {_ci(*d[key])}" if d.get(key) else ""
+
+
 def _capture_cell(d: dict) -> str:
     timed = [r for r in d["regimes"] if r != "stop"]
     return (
-        f"{_x(d['hooks_worst'])} (worst of {', '.join(timed)}; medians, no interval); stop at the middle block: "
-        f"{_x(d['mid_layer_stop'])}"
+        f"{_x(d['hooks_worst'])}{_tci(d, 'hooks_worst_ci')} (worst of {', '.join(timed)}; median over repeats"
+        f"{', bootstrap interval' if 'hooks_worst_ci' in d else ', no interval in this file'}); stop at the middle "
+        f"block: {_x(d['mid_layer_stop'])}{_tci(d, 'mid_layer_stop_ci')}"
     )
 
 
@@ -778,11 +825,18 @@ def _cutoff_cell(d: dict) -> str:
     )
 
 
+def _share(d: dict, alpha: str = "0.8") -> str:
+    """The prompt-token void share at `alpha` with its bootstrap interval over prompts, in percent."""
+    t = d["trace"]["alphas"][alpha]["pp"]
+    lo, hi = t["void_share_ci"]
+    return f"{t['void_share']:.1%} [{lo:.1%}, {hi:.1%}]"
+
+
 def _voids_cell(d: dict) -> str:
     p = d["paired"]
     lo, hi = wilson_interval(count(d["accuracy_skip"], d["n"]), d["n"])
     return (
-        f"{d['trace']['alphas']['0.8']['pp']['void_share']:.1%} of prompt pairs are voids at alpha 0.8; best skip "
+        f"{_share(d)} of prompt pairs are voids at alpha 0.8 ({d['trace']['n_prompts']} prompts); best skip "
         f"({d['label']}, {d['dataset']}, {d['protocol']}): {d['layers_skipped']:.0%} skipped, accuracy "
         f"{d['accuracy_skip']:.3f} {_ci(lo, hi)} vs {d['accuracy_full']:.3f} (n = {d['n']}; McNemar p = "
         f"{p['p_value']:.2f})"
@@ -838,7 +892,9 @@ def _patching_cell(d: dict) -> str:
 def _edit_cell(d: dict) -> str:
     worst = max(d["regimes"], key=lambda r: d["regimes"][r]["steer_hooks"] or 0)
     return (
-        f"{_x(d['steer_hooks_worst'])} (worst of {', '.join(d['regimes'])}: {worst}; medians, no interval); patching "
+        f"{_x(d['steer_hooks_worst'])}{_tci(d, 'steer_hooks_worst_ci')} (worst of {', '.join(d['regimes'])}: "
+        f"{worst}; median over repeats"
+        f"{', bootstrap interval' if 'steer_hooks_worst_ci' in d else ', no interval in this file'}); patching "
         f"every layer through the hooks backend: {_x(max(v['patch_hooks'] or 0 for v in d['regimes'].values()))}"
     )
 
@@ -942,6 +998,12 @@ def two_models() -> str:
         ["FactCheckmate: the qa_wikidata probe on other closed-book sets", "probe_transfer", _transfer_cell],
         ["answers that only echo the question (paper rule)", "answer_rules", _answer_rules_cell],
         ["context cutoff: `attn_z` probe at 0.95 vs the full context", "context_cutoff", _cutoff_cell],
+        [
+            "context cutoff: the rule declared in advance, on fresh test examples (SmolLM2: `attn_z_query+logistic`; "
+            "Gemma: `attn_z`; both at 0.95)",
+            ("context_cutoff_query_confirm.json", f"context_cutoff_confirm.{SECOND_MODEL}.json"),
+            _cutoff_cell,
+        ],
         ["voids: LAC voids and the paper's skipping", "voids", _voids_cell],
         ["voids: the declared skipping on fresh questions of four sets", "voids_confirm", _voids_confirm_cell],
         ["depth: variance after the last block / after the first, within a passage", "depth_trace", _depth_cell],
@@ -950,7 +1012,7 @@ def two_models() -> str:
     ]
     out = []
     for label, stem, fn in rows:
-        a, b = _both(stem)
+        a, b = _both(stem) if isinstance(stem, str) else [load(name) for name in stem]
         out.append([label, _cell(a, fn), _cell(b, fn)])
     return _rows(["measure", "SmolLM2-135M-Instruct", "Gemma 3 270M (base, Q4_K_M)"], out)
 
@@ -1022,4 +1084,5 @@ REGIONS |= {
     "answer_rules_gemma": lambda: answer_rules(f"answer_rules.{SECOND_MODEL}.json"),
     "probe_transfer_gemma": lambda: probe_transfer(f"probe_transfer.{SECOND_MODEL}.json"),
     "mitigation_confirm_gemma": lambda: mitigation_confirm(f"mitigation_confirm.{SECOND_MODEL}.json"),
+    "cutoff_confirm_gemma": cutoff_confirm_gemma,
 }

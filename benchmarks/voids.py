@@ -233,6 +233,30 @@ def print_targets(result: dict) -> None:
     )
 
 
+def fill_intervals(model: str | None) -> int:
+    """Add `void_share_ci` (bootstrap over prompts) to every alpha and phase of the committed
+    results' trace summary, from the committed norm trace (it reproduces each share exactly)."""
+    from internals.analyses.voids.report import void_share_interval
+    from internals.analyses.voids.trace import NormTrace
+
+    out = results_path("voids", model)
+    result = json.loads(out.read_text())
+    trace = NormTrace.load(paths(model)[1])
+    for alpha, row in result["trace"]["alphas"].items():
+        for phase, cell in row.items():
+            share = trace.lac(float(alpha), phase).void_share()
+            if abs(share - cell["void_share"]) > 1e-9:
+                raise SystemExit(
+                    f"voids: the committed trace gives void share {share} at alpha {alpha} {phase}, "
+                    f"the results file {cell['void_share']}: rerun the benchmark"
+                )
+            cell["void_share_ci"] = void_share_interval(trace, float(alpha), phase)
+    out.write_text(json.dumps(result, indent=1) + "\n")
+    t = result["trace"]["alphas"]["0.8"]["pp"]
+    print(f"{out.name}: PP void share at alpha 0.8 {t['void_share']:.4f} {t['void_share_ci']}")
+    return 0
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_model_option(p)
@@ -251,8 +275,15 @@ def main(argv=None) -> int:
         help="skipping kinds evaluated (default all three; `drop` adds a second evaluation at DROP_ALPHAS)",
     )
     p.add_argument("--no-figures", action="store_true")
+    p.add_argument(
+        "--intervals",
+        action="store_true",
+        help="only fill in the committed results' void share intervals from the committed trace, then exit",
+    )
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
+    if args.intervals:
+        return fill_intervals(args.model)
     if not args.reuse:
         run_stages(args)
     result = summarise(args.model)

@@ -59,3 +59,17 @@ def bootstrap_mean(values, n_boot: int = 1000, level: float = 0.95, seed: int = 
         lo, hi = np.nanpercentile(draws, [tail, 100 - tail], axis=0)
     shape = v.shape[1:]
     return {"mean": mean.reshape(shape), "lo": lo.reshape(shape), "hi": hi.reshape(shape), "n": n.reshape(shape)}
+
+
+def median_ratio(values, base, n_boot: int = 2000, level: float = 0.95, seed: int = 0) -> dict:
+    """Median over paired repeats of values[i] / base[i] (e.g. a timed call over the plain call of
+    the same interleaved repeat) and a percentile-bootstrap interval of that median (repeats
+    resampled with replacement, n_boot seeded draws). Returns {"median", "lo", "hi", "n"}."""
+    v, b = np.asarray(values, dtype=float), np.asarray(base, dtype=float)
+    if v.shape != b.shape or v.ndim != 1 or len(v) < 1:
+        raise InternalsError(f"median_ratio needs two equal-length 1-d samples, got shapes {v.shape} and {b.shape}")
+    r = v / b
+    draws = np.median(r[np.random.default_rng(seed).integers(0, len(r), size=(n_boot, len(r)))], axis=1)
+    tail = (1 - level) / 2 * 100
+    lo, hi = np.percentile(draws, [tail, 100 - tail])
+    return {"median": float(np.median(r)), "lo": float(lo), "hi": float(hi), "n": len(r)}

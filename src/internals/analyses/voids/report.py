@@ -27,9 +27,23 @@ def per_prompt_rates(trace: NormTrace, alpha: float, phase: str) -> np.ndarray:
     return rates.T
 
 
+def void_share_interval(
+    trace: NormTrace, alpha: float, phase: str = "pp", n_boot: int = 2000, level: float = 0.95, seed: int = 0
+) -> list[float]:
+    """95% percentile-bootstrap interval of `LAC.void_share` over prompts: the prompts resampled with
+    replacement (n_boot seeded draws) and the share recomputed as voids over (token, block) pairs."""
+    d = trace.lac(alpha, phase)
+    voids = (d.voids & d.mask.unsqueeze(-1)).sum((-1, -2)).double().numpy()  # per prompt
+    pairs = d.mask.sum(-1).double().numpy() * d.n_layers
+    counts = np.random.default_rng(seed).multinomial(len(pairs), np.full(len(pairs), 1 / len(pairs)), size=n_boot)
+    draws = (counts @ voids) / np.maximum(counts @ pairs, 1)
+    tail = (1 - level) / 2 * 100
+    return [float(x) for x in np.percentile(draws, [tail, 100 - tail])]
+
+
 def trace_summary(trace: NormTrace, alphas) -> dict:
-    """Per alpha and phase: void share of (token, block) pairs, mean share of blocks used per
-    token, and the activation rate of every block."""
+    """Per alpha and phase: void share of (token, block) pairs with its bootstrap interval over
+    prompts, mean share of blocks used per token, and the activation rate of every block."""
     phases = ["pp"] + (["rg"] if trace.rg.shape[1] else [])
     out: dict[str, Any] = {
         "n_prompts": len(trace.pp_tokens),
@@ -43,6 +57,7 @@ def trace_summary(trace: NormTrace, alphas) -> dict:
             d = trace.lac(alpha, phase)
             row[phase] = {
                 "void_share": d.void_share(),
+                "void_share_ci": void_share_interval(trace, alpha, phase),
                 "layers_used": float(np.nanmean(d.usage())),
                 "layer_rates": [round(float(v), 4) for v in d.layer_rates()],
             }
