@@ -43,3 +43,25 @@ def test_median_ratio_pairs_repeats_and_brackets_the_median():
     assert median_ratio([r * 3.0 for r in ratios], [3.0] * len(ratios)) == got  # seeded
     with pytest.raises(InternalsError, match="equal-length"):
         median_ratio([1.0, 2.0], [1.0])
+
+
+def test_paired_log_ratio_matches_a_paired_t_test_on_logs():
+    from scipy.stats import ttest_rel
+
+    from internals.stats import paired_log_ratio
+
+    old = np.array([1240.6, 1180.0, 1302.5, 1210.2])
+    new = old * np.array([0.88, 0.90, 0.87, 0.91])
+    got = paired_log_ratio(new, old)
+    assert got["p_value"] == pytest.approx(ttest_rel(np.log(new), np.log(old)).pvalue)
+    assert got["ratio"] == pytest.approx(np.exp(np.mean(np.log(new / old))))
+    assert got["lo"] < got["ratio"] < got["hi"] < 1.0  # every seed lower: the interval is below 1
+    assert got["lower"] == 4 and got["n"] == 4
+    flat = paired_log_ratio([2.0, 3.0, 5.0], [2.0, 3.0, 5.0])  # identical arms: ratio 1, p 1
+    assert flat["ratio"] == 1.0 and flat["p_value"] == 1.0 and flat["lower"] == 0
+    mixed = paired_log_ratio([0.9, 1.1, 0.95, 1.05], [1.0, 1.0, 1.0, 1.0])
+    assert mixed["lo"] < 1.0 < mixed["hi"] and mixed["p_value"] > 0.5
+    with pytest.raises(InternalsError):
+        paired_log_ratio([1.0], [2.0])
+    with pytest.raises(InternalsError):
+        paired_log_ratio([1.0, -1.0], [1.0, 1.0])

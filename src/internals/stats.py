@@ -73,3 +73,30 @@ def median_ratio(values, base, n_boot: int = 2000, level: float = 0.95, seed: in
     tail = (1 - level) / 2 * 100
     lo, hi = np.percentile(draws, [tail, 100 - tail])
     return {"median": float(np.median(r)), "lo": float(lo), "hi": float(hi), "n": len(r)}
+
+
+def paired_log_ratio(new, old, level: float = 0.95) -> dict:
+    """Replicates (e.g. seeds) measured under two arms: the geometric mean of new[i] / old[i] with its
+    Student-t interval, and the two-sided paired t-test of mean log(new / old) = 0, plus how many
+    replicates have new < old. Needs at least two replicates of positive values.
+    Returns {"ratio", "lo", "hi", "p_value", "n", "lower", "log_ratios"}."""
+    from scipy.stats import t as student_t
+
+    v, b = np.asarray(new, dtype=float), np.asarray(old, dtype=float)
+    if v.shape != b.shape or v.ndim != 1 or len(v) < 2:
+        raise InternalsError(f"paired_log_ratio needs two equal-length 1-d samples of >= 2, got {v.shape}, {b.shape}")
+    if not (np.all(v > 0) and np.all(b > 0)):
+        raise InternalsError("paired_log_ratio needs positive values (it compares logs)")
+    d = np.log(v) - np.log(b)
+    n, mean, se = len(d), float(d.mean()), float(d.std(ddof=1) / np.sqrt(len(d)))
+    q = float(student_t.ppf(0.5 + level / 2, n - 1))
+    p = float(2 * student_t.sf(abs(mean) / se, n - 1)) if se > 0 else (0.0 if mean else 1.0)
+    return {
+        "ratio": float(np.exp(mean)),
+        "lo": float(np.exp(mean - q * se)),
+        "hi": float(np.exp(mean + q * se)),
+        "p_value": p,
+        "n": n,
+        "lower": int(np.sum(d < 0)),
+        "log_ratios": [float(x) for x in d],
+    }
