@@ -2,6 +2,7 @@
 
     python benchmarks/voids.py              # full run (resumes an interrupted evaluation)
     python benchmarks/voids.py --reuse      # only re-summarise and redraw from the saved results
+    python benchmarks/voids.py --best-ci    # rerun only the best trade-off, check it, add its interval
     python benchmarks/voids.py --model gemma3-270m   # -> results/voids.gemma3-270m.json, voids_trace.gemma3-270m/,
                                                      #    runs/voids/bench.gemma3-270m/, assets/gemma3-270m/
 
@@ -148,7 +149,7 @@ def run_stages(args) -> None:
 
 
 def summarise(model: str | None) -> dict:
-    from internals.analyses.voids.evaluate import paired
+    from internals.analyses.voids.evaluate import paired, skipped_interval
 
     work, _ = paths(model)
     trace_summary = json.loads((work / "trace_summary.json").read_text())
@@ -166,6 +167,7 @@ def summarise(model: str | None) -> dict:
     where = work / ("eval" if best["label"] in main_labels else "eval_drop")
     lines = [json.loads(x) for x in (where / f"{best['dataset']}.jsonl").read_text().splitlines()]
     best["paired"] = paired(lines, best["label"], best["protocol"])
+    best["layers_skipped_ci"] = skipped_interval(lines, best["label"], best["protocol"])
     trace_manifest = trace_summary.pop("manifest")
     return {
         **best,
@@ -257,6 +259,62 @@ def fill_intervals(model: str | None) -> int:
     return 0
 
 
+def best_lines_dir(model: str | None) -> Path:
+    """Where the best configuration's per-question lines are committed: results/voids_best[.<model>]."""
+    key = model_key(model)
+    return RESULTS / ("voids_best" if key is None else f"voids_best.{key}")
+
+
+def fill_best_interval(model: str | None, threads: int) -> int:
+    """Rerun only the committed best trade-off (its kind and alpha, and the full model) on the same
+    seeded questions, check it reproduces the committed accuracies, share skipped and McNemar counts
+    exactly, commit its per-question lines beside the results and add `layers_skipped_ci` (bootstrap
+    over questions) to them. A result that does not reproduce writes nothing."""
+    from internals.analyses.voids.evaluate import EvalConfig, evaluate_voids, paired, skipped_interval
+    from internals.data import load_dataset
+    from internals.models import load_model
+
+    out = results_path("voids", model)
+    result = json.loads(out.read_text())
+    if result["kind"] not in ("paper", "skip"):
+        raise SystemExit(f"voids: --best-ci reruns the paper or skip kind, not {result['kind']!r}")
+    cfg = EvalConfig(
+        alphas=(result["alpha"],),
+        kinds=(result["kind"],),
+        skip_alphas=(result["alpha"],) if result["kind"] == "skip" else None,
+        max_new_tokens=result["manifest"]["config"]["max_new_tokens"],
+    )
+    for key in ("prompt_share", "shuffle", "seed"):
+        if result["manifest"]["config"][key] != getattr(cfg, key):
+            raise SystemExit(f"voids: the committed run's {key} differs from the rerun's: rerun the benchmark")
+    lm = load_model(model, device="cpu")
+    data = load_dataset(result["dataset"], limit=SETS[result["dataset"]])
+    work = paths(model)[0].with_name(paths(model)[0].name + ".best")
+    meta = {"model": lm.describe(), "threads": threads, "reproduces": out.name}
+    rows = evaluate_voids(lm, [data], cfg, work, manifest=meta, progress=True)
+    row = next(r for r in rows if r["label"] == result["label"] and r["protocol"] == result["protocol"])
+    full = next(r for r in rows if r["kind"] == "none" and r["protocol"] == result["protocol"])
+    lines = [json.loads(x) for x in (work / f"{data.name}.jsonl").read_text().splitlines() if x.strip()]
+    again = {
+        "accuracy_skip": round(row["accuracy"], 4),
+        "accuracy_full": round(full["accuracy"], 4),
+        "layers_skipped": round(row["layers_skipped"], 4),
+        "n": row["n"],
+        "paired": paired(lines, result["label"], result["protocol"]),
+    }
+    differs = {k: (result[k], v) for k, v in again.items() if result[k] != v}
+    if differs:
+        raise SystemExit(f"voids: the rerun does not reproduce the committed best configuration: {differs}")
+    keep = best_lines_dir(model)
+    keep.mkdir(parents=True, exist_ok=True)
+    (keep / f"{data.name}.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    result["layers_skipped_ci"] = skipped_interval(lines, result["label"], result["protocol"])
+    out.write_text(json.dumps(result, indent=1) + "\n")
+    lo, hi = result["layers_skipped_ci"]
+    print(f"{out.name}: reproduced; {result['layers_skipped']:.4f} of pairs skipped [{lo:.4f}, {hi:.4f}]")
+    return 0
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_model_option(p)
@@ -280,10 +338,17 @@ def main(argv=None) -> int:
         action="store_true",
         help="only fill in the committed results' void share intervals from the committed trace, then exit",
     )
+    p.add_argument(
+        "--best-ci",
+        action="store_true",
+        help="only rerun the committed best configuration, check it reproduces, add its skipped-share interval",
+    )
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     if args.intervals:
         return fill_intervals(args.model)
+    if args.best_ci:
+        return fill_best_interval(args.model, args.threads)
     if not args.reuse:
         run_stages(args)
     result = summarise(args.model)

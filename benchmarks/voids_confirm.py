@@ -19,8 +19,8 @@ scored by option log-likelihood, on 50 hindu_knowledge questions (0.38 vs 0.28, 
   more wins. The share of pairs skipped is reported beside it (target >= 0.30).
 
 Results -> benchmarks/results/voids_confirm.json (accuracies with Wilson 95% intervals, wins,
-losses, McNemar p, share skipped, the verdict per set) with a manifest; per-question lines in
-runs/voids/confirm/ (a killed run resumes there). Another --model: the same declared configuration
+losses, McNemar p, share skipped with its bootstrap interval over questions, the verdict per set)
+with a manifest; per-question lines in runs/voids/confirm/ (a killed run resumes there). Another --model: the same declared configuration
 and rule (chosen on SmolLM2, not on that model's voids.py run) on the same questions, each prompt
 in that model's template ("auto": the chat template, or the base Q/A turn for a model without one),
 results/voids_confirm.<model>.json, per-question lines in runs/voids/confirm.<model>/.
@@ -79,7 +79,7 @@ def verdict(wins: int, losses: int, p: float, acc_skip: float, acc_full: float) 
 def main() -> int:
     args = parse_args()
     torch.set_num_threads(args.threads)
-    from internals.analyses.voids.evaluate import EvalConfig, evaluate_voids, paired
+    from internals.analyses.voids.evaluate import EvalConfig, evaluate_voids, paired, skipped_interval
     from internals.models import load_model
     from internals.stats import wilson_interval
     from internals.store import package_versions
@@ -107,6 +107,7 @@ def main() -> int:
             "accuracy_skip": skip["accuracy"],
             "accuracy_skip_ci": list(wilson_interval(k_skip, n)),
             "layers_skipped": skip["layers_skipped"],
+            "layers_skipped_ci": skipped_interval(lines, skip["label"], CLAIM["protocol"]),
             "wins": test["wins"],
             "losses": test["losses"],
             "mcnemar_p": test["p_value"],

@@ -61,6 +61,19 @@ def bootstrap_mean(values, n_boot: int = 1000, level: float = 0.95, seed: int = 
     return {"mean": mean.reshape(shape), "lo": lo.reshape(shape), "hi": hi.reshape(shape), "n": n.reshape(shape)}
 
 
+def ratio_interval(num, den, n_boot: int = 2000, level: float = 0.95, seed: int = 0) -> list[float]:
+    """Percentile-bootstrap interval of the pooled ratio sum(num) / sum(den) over units (e.g. voids
+    over (token, block) pairs, per prompt): units resampled with replacement, n_boot seeded draws
+    (a draw with no denominator counts as 0). Returns [lo, hi]."""
+    a, b = np.asarray(num, dtype=float), np.asarray(den, dtype=float)
+    if a.shape != b.shape or a.ndim != 1 or len(a) < 1:
+        raise InternalsError(f"ratio_interval needs two equal-length 1-d samples, got shapes {a.shape} and {b.shape}")
+    counts = np.random.default_rng(seed).multinomial(len(a), np.full(len(a), 1 / len(a)), size=n_boot)
+    draws = (counts @ a) / np.maximum(counts @ b, 1)
+    tail = (1 - level) / 2 * 100
+    return [float(x) for x in np.percentile(draws, [tail, 100 - tail])]
+
+
 def median_ratio(values, base, n_boot: int = 2000, level: float = 0.95, seed: int = 0) -> dict:
     """Median over paired repeats of values[i] / base[i] (e.g. a timed call over the plain call of
     the same interleaved repeat) and a percentile-bootstrap interval of that median (repeats

@@ -12,7 +12,7 @@ kind for many alphas from one run), `runs` + `evaluate` (`evaluate_voids`) + `pr
 sweep), `timing` (decode wall time), `report` (summaries and figures). See docs/voids.md.
 """
 
-from .evaluate import EvalConfig, evaluate_voids, summarise_voids
+from .evaluate import EvalConfig, evaluate_voids, skipped_interval, summarise_voids
 from .lac import LAC, OnlineLAC, check_alpha, lac
 from .skip import SKIP_KINDS, LACSkip, SkipConfig, prompt_skip_set
 from .timing import decode_timing
@@ -31,6 +31,7 @@ __all__ = [
     "evaluate_voids",
     "lac",
     "prompt_skip_set",
+    "skipped_interval",
     "summarise_voids",
     "trace",
 ]

@@ -183,6 +183,25 @@ def paired(lines: list[dict], label: str, protocol: str) -> dict:
     return mcnemar(new, old)
 
 
+def skipped_interval(
+    lines: list[dict], label: str, protocol: str, n_boot: int = 2000, level: float = 0.95, seed: int = 0
+) -> list[float]:
+    """95% percentile-bootstrap interval over questions of the configuration `label`'s
+    `layers_skipped` under `protocol` (as in `summarise_voids`: one minus the (token, block) pairs used
+    over prompt + reply or options, pooled over the questions drawn)."""
+    from ...stats import ratio_interval
+
+    tail = "gen" if protocol == "generate" else "opt"
+    found = [next((r for r in line["runs"] if r["label"] == label), None) for line in lines]
+    runs = [r for r in found if r is not None]
+    if not runs or len(runs) < len(found):
+        raise InternalsError(f"no configuration {label!r} on every question of these results")
+    used = [r["pp"][0] + r[tail][0] for r in runs]
+    pairs = [r["pp"][1] + r[tail][1] for r in runs]
+    lo, hi = ratio_interval(used, pairs, n_boot, level, seed)
+    return [1 - hi, 1 - lo]
+
+
 def evaluate_voids(
     lm, datasets: list, cfg: EvalConfig, out: str | Path, *, manifest: dict | None = None, progress: bool = True
 ) -> list[dict]:

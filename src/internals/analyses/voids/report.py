@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from ...stats import ratio_interval
 from .trace import NormTrace
 
 
@@ -35,10 +36,7 @@ def void_share_interval(
     d = trace.lac(alpha, phase)
     voids = (d.voids & d.mask.unsqueeze(-1)).sum((-1, -2)).double().numpy()  # per prompt
     pairs = d.mask.sum(-1).double().numpy() * d.n_layers
-    counts = np.random.default_rng(seed).multinomial(len(pairs), np.full(len(pairs), 1 / len(pairs)), size=n_boot)
-    draws = (counts @ voids) / np.maximum(counts @ pairs, 1)
-    tail = (1 - level) / 2 * 100
-    return [float(x) for x in np.percentile(draws, [tail, 100 - tail])]
+    return ratio_interval(voids, pairs, n_boot, level, seed)
 
 
 def trace_summary(trace: NormTrace, alphas) -> dict:
