@@ -101,7 +101,7 @@ def run(cfg, lm, only: str | None = None, stem: str = "cutoff") -> dict | None:
     result["validation_picked_by_probe"] = {
         n: {**rule_at(per, n, pick["threshold"]), "validation": pick} for n, pick in picks.items()
     }
-    result["scaling_ablation"] = resumed(work / "scaling_ablation.json", key, lambda: scaling_ablation(lm, cfg))
+    result["scaling_ablation"] = ablation(lm, cfg)
     result["train"] = {k: report[k] for k in ("f1_val_position", "data")} | {
         kind: {"heads": r["heads"], "f1_val_ensemble": r["f1_val_ensemble"]} for kind, r in report["kinds"].items()
     }
@@ -174,6 +174,23 @@ def _same_run(saved, key) -> bool:
         return False
     new = json.loads(json.dumps(key))
     return saved[0] == new[0] and saved[2] == new[2] and same_settings(saved[1], new[1], _EVAL_KEYS)
+
+
+def ablation(lm, cfg) -> dict:
+    """`scaling_ablation` of cfg's trained probes, saved beside them (cfg.out/scaling_ablation.json)
+    under the training settings and main kind it depends on, so every run on the same probes (a
+    confirmation on other test examples, say) reads it back instead of refitting."""
+    from internals.analyses.cutoff.config import TRAIN_KEYS
+
+    path = Path(cfg.out) / "scaling_ablation.json"
+    if path.exists():
+        saved = json.loads(path.read_text())
+        if saved.get("fingerprint") == lm.fingerprint and cfg.same_as(saved.get("config", {}), (*TRAIN_KEYS, "main")):
+            return saved["result"]
+    result = scaling_ablation(lm, cfg)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"fingerprint": lm.fingerprint, "config": cfg.to_dict(), "result": result}, indent=1))
+    return result
 
 
 def scaling_ablation(lm, cfg) -> dict:
