@@ -172,6 +172,8 @@ def headline_factcheckmate() -> str:
     d = load("factcheckmate.json")
     t = d["detection"]["qa_wikidata"]["mlp_scaled"]
     lo, hi, n1, n0 = balanced_accuracy_interval(t["test"])
+    m = d["detection"]["qa_wikidata"]["mlp"]["test"]
+    m_ci = balanced_accuracy_interval(m)[:2]
     ev = card("qa_wikidata")["evidence"]
     rc, sc = ev["random_model_control"]["balanced_accuracy"], ev["label_shuffle_control"]["balanced_accuracy"]
     tr = load("probe_transfer.json")
@@ -181,11 +183,11 @@ def headline_factcheckmate() -> str:
         f"On qa_wikidata the `mlp_scaled` probe at layer {t['layer']} tells, before the model answers, whether it "
         f"will hallucinate with balanced accuracy **{t['test']['balanced_accuracy']:.3f}** {_ci(lo, hi)} "
         f"(n = {t['test']['n']} test questions, {n1} hallucinated and {n0} not; normal interval from the per-class "
-        f"recalls); the paper's MLP on raw features reaches "
-        f"{d['detection']['qa_wikidata']['mlp']['test']['balanced_accuracy']:.3f}. "
+        f"recalls); the paper's MLP on raw features reaches {m['balanced_accuracy']:.3f} {_ci(*m_ci)}. "
         f"Not shown to be about the model: the same pipeline on the random-init twin's features scores "
         f"{rc['value']:.3f} {_ci(rc['low'], rc['high'])} on the same test questions (the card's random-model control; "
-        f"the intervals overlap; label-shuffle control {sc['value']:.3f}), and the head scores "
+        f"the intervals overlap; label-shuffle control {sc['value']:.3f} {_ci(sc['low'], sc['high'])}, the 2.5-97.5 percentiles "
+        f"over {len(sc['draws'])} shuffles), and the head scores "
         f"{lo_t:.2f}-{hi_t:.2f} on other closed-book sets (transfer table)."
     )
 
@@ -445,7 +447,8 @@ def headline_cutoff() -> str:
     return (
         f"Our `attn_z_query` probe, with its rule declared before the run, reads **{c['token_reduction']:.3f}x** "
         f"{_ci(r['lo'], r['hi'])} fewer context tokens at accuracy **{c['accuracy']:.3f}** {_ci(lo, hi)} against the "
-        f"full context's {d['accuracy_full']:.3f} (n = {n} fresh test questions; bootstrap interval over questions for "
+        f"full context's {d['accuracy_full']:.3f} {_ci(*wilson_interval(count(d['accuracy_full'], n), n))} "
+        f"(n = {n} fresh test questions; bootstrap interval over questions for "
         f"the reduction, Wilson for accuracy; {c['vs_full']['wins']} won, {c['vs_full']['losses']} lost, McNemar "
         f"p = {c['vs_full']['p_value']:.3f})."
     )
@@ -520,9 +523,11 @@ def headline_voids() -> str:
     lo, hi = wilson_interval(k, d["n"])
     p = d["paired"]
     return (
-        f"The paper's skipping at alpha {d['alpha']} skips {d['layers_skipped']:.1%} of (token, block) pairs on "
+        f"The paper's skipping at alpha {d['alpha']} skips {_skipped(d)} of (token, block) pairs (bootstrap "
+        f"interval over questions) on "
         f"{d['dataset']} (option log-likelihood) with accuracy **{d['accuracy_skip']:.3f}** {_ci(lo, hi)} against the "
-        f"full model's {d['accuracy_full']:.3f} (n = {d['n']} questions, Wilson interval; {p['wins']} won, "
+        f"full model's {d['accuracy_full']:.3f} {_ci(*wilson_interval(count(d['accuracy_full'], d['n']), d['n']))} "
+        f"(n = {d['n']} questions, Wilson intervals; {p['wins']} won, "
         f"{p['losses']} lost, McNemar p = {p['p_value']:.2f}: not a significant gain). At alpha 0.8, "
         f"{_share(d)} of prompt (token, block) pairs are voids (bootstrap interval over the "
         f"{d['trace']['n_prompts']} traced prompts). "
@@ -554,6 +559,36 @@ def depth_pretrain() -> str:
             ],
         ],
     )
+
+
+def _seed_test(t: dict) -> str:
+    """A declared seed-replicate test: the geometric-mean ratio LNS / Pre-LN, its 95% t interval,
+    on how many seeds LNS is lower, the paired t p and the verdict."""
+    return (
+        f"{t['ratio']:.3f} {_ci(t['lo'], t['hi'])} (lower on {t['lower']} of {t['n']} seeds, paired t "
+        f"{_p(t['p_value'])}): **{t['verdict']}**"
+    )
+
+
+def depth_seeds() -> str:
+    """The pre-training comparison's declared seed replicates (benchmarks/depth_seeds.py)."""
+    d = load("depth_pretrain_seeds.json")
+    seeds = [("0 (exploratory, not in the test)", d["exploratory_seed0"])] + [
+        (s, d["per_seed"][s]) for s in map(str, d["declared"]["seeds"])
+    ]
+    rows = [
+        [str(s), f"{m['ppl_preln']:.1f}", f"{m['ppl_lns']:.1f}", f"{m['growth_preln']:.2f}", f"{m['growth_lns']:.2f}"]
+        for s, m in seeds
+    ]
+    table = _rows(
+        ["seed", "perplexity Pre-LN", "perplexity LNS", "variance growth Pre-LN", "variance growth LNS"], rows
+    )
+    t = d["tests"]
+    tests = _rows(
+        ["declared claim", "LNS / Pre-LN [95% CI]"],
+        [[t[k]["claim"], _seed_test(t[k])] for k in ("perplexity", "growth")],
+    )
+    return table + "\n\n" + tests
 
 
 def _per_prompt_ratio(trace: dict) -> dict:
@@ -610,7 +645,7 @@ def headline_depth() -> str:
     tr = load("depth_trace.json")["results"]["traces"]
     name = next(iter(tr))
     b = _per_prompt_ratio(tr[name])
-    d = load("depth.json")
+    d, t = load("depth.json"), load("depth_pretrain_seeds.json")["tests"]
     return (
         f"Within a passage, {name}'s residual-stream variance after the last block is "
         f"**{float(b['mean']):.0f}x** {_ci(float(b['lo']), float(b['hi']), 0)} that after the first (mean over "
@@ -618,7 +653,9 @@ def headline_depth() -> str:
         f"over all tokens pooled); "
         f"in a small model pre-trained from scratch, LayerNorm Scaling brings that ratio from "
         f"{d['variance_last_over_first_preln']:.2f}x to {d['variance_last_over_first_lns']:.2f}x and the validation "
-        f"perplexity after {d['steps']} steps from {d['ppl_preln']:.1f} to {d['ppl_lns']:.1f} (one run each, no interval)."
+        f"perplexity after {d['steps']} steps from {d['ppl_preln']:.1f} to {d['ppl_lns']:.1f} (seed 0, the exploratory "
+        f"run). Over {t['perplexity']['n']} further seeds declared in advance, LNS / Pre-LN perplexity is "
+        f"{_seed_test(t['perplexity'])}; variance growth {_seed_test(t['growth'])}."
     )
 
 
@@ -701,7 +738,9 @@ def reproducing() -> str:
     f = load("factcheckmate.json")["detection"]["qa_wikidata"]
     c = load("context_cutoff_query_confirm.json")["calibrated"]
     c0 = load("context_cutoff.json")
+    r, r0 = c["token_reduction_ci"], c0["token_reduction_ci"]
     v, d = load("voids.json"), load("depth.json")
+    seeds = load("depth_pretrain_seeds.json")
     w = load("patching_window10.json")["results"]
     mlp = _best(w["summary"], w["categories"], w["summary"]["mlp_out"]["n"], "mlp_out")
     mlp_last_subject = next(r for r in mlp if r[1] == "last subject token")
@@ -710,36 +749,40 @@ def reproducing() -> str:
         [
             "FactCheckmate",
             PAPERS["factcheckmate"],
-            f"qa_wikidata balanced accuracy: paper's MLP {f['mlp']['test']['balanced_accuracy']:.3f}, "
-            f"`mlp_scaled` {f['mlp_scaled']['test']['balanced_accuracy']:.3f}",
+            f"qa_wikidata balanced accuracy: paper's MLP {f['mlp']['test']['balanced_accuracy']:.3f} "
+            f"{_ci(*balanced_accuracy_interval(f['mlp']['test'])[:2])}, `mlp_scaled` "
+            f"{f['mlp_scaled']['test']['balanced_accuracy']:.3f} {_ci(*balanced_accuracy_interval(f['mlp_scaled']['test'])[:2])}",
             "`python benchmarks/factcheckmate.py`",
         ],
         [
             "Context cutoff",
             PAPERS["cutoff"],
-            f"prefix-mean probe {c0['token_reduction']:.3f}x at accuracy {c0['accuracy_cutoff']:.3f} (full "
-            f"{c0['accuracy_full']:.3f}); `attn_z_query` {c['token_reduction']:.3f}x at {c['accuracy']:.3f} (full "
+            f"prefix-mean probe {c0['token_reduction']:.3f}x {_ci(r0['lo'], r0['hi'])} at accuracy "
+            f"{c0['accuracy_cutoff']:.3f} (full {c0['accuracy_full']:.3f}); `attn_z_query` {c['token_reduction']:.3f}x "
+            f"{_ci(r['lo'], r['hi'])} at {c['accuracy']:.3f} (full "
             f"{load('context_cutoff_query_confirm.json')['accuracy_full']:.3f})",
             "`python benchmarks/context_cutoff.py [--config probes/cutoff_query_confirm.toml]`",
         ],
         [
             "Voids (LAC)",
             PAPERS["voids"],
-            f"{v['dataset']} {v['accuracy_full']:.3f} -> {v['accuracy_skip']:.3f} with {v['layers_skipped']:.1%} of "
+            f"{v['dataset']} {v['accuracy_full']:.3f} -> {v['accuracy_skip']:.3f} with {_skipped(v)} of "
             f"pairs skipped (n = {v['n']}, McNemar p = {v['paired']['p_value']:.2f})",
             "`python benchmarks/voids.py`",
         ],
         [
             "Curse of Depth (LNS)",
             PAPERS["depth"],
-            f"{d['params'] / 1e6:.1f}M params, {d['steps']} steps: {d['ppl_preln']:.1f} -> {d['ppl_lns']:.1f}",
-            "`python benchmarks/depth.py --threads 1`",
+            f"{d['params'] / 1e6:.1f}M params, {d['steps']} steps: {d['ppl_preln']:.1f} -> {d['ppl_lns']:.1f} (seed 0); "
+            f"{len(seeds['declared']['seeds'])} declared seeds, LNS / Pre-LN {_seed_test(seeds['tests']['perplexity'])}",
+            "`python benchmarks/depth.py --threads 1`, `python benchmarks/depth_seeds.py --threads 1`",
         ],
         [
             "Causal tracing (ROME)",
             PAPERS["patching"],
             f"mlp_out (window 10) at the last subject token peaks at layer {mlp_last_subject[3]}: "
-            f"{mlp_last_subject[4]}; attn_out at the last token, layer {attn['layer']}: {attn['mean']:.3f}",
+            f"{mlp_last_subject[4]}; attn_out at the last token, layer {attn['layer']}: {attn['mean']:.3f} "
+            f"{_ci(attn['lo'], attn['hi'])}",
             "`python benchmarks/patching.py`",
         ],
     ]
@@ -832,12 +875,19 @@ def _share(d: dict, alpha: str = "0.8") -> str:
     return f"{t['void_share']:.1%} [{lo:.1%}, {hi:.1%}]"
 
 
+def _skipped(d: dict, digits: int = 1) -> str:
+    """The share of (token, block) pairs a configuration skipped, with its bootstrap interval over
+    questions, in percent."""
+    lo, hi = d["layers_skipped_ci"]
+    return f"{d['layers_skipped']:.{digits}%} [{lo:.{digits}%}, {hi:.{digits}%}]"
+
+
 def _voids_cell(d: dict) -> str:
     p = d["paired"]
     lo, hi = wilson_interval(count(d["accuracy_skip"], d["n"]), d["n"])
     return (
         f"{_share(d)} of prompt pairs are voids at alpha 0.8 ({d['trace']['n_prompts']} prompts); best skip "
-        f"({d['label']}, {d['dataset']}, {d['protocol']}): {d['layers_skipped']:.0%} skipped, accuracy "
+        f"({d['label']}, {d['dataset']}, {d['protocol']}): {_skipped(d)} skipped, accuracy "
         f"{d['accuracy_skip']:.3f} {_ci(lo, hi)} vs {d['accuracy_full']:.3f} (n = {d['n']}; McNemar p = "
         f"{p['p_value']:.2f})"
     )
@@ -962,6 +1012,7 @@ DECLARED = (
     ("cutoff: `attn_z_query+logistic` at 0.95", "context_cutoff_query_confirm", "probes/cutoff_query_confirm.toml"),
     ("cutoff: `attn_z` at 0.95", "context_cutoff_confirm", "probes/gemma3-270m/cutoff_confirm.toml"),
     ("FactCheckmate: the steering rule", "mitigation_confirm", "probes/gemma3-270m/mitigation_confirm.toml"),
+    ("depth: LNS against Pre-LN, pre-trained from scratch", "depth_pretrain_seeds", "benchmarks/depth_seeds.py"),
 )
 
 
@@ -972,7 +1023,12 @@ def declared_runs() -> str:
         for model, doc in zip(("SmolLM2-135M-Instruct", f"{SECOND_MODEL}"), _both(stem)):
             if doc is None:
                 continue
-            if stem == "voids_confirm":
+            if stem == "depth_pretrain_seeds":
+                model = f"{doc['config']['n_layers']}-layer model trained from scratch"
+                n = f"{len(doc['declared']['seeds'])} seeds"
+                t = doc["tests"]
+                verdict = "; ".join(f"{t[k]['claim']}: {_seed_test(t[k])}" for k in ("perplexity", "growth"))
+            elif stem == "voids_confirm":
                 n = f"{doc['declared']['n_per_set']} per set"
                 verdict = f"holds on {doc['holds_on']} of {doc['of']} sets"
             elif stem == "mitigation_confirm":
@@ -1039,6 +1095,7 @@ REGIONS: dict[str, Callable[[], str]] = {
         headline_voids,
         voids_confirm,
         depth_pretrain,
+        depth_seeds,
         depth_variance,
         depth_trace_summary,
         headline_depth,
