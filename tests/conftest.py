@@ -99,3 +99,14 @@ def slices(monkeypatch: pytest.MonkeyPatch) -> None:
 
     for k, v in SLICES.items():
         monkeypatch.setenv(k, v)
+
+
+@pytest.fixture(scope="module")
+def torch_one_thread():
+    """Torch on one thread for a whole module (`pytestmark = pytest.mark.usefixtures("torch_one_thread")`):
+    tiny models run fastest so on a shared 2-core machine, and CPU float rounding depends on the
+    thread count (the CLI subprocesses run with OMP_NUM_THREADS=1)."""
+    from _store_helpers import one_thread
+
+    with one_thread():
+        yield

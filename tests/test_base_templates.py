@@ -8,7 +8,6 @@ import json
 
 import pytest
 
-from _store_helpers import one_thread
 from internals.analyses.cutoff import prompting
 from internals.analyses.cutoff.config import TRAIN_KEYS, CutoffConfig
 from internals.analyses.factcheckmate.generate import GenerationSettings
@@ -36,14 +35,10 @@ from internals.prompts import (
 )
 from internals.store import capture_to_store
 
+pytestmark = pytest.mark.usefixtures("torch_one_thread")  # conftest.py
+
 MC = Record("q1", "What does a thermometer measure?", choices=("humidity", "temperature", "pressure"), target=1)
 QA = Record("q2", "Who wrote Hamlet?", answers=("Shakespeare",))
-
-
-@pytest.fixture(autouse=True, scope="module")
-def single_thread():
-    with one_thread():
-        yield
 
 
 @pytest.fixture(scope="module")

@@ -13,18 +13,12 @@ from internals.capture import attach, capture, edits
 from internals.capture.arch import architecture
 from internals.errors import InternalsError
 
+pytestmark = pytest.mark.usefixtures("torch_one_thread")  # conftest.py
+
 TEXTS = [
     "The University of Chicago Library system encompasses six libraries.",
     "Walt Disney created Mickey Mouse in 1928, together with Ub Iwerks.",
 ]
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def _ids(lm):

@@ -21,6 +21,8 @@ from internals.analyses.depth.lns import (
 from internals.capture.arch import architecture
 from internals.errors import InternalsError
 
+pytestmark = pytest.mark.usefixtures("torch_one_thread")  # conftest.py
+
 EXPECTED_NORMS = {
     "llama": ("input_layernorm", "post_attention_layernorm"),
     "qwen2": ("input_layernorm", "post_attention_layernorm"),
@@ -29,14 +31,6 @@ EXPECTED_NORMS = {
     "gemma3": ("input_layernorm", "pre_feedforward_layernorm"),
     "gpt2": ("ln_1", "ln_2"),
 }
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def _ids(lm):

@@ -15,6 +15,8 @@ from internals.capture import capture
 from internals.cli import main
 from internals.errors import InternalsError
 
+pytestmark = pytest.mark.usefixtures("torch_one_thread")  # conftest.py
+
 PROMPTS = [
     "The University of Chicago Library system encompasses six libraries.",
     "Once upon a time",
@@ -24,15 +26,6 @@ PROMPTS = [
     "Photosynthesis converts light energy into chemical energy that is stored in sugar.",
     "A B C D E F G",
 ]
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small ops are much faster on one thread of a busy machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def test_angular_distance_of_a_vector_with_itself_is_0_and_with_its_negation_1():

@@ -9,11 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-from _store_helpers import one_thread
 from internals import capture, edits
 from internals.capture.arch import architecture
 
-pytestmark = pytest.mark.gemma
+pytestmark = [pytest.mark.gemma, pytest.mark.usefixtures("torch_one_thread")]
 
 TOL = 1e-5
 N_LAYERS, D_MODEL, N_HEADS, D_HEAD = 18, 640, 4, 256
@@ -25,12 +24,6 @@ TEXTS = [
     "Walt Disney created Mickey Mouse in 1928, together with Ub Iwerks.",
     "Paris is the capital and most populous city of France.",
 ]
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    with one_thread():
-        yield
 
 
 def _max_diff(a, b) -> float:

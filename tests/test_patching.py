@@ -31,17 +31,9 @@ from internals.errors import InternalsError
 from internals.plots import PNG_SCALE, find_chrome
 from internals.stats import bootstrap_mean
 
-pytestmark = pytest.mark.usefixtures("data_env")  # the committed slices, a fresh cache
+pytestmark = pytest.mark.usefixtures("data_env", "torch_one_thread")  # the committed slices, a fresh cache
 
 needs_chrome = pytest.mark.skipif(find_chrome() is None, reason="Chromium not installed: apt-get install -y chromium")
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture

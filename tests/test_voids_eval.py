@@ -7,7 +7,6 @@ import importlib
 import json
 
 import pytest
-import torch
 
 from internals.analyses.voids.evaluate import EvalConfig, evaluate_voids, question_result, summarise_voids
 from internals.analyses.voids.protocol import chat_prompt, option_ids, parse_choice, user_message
@@ -16,17 +15,11 @@ from internals.cli import main
 from internals.data import Record, load_dataset
 from internals.errors import InternalsError
 
+pytestmark = pytest.mark.usefixtures("torch_one_thread")  # conftest.py
+
 MC = Record("q1", "What does a thermometer measure?", choices=("humidity", "temperature", "pressure"), target=1)
 ev = importlib.import_module("internals.analyses.voids.evaluate")  # the module
 YN = Record("q2", "Is water wet?", choices=("Yes", "No"), target=0)
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture()

@@ -16,16 +16,9 @@ from internals.capture import Trace, attach, edits
 from internals.capture.sites import parse_sites
 from internals.errors import InternalsError
 
+pytestmark = pytest.mark.usefixtures("torch_one_thread")  # conftest.py
+
 TEXT = "The quick brown fox jumps over the lazy dog because it"
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models run fastest on one thread, above all on a shared machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

@@ -12,13 +12,7 @@ from internals.analyses.voids.report import per_prompt_rates, trace_figures, tra
 from internals.analyses.voids.trace import NormTrace, pp_norms, rg_norms, trace
 from internals.errors import InternalsError
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")  # conftest.py
 
 
 @pytest.fixture(scope="module")
