@@ -490,7 +490,7 @@ def voids_confirm(name: str = "voids_confirm.json") -> str:
                 str(v["n"]),
                 f"{v['accuracy_full']:.3f} {_ci(*v['accuracy_full_ci'])}",
                 f"{v['accuracy_skip']:.3f} {_ci(*v['accuracy_skip_ci'])}",
-                f"{v['layers_skipped']:.1%}",
+                _skipped(v),
                 f"{v['wins']} / {v['losses']}",
                 f"{v['mcnemar_p']:.3g}",
                 v["verdict"],
@@ -508,7 +508,7 @@ def voids_confirm(name: str = "voids_confirm.json") -> str:
             "n",
             "full model [95% CI]",
             "skipping [95% CI]",
-            "pairs skipped",
+            "pairs skipped [95% CI]",
             "wins / losses",
             "McNemar p",
             "verdict",
@@ -941,11 +941,13 @@ def _patching_cell(d: dict) -> str:
 
 def _edit_cell(d: dict) -> str:
     worst = max(d["regimes"], key=lambda r: d["regimes"][r]["steer_hooks"] or 0)
+    patch = max(d["regimes"], key=lambda r: d["regimes"][r]["patch_hooks"] or 0)
+    ci = f" {_ci(*d['regimes_ci'][patch]['patch_hooks'])}"  # median over repeats, bootstrap interval
     return (
         f"{_x(d['steer_hooks_worst'])}{_tci(d, 'steer_hooks_worst_ci')} (worst of {', '.join(d['regimes'])}: "
         f"{worst}; median over repeats"
         f"{', bootstrap interval' if 'steer_hooks_worst_ci' in d else ', no interval in this file'}); patching "
-        f"every layer through the hooks backend: {_x(max(v['patch_hooks'] or 0 for v in d['regimes'].values()))}"
+        f"every layer through the hooks backend: {_x(d['regimes'][patch]['patch_hooks'])}{ci} ({patch})"
     )
 
 
