@@ -20,10 +20,11 @@ scored by option log-likelihood, on 50 hindu_knowledge questions (0.38 vs 0.28, 
 
 Results -> benchmarks/results/voids_confirm.json (accuracies with Wilson 95% intervals, wins,
 losses, McNemar p, share skipped with its bootstrap interval over questions, the verdict per set)
-with a manifest; per-question lines in runs/voids/confirm/ (a killed run resumes there). Another --model: the same declared configuration
-and rule (chosen on SmolLM2, not on that model's voids.py run) on the same questions, each prompt
-in that model's template ("auto": the chat template, or the base Q/A turn for a model without one),
-results/voids_confirm.<model>.json, per-question lines in runs/voids/confirm.<model>/.
+with a manifest; per-question lines in runs/voids/confirm/ (a killed run resumes there). Another
+--model: the same declared configuration and rule (chosen on SmolLM2, not on that model's voids.py
+run) on the same questions, each prompt in that model's template ("auto": the chat template, or the
+base Q/A turn for a model without one), results/voids_confirm.<model>.json, per-question lines in
+runs/voids/confirm.<model>/.
 """
 
 from __future__ import annotations
